@@ -1,0 +1,59 @@
+# bibkiosk — two commands for a fresh Debian 12 machine:
+#   make demo   install what is missing, then run the demo
+#   make test   install what is missing, then run the whole suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages: Python build bits, the PC/SC stack with a virtual reader
+# (tests only: vpcd listens on TCP, never install it on a production kiosk),
+# pty pairs, and Mesa for Kivy's offscreen rendering.
+APT_PACKAGES := python3-venv python3-dev gcc make git \
+	pcscd libpcsclite-dev swig vsmartcard-vpcd socat \
+	libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libmtdev1 \
+	sqlite3
+
+.PHONY: help deps apt venv catalogs test demo bench screenshots clean
+
+help:
+	@echo "make demo   - install what is missing, then run the bibkiosk demo"
+	@echo "make test   - install what is missing, then run the whole test suite"
+	@echo "make bench  - run the benchmarks in bench/ (figures go in bench/RESULTS.md)"
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | apt
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+catalogs: venv
+	@$(PY) -m kiosk.i18n compile
+
+deps: apt venv catalogs
+
+test: deps
+	$(PY) -m pytest
+
+demo: deps
+	$(VENV)/bin/bibkiosk demo
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
