@@ -1,0 +1,480 @@
+"""``sim://`` - a simulated device of every kind, scriptable from tests and the demo.
+
+URL grammar::
+
+    sim://KIND[,KIND...][?name=NAME&...]
+    sim://?kind=KIND[,KIND...]
+    sim://door-controller         # patron,pinpad,indicator,lock,door (like an OSDP reader)
+
+KIND is one of ``patron scanner rfid pinpad lock door indicator printer``.
+``open_device("sim://", kind=Lock)`` simulates the asked kind.
+
+Options: ``name`` (the name on the :data:`BUS`; default: the kinds joined by
+``+``), ``reader`` (label in ``CardPresented.reader``), ``tags`` (RFID tags
+in the field at start: item ids separated by commas).
+
+Every open sim device registers on the module-level :class:`SimBus`
+(:data:`BUS`) under its name; the control surface acts on it::
+
+    from devices import sim
+    sim.tap_card("29548000001003")                # -> CardPresented
+    sim.scan("3000012345678")                     # -> Scanned
+    sim.place_items(["3000012345678", Tag(...)])  # -> TagsChanged
+    sim.remove_items(["E004..."]) / sim.remove_items()
+    sim.press_keys("0101#")                       # -> KeyPressed x5
+    sim.open_door(); sim.close_door(); sim.press_exit()
+    sim.lock_history(); sim.indicator_history(); sim.printed()
+    sim.unplug(); sim.replug()                    # -> DeviceEvent lost / back
+
+Each function takes ``name=`` to pick a device; without it, the one open
+device of that kind is used (an error lists them if there are several).
+The functions are plain (not async) and may be called from any thread.
+
+Support table:
+
+=============  ===========================================================
+kind           simulated
+=============  ===========================================================
+patron         CardPresented with any IdentifierKind
+scanner        Scanned
+rfid           inventory, TagsChanged, set_security (AFI 0x07 / 0xC2)
+pinpad         KeyPressed
+lock           release(seconds) with automatic relock, lock, state, history
+door           DoorOpened, DoorClosed, ExitPressed, door_open
+indicator      show(pattern), history
+printer        print_receipt, history of receipts
+(all)          unplug / replug: DeviceEvent lost / back, operations raise
+=============  ===========================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from .base import (
+    AFI_IN_LIBRARY,
+    AFI_ON_LOAN,
+    KINDS,
+    BarcodeScanner,
+    CardPresented,
+    Device,
+    DoorClosed,
+    DoorOpened,
+    DoorSensor,
+    ExitPressed,
+    IdentifierKind,
+    Indicator,
+    ItemReader,
+    KeyPressed,
+    Lock,
+    LockState,
+    PatronReader,
+    Pattern,
+    PinPad,
+    ReceiptPrinter,
+    Scanned,
+    Tag,
+    TagsChanged,
+    kind_names,
+)
+from .errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceUrlError
+from .url import DeviceUrl, parse_url
+
+__all__ = [
+    "SimBus",
+    "BUS",
+    "SimDevice",
+    "Receipt",
+    "open_sim",
+    "sim_class",
+    "tap_card",
+    "scan",
+    "place_items",
+    "remove_items",
+    "press_keys",
+    "open_door",
+    "close_door",
+    "press_exit",
+    "lock_history",
+    "indicator_history",
+    "printed",
+    "unplug",
+    "replug",
+    "tag_for",
+]
+
+log = logging.getLogger("devices.sim")
+
+ALIASES = {"door-controller": ("patron", "pinpad", "indicator", "lock", "door")}
+PIN_KEYS = set("0123456789#*")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    lines: tuple[str, ...]
+    barcode: str | None
+    cut: bool
+
+
+def tag_for(item_id: str, *, part_number: int = 1, set_parts: int = 1, secured: bool = True, isil: str = "BE-SIM") -> Tag:
+    """A decoded tag for *item_id* with a stable made-up ISO 15693 uid."""
+    digest = hashlib.sha1(f"{item_id}/{part_number}".encode()).hexdigest().upper()
+    return Tag(
+        uid="E004" + digest[:12],
+        item_id=item_id,
+        set_parts=set_parts,
+        part_number=part_number,
+        country="BE",
+        isil=isil,
+        afi=AFI_IN_LIBRARY if secured else AFI_ON_LOAN,
+        secured=secured,
+    )
+
+
+# --- the bus --------------------------------------------------------------------------------
+
+
+class SimBus:
+    """Open sim devices by name, and the control surface acting on them."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, SimDevice] = {}
+        self._lock = threading.Lock()
+
+    def register(self, device: SimDevice) -> None:
+        with self._lock:
+            other = self._devices.get(device.sim_name)
+            if other is not None and other is not device:
+                raise DeviceError(f"a sim device named {device.sim_name!r} is already open")
+            self._devices[device.sim_name] = device
+
+    def unregister(self, device: SimDevice) -> None:
+        with self._lock:
+            if self._devices.get(device.sim_name) is device:
+                del self._devices[device.sim_name]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._devices)
+
+    def get(self, name: str | None = None, kind: type[Device] = Device) -> SimDevice:
+        with self._lock:
+            devices = dict(self._devices)
+        if name is not None:
+            dev = devices.get(name)
+            if dev is None:
+                raise DeviceNotFound(f"no open sim device named {name!r}; open: {', '.join(sorted(devices)) or 'none'}")
+            if not isinstance(dev, kind):
+                raise DeviceError(f"sim device {name!r} is not a {kind.__name__}")
+            return dev
+        found = [dev for dev in devices.values() if isinstance(dev, kind)]
+        if len(found) != 1:
+            which = ", ".join(sorted(d.sim_name for d in found)) or "none"
+            raise DeviceNotFound(f"{len(found)} open sim {kind.__name__} devices ({which}): pass name=")
+        return found[0]
+
+    # control surface
+    def tap_card(self, identifier: str, kind: IdentifierKind = IdentifierKind.BARCODE, *, name: str | None = None) -> None:
+        dev = self.get(name, PatronReader)
+        dev._sim_emit(CardPresented(identifier, IdentifierKind(kind), dev.options["reader"] or dev.sim_name))
+
+    def scan(self, data: str, *, name: str | None = None) -> None:
+        self.get(name, BarcodeScanner)._sim_emit(Scanned(data))
+
+    def place_items(self, items: Iterable[Tag | str], *, name: str | None = None) -> list[Tag]:
+        dev = self.get(name, ItemReader)
+        tags = [item if isinstance(item, Tag) else tag_for(str(item)) for item in items]
+        dev._sim_call(dev._place, tags)  # type: ignore[attr-defined]
+        return tags
+
+    def remove_items(self, uids: Iterable[str | Tag] | None = None, *, name: str | None = None) -> None:
+        dev = self.get(name, ItemReader)
+        keys = None if uids is None else [u.uid if isinstance(u, Tag) else str(u) for u in uids]
+        dev._sim_call(dev._remove, keys)  # type: ignore[attr-defined]
+
+    def tags(self, *, name: str | None = None) -> list[Tag]:
+        dev = self.get(name, ItemReader)
+        return sorted(dev._tags.values(), key=lambda t: t.uid)  # type: ignore[attr-defined]
+
+    def press_keys(self, keys: str, *, name: str | None = None) -> None:
+        bad = set(keys) - PIN_KEYS
+        if bad:
+            raise ValueError("PIN pad keys are 0-9, # and *")
+        dev = self.get(name, PinPad)
+        for key in keys:
+            dev._sim_emit(KeyPressed(key))
+
+    def open_door(self, *, name: str | None = None) -> None:
+        dev = self.get(name, DoorSensor)
+        dev._sim_call(dev._set_door, True)  # type: ignore[attr-defined]
+
+    def close_door(self, *, name: str | None = None) -> None:
+        dev = self.get(name, DoorSensor)
+        dev._sim_call(dev._set_door, False)  # type: ignore[attr-defined]
+
+    def press_exit(self, *, name: str | None = None) -> None:
+        self.get(name, DoorSensor)._sim_emit(ExitPressed())
+
+    def lock_history(self, *, name: str | None = None) -> list[tuple[str, float | None]]:
+        return list(self.get(name, Lock)._lock_history)  # type: ignore[attr-defined]
+
+    def indicator_history(self, *, name: str | None = None) -> list[Pattern]:
+        return list(self.get(name, Indicator)._patterns)  # type: ignore[attr-defined]
+
+    def printed(self, *, name: str | None = None) -> list[Receipt]:
+        return list(self.get(name, ReceiptPrinter)._receipts)  # type: ignore[attr-defined]
+
+    def unplug(self, *, name: str | None = None) -> None:
+        dev = self.get(name)
+        dev._sim_call(dev._report_lost, "simulated unplug")
+
+    def replug(self, *, name: str | None = None) -> None:
+        dev = self.get(name)
+        dev._sim_call(dev._report_back, "simulated replug")
+
+
+BUS = SimBus()
+
+
+# --- devices --------------------------------------------------------------------------------
+
+
+class SimDevice(Device):
+    """Base of the simulated devices (see the module docstring)."""
+
+    SCHEMES = ("sim",)
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        "kind": (str, "", "kinds to simulate, comma separated (instead of the path)"),
+        "reader": (str, "", "reader label in CardPresented events (default: the name)"),
+        "tags": (str, "", "RFID: item ids in the field at start, comma separated"),
+    }
+    SIM_KINDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        self.sim_name: str = self.options["name"] or "+".join(self.SIM_KINDS) or "sim"
+        self.label = f"sim:{self.sim_name}"
+
+    async def open(self) -> None:
+        BUS.register(self)
+        await super().open()
+
+    async def close(self) -> None:
+        BUS.unregister(self)
+        await super().close()
+
+    def _sim_call(self, func: Any, *args: Any) -> None:
+        """Run *func* in the device's loop (from any thread)."""
+        if not self._opened or self._loop is None:
+            raise DeviceDisconnected(f"{self.label} is not open")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            func(*args)
+        else:
+            self._loop.call_soon_threadsafe(func, *args)
+
+    def _sim_emit(self, event: Any) -> None:
+        if self._lost:
+            log.info("%s: unplugged, simulated input dropped", self.label)
+            return
+        self._sim_call(self._emit, event)
+
+
+class _SimPatron(SimDevice, PatronReader):
+    pass
+
+
+class _SimScanner(SimDevice, BarcodeScanner):
+    pass
+
+
+class _SimPinPad(SimDevice, PinPad):
+    pass
+
+
+class _SimItems(SimDevice, ItemReader):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        self._tags: dict[str, Tag] = {}
+        for item_id in filter(None, (s.strip() for s in self.options["tags"].split(","))):
+            tag = tag_for(item_id)
+            self._tags[tag.uid] = tag
+
+    def _changed(self, added: Iterable[str], removed: Iterable[str]) -> None:
+        self._emit(TagsChanged(tuple(sorted(self._tags.values(), key=lambda t: t.uid)), tuple(added), tuple(removed)))
+
+    def _place(self, tags: list[Tag]) -> None:
+        added = []
+        for tag in tags:
+            if tag.uid not in self._tags:
+                added.append(tag.uid)
+            self._tags[tag.uid] = tag
+        if not self._lost:
+            self._changed(added, ())
+
+    def _remove(self, uids: list[str] | None) -> None:
+        gone = list(self._tags) if uids is None else [u for u in uids if u in self._tags]
+        for uid in gone:
+            del self._tags[uid]
+        if not self._lost:
+            self._changed((), gone)
+
+    async def inventory(self) -> list[Tag]:
+        self._require_ok()
+        return sorted(self._tags.values(), key=lambda t: t.uid)
+
+    async def set_security(self, uid: str, secured: bool) -> None:
+        self._require_ok()
+        tag = self._tags.get(uid.upper())
+        if tag is None:
+            raise DeviceNotFound(f"{self.label}: tag not in the field")
+        self._tags[tag.uid] = replace(tag, secured=bool(secured), afi=AFI_IN_LIBRARY if secured else AFI_ON_LOAN)
+
+
+class _SimLock(SimDevice, Lock):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        self._state = LockState.LOCKED
+        self._lock_history: list[tuple[str, float | None]] = []
+        self._relock: asyncio.TimerHandle | None = None
+
+    @property
+    def state(self) -> LockState:
+        return self._state
+
+    async def release(self, seconds: float) -> None:
+        self._require_ok()
+        if not seconds > 0:
+            raise ValueError("release needs a positive number of seconds")
+        if self._relock is not None:
+            self._relock.cancel()
+        self._state = LockState.RELEASED
+        self._lock_history.append(("release", float(seconds)))
+        self._relock = asyncio.get_running_loop().call_later(seconds, self._auto_lock)
+
+    def _auto_lock(self) -> None:
+        self._relock = None
+        self._state = LockState.LOCKED
+        self._lock_history.append(("lock", None))
+
+    async def lock(self) -> None:
+        self._require_ok()
+        if self._relock is not None:
+            self._relock.cancel()
+            self._relock = None
+        self._state = LockState.LOCKED
+        self._lock_history.append(("lock", None))
+
+    async def close(self) -> None:
+        if self._relock is not None:
+            self._relock.cancel()
+            self._relock = None
+        await super().close()
+
+
+class _SimDoor(SimDevice, DoorSensor):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        self._door: bool = False
+
+    @property
+    def door_open(self) -> bool | None:
+        return self._door
+
+    def _set_door(self, is_open: bool) -> None:
+        if self._lost:
+            return
+        if is_open != self._door:
+            self._door = is_open
+            self._emit(DoorOpened() if is_open else DoorClosed())
+
+
+class _SimIndicator(SimDevice, Indicator):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        self._patterns: list[Pattern] = []
+
+    async def show(self, pattern: Pattern) -> None:
+        self._require_ok()
+        self._patterns.append(Pattern(pattern))
+
+
+class _SimPrinter(SimDevice, ReceiptPrinter):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        self._receipts: list[Receipt] = []
+
+    async def print_receipt(self, lines: list[str], barcode: str | None = None, cut: bool = True) -> None:
+        self._require_ok()
+        self._receipts.append(Receipt(tuple(str(line) for line in lines), barcode, bool(cut)))
+
+
+_MIXINS: dict[str, type[SimDevice]] = {
+    "patron": _SimPatron,
+    "scanner": _SimScanner,
+    "rfid": _SimItems,
+    "pinpad": _SimPinPad,
+    "lock": _SimLock,
+    "door": _SimDoor,
+    "indicator": _SimIndicator,
+    "printer": _SimPrinter,
+}
+_CLASSES: dict[tuple[str, ...], type[SimDevice]] = {}
+
+
+def sim_class(kinds: Iterable[str]) -> type[SimDevice]:
+    """The sim device class for these kind names (cached)."""
+    names: list[str] = []
+    for raw in kinds:
+        for part in ALIASES.get(raw, (raw,)):
+            if part not in _MIXINS:
+                raise DeviceUrlError(f"sim:// cannot simulate {part[:40]!r}", valid=[*KINDS, *ALIASES])
+            if part not in names:
+                names.append(part)
+    if not names:
+        raise DeviceUrlError("sim:// needs a kind: sim://KIND or sim://?kind=KIND", valid=[*KINDS, *ALIASES])
+    key = tuple(sorted(names, key=list(KINDS).index))
+    klass = _CLASSES.get(key)
+    if klass is None:
+        bases = tuple(_MIXINS[k] for k in key)
+        title = "".join(k.title() for k in key)
+        klass = type(f"Sim{title}", bases, {"SIM_KINDS": key, "__module__": __name__})
+        _CLASSES[key] = klass
+    return klass
+
+
+def open_sim(url: DeviceUrl | str, *, kind_hint: type[Device] | None = None, **extra: Any) -> SimDevice:
+    """Registry factory for ``sim://``."""
+    parsed = parse_url(url)
+    spec = (str(extra.get("kind") or parsed.options.get("kind") or "") or parsed.path).strip().strip("/")
+    kinds = [k.strip().lower() for k in spec.replace("+", ",").split(",") if k.strip()]
+    if not kinds and kind_hint is not None:
+        kinds = kind_names(kind_hint)[:1]
+    return sim_class(kinds)(parsed, **extra)
+
+
+open_sim.accepts_kind_hint = True  # type: ignore[attr-defined]
+
+# Module-level control surface (acting on BUS).
+tap_card = BUS.tap_card
+scan = BUS.scan
+place_items = BUS.place_items
+remove_items = BUS.remove_items
+press_keys = BUS.press_keys
+open_door = BUS.open_door
+close_door = BUS.close_door
+press_exit = BUS.press_exit
+lock_history = BUS.lock_history
+indicator_history = BUS.indicator_history
+printed = BUS.printed
+unplug = BUS.unplug
+replug = BUS.replug
