@@ -1,0 +1,283 @@
+"""The door's audit journal: every decision and door event, in SQLite.
+
+One row per event with the time, a pseudonymous card reference (a keyed
+hash from :func:`kiosk.privacy.pseudonym`, never the card number), the
+result and the rule ids that applied.  The journal is opened in WAL mode with
+``synchronous=FULL``: a row is on disk when :meth:`AuditJournal.record`
+returns.  Rows older than the retention (``door.audit_retention_days``,
+default 28) are purged by :meth:`AuditJournal.purge`, which the service calls
+at start and every hour.
+
+The occupancy estimate counts granted entries and exits (exit button or exit
+sensor) since the later of local midnight and the last ``occupancy.reset``
+(written by the building-empty check at the end of an unmanned period).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from pathlib import Path
+
+from kiosk.door.errors import DoorStateError
+
+
+class AuditEvent(StrEnum):
+    ENTRY = "entry"  # a decision at a reader: result granted / refused / error
+    EXIT = "exit"  # the exit button (request to exit)
+    RELEASED = "door.released"  # strike released (detail: entry, exit, staffed, fail_safe)
+    RELOCKED = "door.relocked"
+    OPENED = "door.opened"
+    CLOSED = "door.closed"
+    ALARM = "alarm"  # result: held_open / forced_open; detail: raised / cleared
+    PERIOD = "period"  # result: staffed / unmanned / closed
+    ANNOUNCEMENT = "announcement"  # detail: minutes before the end
+    BUILDING_EMPTY = "building.empty_check"  # result: empty / occupied / unknown
+    OCCUPANCY_RESET = "occupancy.reset"
+    DEVICE = "device"  # result: lost / back; detail: role
+    SERVICE = "service"  # result: started / stopped / error
+
+
+class Result(StrEnum):
+    GRANTED = "granted"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    at: datetime  # UTC
+    event: str
+    result: str | None = None
+    card_ref: str | None = None
+    reader: str | None = None
+    rules: tuple[str, ...] = ()
+    source: str | None = None  # online / offline / staffed / local
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "event": self.event,
+            "result": self.result,
+            "card_ref": self.card_ref,
+            "reader": self.reader,
+            "rules": list(self.rules),
+            "source": self.source,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Occupancy:
+    since: datetime
+    entries: int
+    exits: int
+    last_event: datetime | None = None
+    estimate: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "estimate", max(0, self.entries - self.exits))
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       REAL NOT NULL,          -- seconds since the epoch, UTC
+    event    TEXT NOT NULL,
+    result   TEXT,
+    card_ref TEXT,
+    reader   TEXT,
+    rules    TEXT NOT NULL DEFAULT '',
+    source   TEXT,
+    detail   TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE INDEX IF NOT EXISTS audit_card ON audit(card_ref, at);
+"""
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return at.astimezone(timezone.utc)
+
+
+def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """An SQLite connection in WAL mode with synchronous (FULL) commits."""
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+    except sqlite3.Error as exc:
+        raise DoorStateError(f"cannot open {path}: {exc}") from None
+    return conn
+
+
+class AuditJournal:
+    """Append-only audit journal (plus purge).  Not thread-safe: one owner."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        if readonly and not self.path.exists():
+            raise DoorStateError(f"no audit journal at {self.path} (has the door service run?)")
+        self._db = open_db(self.path, readonly=readonly)
+        if not readonly:
+            try:
+                self._db.executescript(_SCHEMA)
+            except sqlite3.Error as exc:
+                raise DoorStateError(f"cannot prepare the audit journal {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> AuditJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- writing
+
+    def record(
+        self,
+        at: datetime,
+        event: AuditEvent | str,
+        *,
+        result: str | None = None,
+        card_ref: str | None = None,
+        reader: str | None = None,
+        rules: Iterable[str] = (),
+        source: str | None = None,
+        detail: str | None = None,
+    ) -> int:
+        """Write one row, durably; returns its sequence number."""
+        if card_ref is not None and ":" not in card_ref:
+            # A pseudonym always reads "card:<hex>"; anything else may be a raw number.
+            raise ValueError("card_ref must be a pseudonym from kiosk.privacy.pseudonym")
+        try:
+            cur = self._db.execute(
+                "INSERT INTO audit (at, event, result, card_ref, reader, rules, source, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _utc(at).timestamp(),
+                    str(event),
+                    None if result is None else str(result),
+                    card_ref,
+                    reader,
+                    ",".join(rules),
+                    source,
+                    detail,
+                ),
+            )
+        except sqlite3.Error as exc:
+            raise DoorStateError(f"cannot write the audit journal {self.path}: {exc}") from None
+        return int(cur.lastrowid or 0)
+
+    def purge(self, now: datetime, retention_days: int) -> int:
+        """Delete rows older than *retention_days*; returns how many."""
+        cutoff = _utc(now) - timedelta(days=retention_days)
+        try:
+            cur = self._db.execute("DELETE FROM audit WHERE at < ?", (cutoff.timestamp(),))
+        except sqlite3.Error as exc:
+            raise DoorStateError(f"cannot purge the audit journal {self.path}: {exc}") from None
+        return cur.rowcount
+
+    # ---------------------------------------------------------------- reading
+
+    def entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        event: str | None = None,
+        card_ref: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Rows in time order, oldest first (the last *limit* rows when given)."""
+        where, params = [], []
+        if since is not None:
+            where.append("at >= ?")
+            params.append(_utc(since).timestamp())
+        if until is not None:
+            where.append("at < ?")
+            params.append(_utc(until).timestamp())
+        if event is not None:
+            where.append("event = ?")
+            params.append(event)
+        if card_ref is not None:
+            where.append("card_ref = ?")
+            params.append(card_ref)
+        sql = "SELECT seq, at, event, result, card_ref, reader, rules, source, detail FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        try:
+            rows = self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise DoorStateError(f"cannot read the audit journal {self.path}: {exc}") from None
+        return [
+            AuditEntry(
+                seq=r[0],
+                at=datetime.fromtimestamp(r[1], timezone.utc),
+                event=r[2],
+                result=r[3],
+                card_ref=r[4],
+                reader=r[5],
+                rules=tuple(x for x in r[6].split(",") if x),
+                source=r[7],
+                detail=r[8],
+            )
+            for r in reversed(rows)
+        ]
+
+    def last(self, event: str | None = None) -> AuditEntry | None:
+        rows = self.entries(event=event, limit=1)
+        return rows[-1] if rows else None
+
+    def occupancy(self, now: datetime) -> Occupancy:
+        """Entries granted and exits since the later of local midnight and the last reset."""
+        local = now.astimezone()
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = _utc(midnight).timestamp()
+        try:
+            row = self._db.execute(
+                "SELECT MAX(at) FROM audit WHERE event = ? AND at >= ?", (AuditEvent.OCCUPANCY_RESET.value, start)
+            ).fetchone()
+            if row and row[0] is not None:
+                start = float(row[0])
+            entries, exits, last = self._db.execute(
+                "SELECT"
+                " SUM(CASE WHEN event = ? AND result = ? THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN event = ? THEN 1 ELSE 0 END),"
+                " MAX(CASE WHEN event IN (?, ?) THEN at END)"
+                " FROM audit WHERE at >= ?",
+                (
+                    AuditEvent.ENTRY.value,
+                    Result.GRANTED.value,
+                    AuditEvent.EXIT.value,
+                    AuditEvent.ENTRY.value,
+                    AuditEvent.EXIT.value,
+                    start,
+                ),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise DoorStateError(f"cannot read the audit journal {self.path}: {exc}") from None
+        return Occupancy(
+            since=datetime.fromtimestamp(start, timezone.utc),
+            entries=int(entries or 0),
+            exits=int(exits or 0),
+            last_event=None if last is None else datetime.fromtimestamp(last, timezone.utc),
+        )

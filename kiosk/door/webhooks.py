@@ -1,0 +1,164 @@
+"""Alarm and event delivery to staff over HTTP webhooks.
+
+``send()`` never blocks and never raises: it puts the payload on a bounded
+queue per URL (dropping the oldest when full, counted in ``dropped``).  One
+worker thread per URL posts JSON with :mod:`requests`, retrying with
+exponential backoff; a dead webhook delays only itself, never the door or
+another webhook.  Payloads carry no personal data (card references at most).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass
+class WebhookStats:
+    sent: int = 0
+    failed: int = 0  # gave up after every attempt
+    dropped: int = 0  # queue full
+    retries: int = 0
+    last_error: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def _describe(url: str) -> str:
+    """The URL without credentials or query, for logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+class _Worker(threading.Thread):
+    def __init__(self, sender: WebhookSender, url: str) -> None:
+        super().__init__(name=f"webhook {_describe(url)}", daemon=True)
+        self.sender = sender
+        self.url = url
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=sender.queue_size)
+        self.session = requests.Session()
+
+    def offer(self, body: bytes) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(body)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    self.queue.task_done()
+                    with self.sender.stats.lock:
+                        self.sender.stats.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def run(self) -> None:
+        s = self.sender
+        while True:
+            body = self.queue.get()
+            if body is _STOP:
+                break
+            delay = s.backoff
+            for attempt in range(1, s.attempts + 1):
+                try:
+                    resp = self.session.post(
+                        self.url,
+                        data=body,
+                        headers={"Content-Type": "application/json", "User-Agent": "bibkiosk-door"},
+                        timeout=s.timeout,
+                    )
+                    if 200 <= resp.status_code < 300:
+                        with s.stats.lock:
+                            s.stats.sent += 1
+                        break
+                    error = f"HTTP {resp.status_code}"
+                except requests.RequestException as exc:
+                    error = type(exc).__name__
+                with s.stats.lock:
+                    s.stats.last_error = error
+                if attempt == s.attempts:
+                    with s.stats.lock:
+                        s.stats.failed += 1
+                    log.warning("webhook %s: gave up after %d attempts (%s)", _describe(self.url), attempt, error)
+                    break
+                with s.stats.lock:
+                    s.stats.retries += 1
+                log.info("webhook %s: attempt %d failed (%s); retrying in %.1f s", _describe(self.url), attempt, error, delay)
+                if s._stopping.wait(delay):
+                    break
+                delay = min(delay * 2, s.max_backoff)
+            self.queue.task_done()
+        self.session.close()
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        queue_size: int = 256,
+        attempts: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 60.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self.urls = list(urls)
+        self.queue_size = queue_size
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.timeout = timeout
+        self.stats = WebhookStats()
+        self._stopping = threading.Event()
+        self._workers = [_Worker(self, url) for url in self.urls]
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            for w in self._workers:
+                w.start()
+            self._started = True
+
+    def send(self, payload: dict[str, object]) -> None:
+        """Queue *payload* for every webhook; never blocks."""
+        if not self._workers:
+            return
+        body = json.dumps(payload, default=str).encode()
+        for w in self._workers:
+            w.offer(body)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued payload is sent or given up (tests, shutdown)."""
+        import time
+
+        end = time.monotonic() + timeout
+        for w in self._workers:
+            while w.queue.unfinished_tasks:
+                if time.monotonic() > end:
+                    return False
+                time.sleep(0.01)
+        return True
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the workers; what is still queued after *timeout* is lost."""
+        if not self._started:
+            return
+        self.drain(timeout)
+        self._stopping.set()
+        for w in self._workers:
+            w.offer(_STOP)  # type: ignore[arg-type]
+        for w in self._workers:
+            w.join(timeout)
+        self._started = False

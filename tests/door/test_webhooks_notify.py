@@ -1,0 +1,135 @@
+"""Webhooks against a real local HTTP server; sd_notify against a real datagram socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from kiosk.door.notify import Notifier
+from kiosk.door.webhooks import WebhookSender
+
+
+class Hook:
+    """A local webhook receiver on 127.0.0.1, port chosen by the OS."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.received: list[dict] = []
+        self.fail_first = fail_first
+        self.gate = threading.Event()
+        self.gate.set()
+        self.calls = 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.calls += 1
+                hook.gate.wait(10)
+                if hook.calls <= hook.fail_first:
+                    self.send_response(503)
+                else:
+                    hook.received.append(json.loads(body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alarm"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hook():
+    h = Hook()
+    yield h
+    h.close()
+
+
+def test_delivers_json(hook):
+    s = WebhookSender([hook.url])
+    s.start()
+    s.send({"event": "alarm", "kind": "held_open"})
+    assert s.drain(5)
+    s.stop()
+    assert hook.received == [{"event": "alarm", "kind": "held_open"}]
+    assert s.stats.sent == 1
+
+
+def test_retries_with_backoff():
+    h = Hook(fail_first=2)
+    try:
+        s = WebhookSender([h.url], backoff=0.05)
+        s.start()
+        s.send({"n": 1})
+        assert s.drain(5)
+        s.stop()
+        assert h.received == [{"n": 1}] and s.stats.retries == 2 and s.stats.failed == 0
+    finally:
+        h.close()
+
+
+def test_dead_webhook_never_blocks_and_gives_up(hook):
+    # A port with nobody listening: connection refused every time.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}/x"
+    sock.close()
+    s = WebhookSender([dead, hook.url], attempts=3, backoff=0.02, queue_size=4)
+    s.start()
+    hook.gate.clear()  # the live webhook hangs: send() must still return at once
+    for i in range(50):
+        s.send({"n": i})
+    hook.gate.set()
+    assert s.drain(10)
+    s.stop()
+    assert s.stats.dropped > 0 and s.stats.failed >= 1
+    assert {"n": 49} in hook.received  # the newest survive
+
+
+def test_notify_ready_and_watchdog(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(path)
+    srv.settimeout(2)
+    n = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "4000000", "WATCHDOG_PID": str(os.getpid())})
+    assert n.enabled and n.ping_interval() == 2.0
+    assert n.ready("door ready")
+    assert srv.recv(100) == b"READY=1\nSTATUS=door ready"
+    assert n.watchdog()
+    assert srv.recv(100) == b"WATCHDOG=1"
+    n.close()
+    srv.close()
+
+
+def test_notify_abstract_socket():
+    name = f"bibkiosk-test-{os.getpid()}"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind("\0" + name)
+    srv.settimeout(2)
+    n = Notifier({"NOTIFY_SOCKET": "@" + name})
+    assert n.stopping() and srv.recv(100) == b"STOPPING=1"
+    assert n.ping_interval() is None
+    srv.close()
+
+
+def test_notify_outside_systemd_is_a_noop():
+    n = Notifier({})
+    assert not n.enabled and not n.ready() and not n.watchdog()
+
+
+def test_watchdog_for_another_pid_is_ignored():
+    n = Notifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
+    assert n.ping_interval() is None
