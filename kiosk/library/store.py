@@ -1,0 +1,886 @@
+"""SQLite state of the embedded library system.
+
+WAL journal, ``synchronous=FULL``, foreign keys on.  Every change runs in
+one ``BEGIN IMMEDIATE … COMMIT`` transaction, so after a crash (even
+``kill -9`` in the middle of a checkout) a loan exists whole or not at all.
+
+The store is loaded from a :class:`~kiosk.library.datafile.DataFile` and can
+be written back to one (:meth:`Store.to_data`).  Amounts are integer cents
+inside, euro in the data file.  The store is synchronous and owned by one
+thread (the server's event loop thread); every call is sub-millisecond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from .datafile import (
+    Account,
+    Badge,
+    Branch,
+    Card,
+    CardStatus,
+    Charge,
+    DataFile,
+    Hold,
+    HoldStatus,
+    Item,
+    ItemType,
+    Loan,
+    Patron,
+    PatronRunSettings,
+    ServerSection,
+    Subscription,
+    SubscriptionStatus,
+    SubscriptionType,
+    dump_data,
+)
+from .errors import LibraryError, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE branches (
+    branch_id TEXT PRIMARY KEY, name TEXT NOT NULL, charge_age_days INTEGER NOT NULL,
+    unmanned_badge TEXT, min_entry_age INTEGER);
+CREATE TABLE subscription_types (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, fee_cents INTEGER NOT NULL,
+    max_charges_cents INTEGER NOT NULL, loan_limit INTEGER NOT NULL);
+CREATE TABLE badges (name TEXT PRIMARY KEY, active INTEGER NOT NULL);
+CREATE TABLE item_types (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, loan_days INTEGER NOT NULL, max_renewals INTEGER NOT NULL,
+    media_type TEXT NOT NULL, holdable INTEGER NOT NULL);
+CREATE TABLE patrons (
+    patron_id TEXT PRIMARY KEY, name TEXT NOT NULL, birth_date TEXT, pin TEXT, language TEXT NOT NULL,
+    branch_id TEXT NOT NULL REFERENCES branches, temporary_number TEXT UNIQUE, patron_type TEXT);
+CREATE TABLE patron_badges (
+    patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE, badge TEXT NOT NULL REFERENCES badges,
+    PRIMARY KEY (patron_id, badge));
+CREATE TABLE cards (
+    number TEXT PRIMARY KEY, patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('active', 'replaced', 'blocked', 'lost')));
+CREATE INDEX cards_patron ON cards (patron_id);
+CREATE TABLE subscriptions (
+    patron_id TEXT PRIMARY KEY REFERENCES patrons ON DELETE CASCADE, type_code TEXT NOT NULL REFERENCES subscription_types,
+    start TEXT NOT NULL, "end" TEXT NOT NULL, status TEXT NOT NULL, fee_paid INTEGER NOT NULL,
+    fee_written_off INTEGER NOT NULL);
+CREATE TABLE charges (
+    charge_id INTEGER PRIMARY KEY, patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE,
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0), created TEXT NOT NULL, paid INTEGER NOT NULL,
+    description TEXT NOT NULL);
+CREATE INDEX charges_patron ON charges (patron_id);
+CREATE TABLE replacement_invoices (
+    patron_id TEXT PRIMARY KEY REFERENCES patrons ON DELETE CASCADE);
+CREATE TABLE items (
+    item_id TEXT PRIMARY KEY, rfid TEXT UNIQUE, title TEXT NOT NULL, author TEXT NOT NULL,
+    type_code TEXT NOT NULL REFERENCES item_types, parts INTEGER NOT NULL, branch_id TEXT REFERENCES branches);
+CREATE TABLE loans (
+    item_id TEXT PRIMARY KEY REFERENCES items, patron_id TEXT NOT NULL REFERENCES patrons,
+    due TEXT NOT NULL, renewals INTEGER NOT NULL, checked_out TEXT);
+CREATE INDEX loans_patron ON loans (patron_id);
+CREATE TABLE holds (
+    hold_id INTEGER PRIMARY KEY, patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE,
+    item_id TEXT NOT NULL REFERENCES items, created TEXT NOT NULL, status TEXT NOT NULL, pickup_branch TEXT);
+CREATE INDEX holds_item ON holds (item_id, status);
+CREATE INDEX holds_patron ON holds (patron_id);
+CREATE TABLE accounts (login TEXT PRIMARY KEY, password TEXT NOT NULL, location TEXT NOT NULL);
+"""
+
+
+def _cents(euro: float) -> int:
+    return int(round(euro * 100))
+
+
+def _euro(cents: int) -> float:
+    return round(cents / 100, 2)
+
+
+def _d(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeView:
+    charge_id: int
+    amount_cents: int
+    created: date
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    type_code: str
+    type_name: str
+    start: date
+    end: date
+    status: SubscriptionStatus
+    fee_cents: int
+    fee_paid: bool
+    fee_written_off: bool
+    max_charges_cents: int
+    loan_limit: int
+
+    @property
+    def fee_open_cents(self) -> int:
+        """The open membership fee (not a charge): 0 when paid or written off."""
+        return 0 if (self.fee_paid or self.fee_written_off) else self.fee_cents
+
+
+@dataclass(frozen=True, slots=True)
+class LoanView:
+    item_id: str
+    title: str
+    due: date
+    renewals: int
+    max_renewals: int
+    checked_out: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView:
+    hold_id: int
+    item_id: str
+    title: str
+    created: date
+    status: HoldStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PatronView:
+    """Everything the SIP2 face and the policy need to know of one patron."""
+
+    patron_id: str
+    name: str
+    birth_date: date | None
+    pin: str | None
+    language: str
+    branch_id: str
+    charge_age_days: int
+    patron_type: str | None
+    temporary_number: str | None
+    cards: tuple[tuple[str, CardStatus], ...]
+    subscription: SubscriptionView | None
+    charges: tuple[ChargeView, ...]
+    replacement_invoice: bool
+    badges: tuple[str, ...]  # assigned, whatever the badge type's state
+    active_badges: tuple[str, ...]  # assigned and switched on
+    loans: tuple[LoanView, ...] = ()
+    holds: tuple[HoldView, ...] = ()
+
+    @property
+    def charges_open_cents(self) -> int:
+        return sum(c.amount_cents for c in self.charges)
+
+    @property
+    def overdue(self) -> tuple[LoanView, ...]:
+        today = date.today()
+        return tuple(loan for loan in self.loans if loan.due < today)
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """How a number offered at the kiosk matched a patron."""
+
+    patron_id: str
+    by: str  # "card" or "temporary_number"
+    card_status: CardStatus | None  # for by == "card"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    item_id: str
+    rfid: str | None
+    title: str
+    author: str
+    type_code: str
+    media_type: str
+    loan_days: int
+    max_renewals: int
+    holdable: bool
+    parts: int
+    branch_id: str | None
+    loan: Loan | None
+    holds: tuple[tuple[int, str, HoldStatus], ...] = field(default=())  # (hold_id, patron_id, status), oldest first
+
+    def next_hold(self, *, excluding: str | None = None) -> tuple[int, str, HoldStatus] | None:
+        for hold in self.holds:
+            if hold[1] != excluding:
+                return hold
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinResult:
+    item: ItemView
+    was_on_loan: bool
+    patron_id: str | None  # who had it
+    hold_patron_id: str | None  # the item goes to the hold shelf for this patron
+    hold_pickup_branch: str | None
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """The embedded library system's state in one SQLite file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, fault_delay: float = 0.0) -> None:
+        self._conn = conn
+        self.path = path
+        self.fault_delay = fault_delay
+        self._in_tx = False
+        self._item_types: dict[str, ItemType] | None = None
+
+    # ------------------------------------------------------------ opening
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {path}: {exc}") from None
+        return conn
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], data: DataFile, *, fault_delay: float = 0.0) -> Store:
+        """A new store at *path* (replacing any file there) loaded from *data*."""
+        p = Path(path)
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(f"{p}{suffix}")
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StoreError(f"cannot replace {p}{suffix}: {exc.strerror}") from None
+        conn = cls._connect(p)
+        store = cls(conn, p, fault_delay=fault_delay)
+        with store.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            store._load(data)
+        return store
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, fault_delay: float = 0.0) -> Store:
+        """An existing store (after a crash, SQLite's WAL recovery runs here)."""
+        p = Path(path)
+        if not p.exists():
+            raise StoreError(f"{p}: no such state file")
+        conn = cls._connect(p)
+        store = cls(conn, p, fault_delay=fault_delay)
+        try:
+            version = store.meta("schema_version")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{p}: not a library state file ({exc})") from None
+        if version != str(SCHEMA_VERSION):
+            raise StoreError(f"{p}: state schema {version}, expected {SCHEMA_VERSION}")
+        return store
+
+    @classmethod
+    def open_or_create(
+        cls, path: str | os.PathLike[str], data: DataFile, *, fault_delay: float = 0.0
+    ) -> tuple[Store, bool]:
+        """Resume the store at *path* when it was loaded from this very data
+        (same digest), else rebuild it from *data*.  Returns (store, resumed)."""
+        p = Path(path)
+        digest = data_digest(data)
+        if p.exists():
+            try:
+                store = cls.open(p, fault_delay=fault_delay)
+                if store.meta("source_digest") == digest:
+                    return store, True
+                store.close()
+            except StoreError:
+                pass
+        return cls.create(p, data, fault_delay=fault_delay), False
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls everything back."""
+        if self._in_tx:
+            raise StoreError("nested transaction")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a transaction: {exc}") from None
+        self._in_tx = True
+        try:
+            yield self._conn
+        except BaseException:
+            self._in_tx = False
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:  # pragma: no cover - connection already broken
+                pass
+            raise
+        else:
+            self._in_tx = False
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StoreError(f"cannot commit: {exc}") from None
+
+    def _fault_pause(self) -> None:
+        """Fault injection for the crash test: a pause between the writes of
+        one transaction (0 in production)."""
+        if self.fault_delay:
+            time.sleep(self.fault_delay)
+
+    def _q(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        cur = self._conn.execute(sql, params)
+        return cur.fetchall()
+
+    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    # ------------------------------------------------------------ load / export
+
+    def _load(self, data: DataFile) -> None:
+        c = self._conn
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "institution": data.institution,
+            "source_digest": data_digest(data),
+            "patron_run": data.patron_run.model_dump_json(),
+        }
+        c.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+        c.executemany(
+            "INSERT INTO branches VALUES (?, ?, ?, ?, ?)",
+            [(b.branch_id, b.name, b.charge_age_days, b.unmanned_badge, b.min_entry_age) for b in data.branches],
+        )
+        c.executemany(
+            "INSERT INTO subscription_types VALUES (?, ?, ?, ?, ?)",
+            [(t.code, t.name, _cents(t.fee), _cents(t.max_charges), t.loan_limit) for t in data.subscription_types],
+        )
+        c.executemany("INSERT INTO badges VALUES (?, ?)", [(b.name, int(b.active)) for b in data.badges])
+        c.executemany(
+            "INSERT INTO item_types VALUES (?, ?, ?, ?, ?, ?)",
+            [(t.code, t.name, t.loan_days, t.max_renewals, t.media_type, int(t.holdable)) for t in data.item_types],
+        )
+        for p in data.patrons:
+            c.execute(
+                "INSERT INTO patrons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    p.patron_id,
+                    p.name,
+                    p.birth_date.isoformat() if p.birth_date else None,
+                    p.pin,
+                    p.language,
+                    p.branch,
+                    p.temporary_number,
+                    p.patron_type,
+                ),
+            )
+            c.executemany("INSERT INTO patron_badges VALUES (?, ?)", [(p.patron_id, b) for b in p.badges])
+            c.executemany("INSERT INTO cards VALUES (?, ?, ?)", [(k.number, p.patron_id, k.status.value) for k in p.cards])
+            if p.subscription:
+                s = p.subscription
+                c.execute(
+                    "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        p.patron_id,
+                        s.subscription_type,
+                        s.start.isoformat(),
+                        s.end.isoformat(),
+                        s.status.value,
+                        int(s.fee_paid),
+                        int(s.fee_written_off),
+                    ),
+                )
+            c.executemany(
+                "INSERT INTO charges (patron_id, amount_cents, created, paid, description) VALUES (?, ?, ?, ?, ?)",
+                [(p.patron_id, _cents(ch.amount), ch.created.isoformat(), int(ch.paid), ch.description) for ch in p.charges],
+            )
+            if p.replacement_invoice:
+                c.execute("INSERT INTO replacement_invoices VALUES (?)", (p.patron_id,))
+        c.executemany(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i.item_id, i.rfid, i.title, i.author, i.item_type, i.parts, i.branch) for i in data.items],
+        )
+        c.execute("INSERT INTO meta VALUES ('default_branch', ?)", (data.branches[0].branch_id,))
+        c.executemany(
+            "INSERT INTO loans VALUES (?, ?, ?, ?, ?)",
+            [
+                (ln.item, ln.patron, ln.due.isoformat(), ln.renewals, ln.checked_out.isoformat() if ln.checked_out else None)
+                for ln in data.loans
+            ],
+        )
+        c.executemany(
+            "INSERT INTO holds (patron_id, item_id, created, status, pickup_branch) VALUES (?, ?, ?, ?, ?)",
+            [(h.patron, h.item, h.created.isoformat(), h.status.value, h.pickup_branch) for h in data.holds],
+        )
+        c.executemany(
+            "INSERT INTO accounts VALUES (?, ?, ?)", [(a.login, a.password, a.location) for a in data.server.accounts]
+        )
+
+    def to_data(self) -> DataFile:
+        """The current state as a data file (the order of the source is kept)."""
+        q = self._q
+        branches = list(self.branches().values())
+        sub_types = [
+            SubscriptionType(code=r[0], name=r[1], fee=_euro(r[2]), max_charges=_euro(r[3]), loan_limit=r[4])
+            for r in q("SELECT * FROM subscription_types ORDER BY rowid")
+        ]
+        badges = [Badge(name=r[0], active=bool(r[1])) for r in q("SELECT * FROM badges ORDER BY rowid")]
+        item_types = [
+            ItemType(code=r[0], name=r[1], loan_days=r[2], max_renewals=r[3], media_type=r[4], holdable=bool(r[5]))
+            for r in q("SELECT * FROM item_types ORDER BY rowid")
+        ]
+        patrons = []
+        for r in q("SELECT * FROM patrons ORDER BY rowid"):
+            pid = r[0]
+            sub = self._one('SELECT type_code, start, "end", status, fee_paid, fee_written_off FROM subscriptions WHERE patron_id = ?', (pid,))
+            patrons.append(
+                Patron(
+                    id=pid,
+                    name=r[1],
+                    birth_date=_d(r[2]),
+                    pin=r[3],
+                    language=r[4],
+                    branch=r[5],
+                    temporary_number=r[6],
+                    patron_type=r[7],
+                    cards=[
+                        Card(number=c[0], status=CardStatus(c[1]))
+                        for c in q("SELECT number, status FROM cards WHERE patron_id = ? ORDER BY rowid", (pid,))
+                    ],
+                    subscription=Subscription(
+                        type=sub[0],
+                        start=_d(sub[1]),
+                        end=_d(sub[2]),
+                        status=SubscriptionStatus(sub[3]),
+                        fee_paid=bool(sub[4]),
+                        fee_written_off=bool(sub[5]),
+                    )
+                    if sub
+                    else None,
+                    charges=[
+                        Charge(amount=_euro(c[0]), created=_d(c[1]), paid=bool(c[2]), description=c[3])
+                        for c in q(
+                            "SELECT amount_cents, created, paid, description FROM charges WHERE patron_id = ? ORDER BY charge_id",
+                            (pid,),
+                        )
+                    ],
+                    replacement_invoice=self._one("SELECT 1 FROM replacement_invoices WHERE patron_id = ?", (pid,)) is not None,
+                    badges=[b[0] for b in q("SELECT badge FROM patron_badges WHERE patron_id = ? ORDER BY rowid", (pid,))],
+                )
+            )
+        items = [
+            Item(id=r[0], rfid=r[1], title=r[2], author=r[3], type=r[4], parts=r[5], branch=r[6])
+            for r in q("SELECT * FROM items ORDER BY rowid")
+        ]
+        loans = [
+            Loan(item=r[0], patron=r[1], due=_d(r[2]), renewals=r[3], checked_out=_d(r[4]))
+            for r in q("SELECT * FROM loans ORDER BY rowid")
+        ]
+        holds = [
+            Hold(patron=r[0], item=r[1], created=_d(r[2]), status=HoldStatus(r[3]), pickup_branch=r[4])
+            for r in q("SELECT patron_id, item_id, created, status, pickup_branch FROM holds ORDER BY hold_id")
+        ]
+        accounts = [Account(login=r[0], password=r[1], location=r[2]) for r in q("SELECT * FROM accounts ORDER BY rowid")]
+        return DataFile(
+            institution=self.meta("institution") or "",
+            branches=branches,
+            subscription_types=sub_types,
+            badges=badges,
+            item_types=item_types,
+            patrons=patrons,
+            items=items,
+            loans=loans,
+            holds=holds,
+            server=ServerSection(accounts=accounts),
+            patron_run=PatronRunSettings.model_validate_json(self.meta("patron_run") or "{}"),
+        )
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def institution(self) -> str:
+        return self.meta("institution") or ""
+
+    @property
+    def default_branch(self) -> str:
+        return self.meta("default_branch") or ""
+
+    def accounts(self) -> dict[str, Account]:
+        return {r[0]: Account(login=r[0], password=r[1], location=r[2]) for r in self._q("SELECT * FROM accounts")}
+
+    def branches(self) -> dict[str, Branch]:
+        return {
+            r[0]: Branch(id=r[0], name=r[1], charge_age_days=r[2], unmanned_badge=r[3], min_entry_age=r[4])
+            for r in self._q("SELECT * FROM branches ORDER BY rowid")
+        }
+
+    def item_types(self) -> dict[str, ItemType]:
+        if self._item_types is None:
+            self._item_types = {
+                r[0]: ItemType(code=r[0], name=r[1], loan_days=r[2], max_renewals=r[3], media_type=r[4], holdable=bool(r[5]))
+                for r in self._q("SELECT * FROM item_types")
+            }
+        return self._item_types
+
+    def identify(self, number: str) -> Identified | None:
+        """The patron a card number or temporary number belongs to."""
+        row = self._one("SELECT patron_id, status FROM cards WHERE number = ?", (number,))
+        if row:
+            return Identified(row[0], "card", CardStatus(row[1]))
+        row = self._one("SELECT patron_id FROM patrons WHERE temporary_number = ?", (number,))
+        if row:
+            return Identified(row[0], "temporary_number", None)
+        return None
+
+    def patron(self, patron_id: str, *, with_lists: bool = True) -> PatronView:
+        row = self._one(
+            "SELECT p.patron_id, p.name, p.birth_date, p.pin, p.language, p.branch_id, b.charge_age_days, p.patron_type,"
+            " p.temporary_number FROM patrons p JOIN branches b USING (branch_id) WHERE p.patron_id = ?",
+            (patron_id,),
+        )
+        if row is None:
+            raise NotFound(f"no patron {patron_id!r}")
+        sub = self._one(
+            'SELECT s.type_code, t.name, s.start, s."end", s.status, t.fee_cents, s.fee_paid, s.fee_written_off,'
+            " t.max_charges_cents, t.loan_limit FROM subscriptions s JOIN subscription_types t ON t.code = s.type_code"
+            " WHERE s.patron_id = ?",
+            (patron_id,),
+        )
+        badges = self._q(
+            "SELECT pb.badge, b.active FROM patron_badges pb JOIN badges b ON b.name = pb.badge"
+            " WHERE pb.patron_id = ? ORDER BY pb.rowid",
+            (patron_id,),
+        )
+        loans: tuple[LoanView, ...] = ()
+        holds: tuple[HoldView, ...] = ()
+        if with_lists:
+            loans = tuple(
+                LoanView(r[0], r[1], date.fromisoformat(r[2]), r[3], r[4], _d(r[5]))
+                for r in self._q(
+                    "SELECT l.item_id, i.title, l.due, l.renewals, t.max_renewals, l.checked_out FROM loans l"
+                    " JOIN items i USING (item_id) JOIN item_types t ON t.code = i.type_code"
+                    " WHERE l.patron_id = ? ORDER BY l.due, l.item_id",
+                    (patron_id,),
+                )
+            )
+            holds = tuple(
+                HoldView(r[0], r[1], r[2], date.fromisoformat(r[3]), HoldStatus(r[4]))
+                for r in self._q(
+                    "SELECT h.hold_id, h.item_id, i.title, h.created, h.status FROM holds h JOIN items i USING (item_id)"
+                    " WHERE h.patron_id = ? AND h.status != 'cancelled' ORDER BY h.hold_id",
+                    (patron_id,),
+                )
+            )
+        return PatronView(
+            patron_id=row[0],
+            name=row[1],
+            birth_date=_d(row[2]),
+            pin=row[3],
+            language=row[4],
+            branch_id=row[5],
+            charge_age_days=row[6],
+            patron_type=row[7],
+            temporary_number=row[8],
+            cards=tuple(
+                (r[0], CardStatus(r[1]))
+                for r in self._q("SELECT number, status FROM cards WHERE patron_id = ? ORDER BY rowid", (patron_id,))
+            ),
+            subscription=SubscriptionView(
+                type_code=sub[0],
+                type_name=sub[1],
+                start=date.fromisoformat(sub[2]),
+                end=date.fromisoformat(sub[3]),
+                status=SubscriptionStatus(sub[4]),
+                fee_cents=sub[5],
+                fee_paid=bool(sub[6]),
+                fee_written_off=bool(sub[7]),
+                max_charges_cents=sub[8],
+                loan_limit=sub[9],
+            )
+            if sub
+            else None,
+            charges=tuple(
+                ChargeView(r[0], r[1], date.fromisoformat(r[2]), r[3])
+                for r in self._q(
+                    "SELECT charge_id, amount_cents, created, description FROM charges WHERE patron_id = ? AND paid = 0"
+                    " ORDER BY created, charge_id",
+                    (patron_id,),
+                )
+            ),
+            replacement_invoice=self._one("SELECT 1 FROM replacement_invoices WHERE patron_id = ?", (patron_id,))
+            is not None,
+            badges=tuple(b[0] for b in badges),
+            active_badges=tuple(b[0] for b in badges if b[1]),
+            loans=loans,
+            holds=holds,
+        )
+
+    def loan_count(self, patron_id: str) -> int:
+        row = self._one("SELECT count(*) FROM loans WHERE patron_id = ?", (patron_id,))
+        return int(row[0]) if row else 0
+
+    def item(self, item_key: str) -> ItemView | None:
+        """An item by barcode or by the id on its RFID tag."""
+        row = self._one(
+            "SELECT i.item_id, i.rfid, i.title, i.author, i.type_code, t.media_type, t.loan_days, t.max_renewals,"
+            " t.holdable, i.parts, i.branch_id FROM items i JOIN item_types t ON t.code = i.type_code"
+            " WHERE i.item_id = ? OR i.rfid = ? LIMIT 1",
+            (item_key, item_key),
+        )
+        if row is None:
+            return None
+        item_id = row[0]
+        loan_row = self._one("SELECT patron_id, due, renewals, checked_out FROM loans WHERE item_id = ?", (item_id,))
+        loan = (
+            Loan(patron=loan_row[0], item=item_id, due=date.fromisoformat(loan_row[1]), renewals=loan_row[2], checked_out=_d(loan_row[3]))
+            if loan_row
+            else None
+        )
+        holds = tuple(
+            (r[0], r[1], HoldStatus(r[2]))
+            for r in self._q(
+                "SELECT hold_id, patron_id, status FROM holds WHERE item_id = ? AND status != 'cancelled' ORDER BY hold_id",
+                (item_id,),
+            )
+        )
+        return ItemView(
+            item_id=item_id,
+            rfid=row[1],
+            title=row[2],
+            author=row[3],
+            type_code=row[4],
+            media_type=row[5],
+            loan_days=row[6],
+            max_renewals=row[7],
+            holdable=bool(row[8]),
+            parts=row[9],
+            branch_id=row[10] or self.default_branch,
+            loan=loan,
+            holds=holds,
+        )
+
+    def counts(self) -> dict[str, int]:
+        tables = ("patrons", "cards", "items", "loans", "holds", "charges")
+        return {t: int(self._one(f"SELECT count(*) FROM {t}")[0]) for t in tables}  # noqa: S608 - fixed names
+
+    # ------------------------------------------------------------ transactions
+
+    def checkout(self, patron_id: str, item_id: str, *, today: date, due: date | None = None) -> Loan:
+        """Lend *item_id* to *patron_id*: the loan row, and the patron's hold on
+        the item fulfilled, in one transaction.  The caller has already asked
+        the policy; this refuses only what would corrupt the state."""
+        with self.transaction() as c:
+            item = self.item(item_id)
+            if item is None:
+                raise NotFound(f"no item {item_id!r}")
+            if item.loan is not None:
+                raise LibraryError("item is already on loan")
+            due = due or today + timedelta(days=item.loan_days)
+            c.execute(
+                "INSERT INTO loans VALUES (?, ?, ?, 0, ?)", (item.item_id, patron_id, due.isoformat(), today.isoformat())
+            )
+            self._fault_pause()
+            # A hold of this patron on this item is fulfilled by the loan.
+            c.execute(
+                "UPDATE holds SET status = 'cancelled' WHERE item_id = ? AND patron_id = ? AND status != 'cancelled'",
+                (item.item_id, patron_id),
+            )
+            self._fault_pause()
+            return Loan(patron=patron_id, item=item.item_id, due=due, renewals=0, checked_out=today)
+
+    def renew(self, patron_id: str, item_id: str, *, today: date, due: date | None = None) -> Loan:
+        with self.transaction() as c:
+            item = self.item(item_id)
+            if item is None or item.loan is None or item.loan.patron != patron_id:
+                raise NotFound(f"item {item_id!r} is not on loan to this patron")
+            new_due = due or max(item.loan.due, today) + timedelta(days=item.loan_days)
+            c.execute(
+                "UPDATE loans SET due = ?, renewals = renewals + 1 WHERE item_id = ?", (new_due.isoformat(), item.item_id)
+            )
+            return item.loan.model_copy(update={"due": new_due, "renewals": item.loan.renewals + 1})
+
+    def checkin(self, item_id: str, *, today: date) -> CheckinResult:
+        """Return an item; when another patron holds it, the hold becomes
+        available (the item goes to the hold shelf)."""
+        with self.transaction() as c:
+            item = self.item(item_id)
+            if item is None:
+                raise NotFound(f"no item {item_id!r}")
+            patron_id = item.loan.patron if item.loan else None
+            c.execute("DELETE FROM loans WHERE item_id = ?", (item.item_id,))
+            self._fault_pause()
+            hold = next((h for h in item.holds if h[1] != patron_id), None)
+            pickup = None
+            if hold is not None:
+                if hold[2] is HoldStatus.WAITING:
+                    c.execute("UPDATE holds SET status = 'available' WHERE hold_id = ?", (hold[0],))
+                row = self._one("SELECT pickup_branch FROM holds WHERE hold_id = ?", (hold[0],))
+                pickup = row[0] if row else None
+            return CheckinResult(
+                item=item,
+                was_on_loan=item.loan is not None,
+                patron_id=patron_id,
+                hold_patron_id=hold[1] if hold else None,
+                hold_pickup_branch=pickup or item.branch_id,
+            )
+
+    def place_hold(self, patron_id: str, item_id: str, *, today: date, pickup_branch: str | None = None) -> int:
+        with self.transaction() as c:
+            item = self.item(item_id)
+            if item is None:
+                raise NotFound(f"no item {item_id!r}")
+            if any(h[1] == patron_id for h in item.holds):
+                raise LibraryError("the patron already holds this item")
+            cur = c.execute(
+                "INSERT INTO holds (patron_id, item_id, created, status, pickup_branch) VALUES (?, ?, ?, 'waiting', ?)",
+                (patron_id, item.item_id, today.isoformat(), pickup_branch),
+            )
+            return int(cur.lastrowid or 0)
+
+    def cancel_hold(self, patron_id: str, item_id: str) -> bool:
+        with self.transaction() as c:
+            item = self.item(item_id)
+            if item is None:
+                return False
+            cur = c.execute(
+                "UPDATE holds SET status = 'cancelled' WHERE patron_id = ? AND item_id = ? AND status != 'cancelled'",
+                (patron_id, item.item_id),
+            )
+            return cur.rowcount > 0
+
+    def pay(self, patron_id: str, amount_cents: int, *, what: str) -> int:
+        """Record a payment.  ``what`` is ``"fee"`` (the membership fee: paid
+        in full, the status becomes normal) or ``"charges"`` (oldest charges
+        first; a partial payment splits a charge).  Returns the cents used."""
+        if amount_cents <= 0:
+            raise LibraryError("amount must be positive")
+        with self.transaction() as c:
+            if what == "fee":
+                view = self.patron(patron_id, with_lists=False)
+                sub = view.subscription
+                if sub is None or sub.fee_open_cents == 0:
+                    raise LibraryError("no open membership fee")
+                if amount_cents < sub.fee_open_cents:
+                    raise LibraryError("the membership fee is paid in full only")
+                status = sub.status
+                if status in (SubscriptionStatus.INVOICED, SubscriptionStatus.REMINDER, SubscriptionStatus.NOT_PAID):
+                    status = SubscriptionStatus.NORMAL
+                c.execute(
+                    "UPDATE subscriptions SET fee_paid = 1, status = ? WHERE patron_id = ?", (status.value, patron_id)
+                )
+                return sub.fee_open_cents
+            if what != "charges":
+                raise LibraryError(f"cannot pay {what!r}")
+            left = amount_cents
+            for charge_id, cents, created, desc in self._q(
+                "SELECT charge_id, amount_cents, created, description FROM charges WHERE patron_id = ? AND paid = 0"
+                " ORDER BY created, charge_id",
+                (patron_id,),
+            ):
+                if left <= 0:
+                    break
+                if cents <= left:
+                    c.execute("UPDATE charges SET paid = 1 WHERE charge_id = ?", (charge_id,))
+                    left -= cents
+                else:
+                    c.execute("UPDATE charges SET amount_cents = ? WHERE charge_id = ?", (cents - left, charge_id))
+                    c.execute(
+                        "INSERT INTO charges (patron_id, amount_cents, created, paid, description) VALUES (?, ?, ?, 1, ?)",
+                        (patron_id, left, created, desc),
+                    )
+                    left = 0
+            if left == amount_cents:
+                raise LibraryError("no open charges")
+            return amount_cents - left
+
+    # ------------------------------------------------------------ patron run support
+
+    def subscriptions(self) -> list[tuple[str, SubscriptionView]]:
+        out = []
+        for r in self._q(
+            'SELECT s.patron_id, s.type_code, t.name, s.start, s."end", s.status, t.fee_cents, s.fee_paid,'
+            " s.fee_written_off, t.max_charges_cents, t.loan_limit FROM subscriptions s"
+            " JOIN subscription_types t ON t.code = s.type_code ORDER BY s.rowid"
+        ):
+            out.append(
+                (
+                    r[0],
+                    SubscriptionView(
+                        r[1],
+                        r[2],
+                        date.fromisoformat(r[3]),
+                        date.fromisoformat(r[4]),
+                        SubscriptionStatus(r[5]),
+                        r[6],
+                        bool(r[7]),
+                        bool(r[8]),
+                        r[9],
+                        r[10],
+                    ),
+                )
+            )
+        return out
+
+    def set_subscription(
+        self, patron_id: str, *, status: SubscriptionStatus, fee_written_off: bool | None = None
+    ) -> None:
+        """Change a subscription's status (inside the caller's transaction)."""
+        if not self._in_tx:
+            raise StoreError("set_subscription needs a transaction")
+        self._conn.execute("UPDATE subscriptions SET status = ? WHERE patron_id = ?", (status.value, patron_id))
+        if fee_written_off is not None:
+            self._conn.execute(
+                "UPDATE subscriptions SET fee_written_off = ? WHERE patron_id = ?", (int(fee_written_off), patron_id)
+            )
+
+    def cancel_holds_of(self, patron_id: str) -> list[str]:
+        """Cancel every open hold of a patron (inside the caller's transaction)."""
+        if not self._in_tx:
+            raise StoreError("cancel_holds_of needs a transaction")
+        items = [r[0] for r in self._q("SELECT item_id FROM holds WHERE patron_id = ? AND status != 'cancelled' ORDER BY hold_id", (patron_id,))]
+        self._conn.execute("UPDATE holds SET status = 'cancelled' WHERE patron_id = ? AND status != 'cancelled'", (patron_id,))
+        return items
+
+    def patron_run_settings(self) -> PatronRunSettings:
+        return PatronRunSettings.model_validate_json(self.meta("patron_run") or "{}")
+
+    def integrity_problems(self) -> list[str]:
+        """Consistency checks used by the crash test (and `PRAGMA integrity_check`)."""
+        problems = [r[0] for r in self._q("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"foreign key: {tuple(r)}" for r in self._q("PRAGMA foreign_key_check")]
+        return problems
+
+
+def data_digest(data: DataFile) -> str:
+    """A digest of a data file's content, to know whether a state file was
+    loaded from it."""
+    return hashlib.sha256(dump_data(data).encode()).hexdigest()
