@@ -205,10 +205,11 @@ class Sip2Codec:
 
     # -- encoding ----------------------------------------------------------
 
-    def encode(self, msg: Message, seq: int | None = None) -> bytes:
+    def encode(self, msg: Message, seq: int | None = None, *, error_detection: bool | None = None) -> bytes:
         """The frame for ``msg``, terminator included.
 
-        With error detection on, ``seq`` (0..9) goes in AY; None takes the
+        With error detection on (``error_detection`` overrides the codec's
+        setting for this frame), ``seq`` (0..9) goes in AY; None takes the
         next number of our own counter.  96 and 97 get only an AZ checksum.
         """
         text = self.encode_text(msg)
@@ -219,7 +220,7 @@ class Sip2Codec:
                 f"{type(msg).__name__}: character {text[exc.start]!r} cannot be sent in {self.encoding}",
                 field=_field_at(msg, text, exc.start),
             ) from None
-        if self.error_detection:
+        if self.error_detection if error_detection is None else error_detection:
             if type(msg) in (RequestAcsResend, RequestScResend):
                 data += b"AZ"
             else:
