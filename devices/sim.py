@@ -107,6 +107,7 @@ __all__ = [
     "unplug",
     "replug",
     "tag_for",
+    "tags",
 ]
 
 log = logging.getLogger("devices.sim")
@@ -478,3 +479,4 @@ indicator_history = BUS.indicator_history
 printed = BUS.printed
 unplug = BUS.unplug
 replug = BUS.replug
+tags = BUS.tags

@@ -1,0 +1,683 @@
+"""Conformance suites: one per device kind, the kit behind ``bibkiosk devices test URL``.
+
+A vendor runs ``bibkiosk devices test URL`` before saying "works with
+bibkiosk"; our own tests run the same suites over every backend (sim, real
+ptys, TCP peers, escpos files).
+
+Where a person must act ("tap a card now") the suite calls an *actor*::
+
+    async def actor(prompt: Prompt) -> bool
+
+It returns True when the action was done (or, for ``confirm``, the answer is
+yes), False when it cannot be done (the check is then skipped; a ``confirm``
+answered no fails).  An actor with ``automatic = True`` (tests, ``sim://``)
+promises to do exactly what the prompt's ``data`` says, so the suite also
+compares the values.  Actions: ``tap_card``, ``scan``, ``place_items``,
+``remove_items``, ``press_keys``, ``open_door``, ``close_door``,
+``press_exit``, ``unplug``, ``replug``, ``confirm``.
+
+Use :func:`run_conformance`; it returns a :class:`Report` (``.passed``,
+``.text()``, ``.to_dict()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from .base import (
+    KINDS,
+    BarcodeScanner,
+    CardPresented,
+    Device,
+    DeviceEvent,
+    DoorClosed,
+    DoorOpened,
+    DoorSensor,
+    ExitPressed,
+    IdentifierKind,
+    Indicator,
+    ItemReader,
+    KeyPressed,
+    Lock,
+    LockState,
+    PatronReader,
+    Pattern,
+    PinPad,
+    ReceiptPrinter,
+    Scanned,
+    Tag,
+    TagsChanged,
+    kind_names,
+    missing_parts,
+)
+from .errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout
+from .registry import open_device
+
+__all__ = [
+    "Prompt",
+    "Actor",
+    "Outcome",
+    "CheckResult",
+    "Report",
+    "run_conformance",
+    "sim_actor",
+    "no_actor",
+    "TEST_CARD",
+    "TEST_CODE",
+    "TEST_ITEMS",
+    "TEST_KEYS",
+]
+
+log = logging.getLogger("devices.conformance")
+
+TEST_CARD = "29548000001003"
+TEST_CODE = "3000000000017"
+TEST_ITEMS = ("3000000000017", "3000000000024")
+TEST_KEYS = "1234#"
+_HEX_RE = re.compile(r"^[0-9A-F]+$")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    action: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Actor = Callable[[Prompt], Awaitable[bool]]
+
+
+class Outcome(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    suite: str
+    name: str
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    url: str
+    kinds: list[str]
+    results: list[CheckResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and not self.failures and any(r.outcome is Outcome.PASS for r in self.results)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.outcome is Outcome.FAIL]
+
+    def outcome_of(self, suite: str, name: str) -> Outcome | None:
+        for r in self.results:
+            if r.suite == suite and r.name == name:
+                return r.outcome
+        return None
+
+    def text(self) -> str:
+        lines = [f"bibkiosk conformance: {self.url}  (kinds: {', '.join(self.kinds) or 'none'})"]
+        for r in self.results:
+            lines.append(f"  {r.outcome.value.upper():4}  {r.suite:9} {r.name}" + (f"  - {r.detail}" if r.detail else ""))
+        counts = {o: sum(1 for r in self.results if r.outcome is o) for o in Outcome}
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines.append(
+            f"{verdict}: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
+            f"{counts[Outcome.SKIP]} skipped in {self.seconds:.1f} s"
+        )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "kinds": self.kinds,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 3),
+            "results": [{**asdict(r), "outcome": r.outcome.value} for r in self.results],
+        }
+
+
+class _Failed(Exception):
+    pass
+
+
+class _Skipped(Exception):
+    pass
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise _Failed(message)
+
+
+# --- actors ---------------------------------------------------------------------------------
+
+
+async def no_actor(prompt: Prompt) -> bool:
+    """Nobody there: every interactive check is skipped."""
+    return False
+
+
+no_actor.automatic = False  # type: ignore[attr-defined]
+
+
+def sim_actor(device: Device) -> Actor:
+    """An automatic actor for a ``sim://`` device, through the sim control surface."""
+    from . import sim
+
+    name = device.sim_name  # type: ignore[attr-defined]
+
+    async def actor(prompt: Prompt) -> bool:
+        act, data = prompt.action, prompt.data
+        if act == "tap_card":
+            sim.tap_card(data.get("identifier", TEST_CARD), IdentifierKind.BARCODE, name=name)
+        elif act == "scan":
+            sim.scan(data.get("code", TEST_CODE), name=name)
+        elif act == "place_items":
+            sim.place_items(data.get("items", TEST_ITEMS), name=name)
+        elif act == "remove_items":
+            sim.remove_items(name=name)
+        elif act == "press_keys":
+            sim.press_keys(data.get("keys", TEST_KEYS), name=name)
+        elif act == "open_door":
+            sim.open_door(name=name)
+        elif act == "close_door":
+            sim.close_door(name=name)
+        elif act == "press_exit":
+            sim.press_exit(name=name)
+        elif act == "unplug":
+            sim.unplug(name=name)
+        elif act == "replug":
+            sim.replug(name=name)
+        elif act == "confirm":
+            return True
+        else:
+            return False
+        return True
+
+    actor.automatic = True  # type: ignore[attr-defined]
+    return actor
+
+
+# --- the runner -----------------------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, device: Device, actor: Actor, timeout: float, report: Report) -> None:
+        self.dev = device
+        self.actor = actor
+        self.timeout = timeout
+        self.report = report
+        self.automatic = bool(getattr(actor, "automatic", False))
+
+    async def act(self, action: str, text: str, **data: Any) -> None:
+        """Ask for an action; raise _Skipped if nobody can do it."""
+        done = await self.actor(Prompt(action, text, data))
+        if not done:
+            raise _Skipped(f"not done: {action}")
+
+    async def confirm(self, question: str) -> None:
+        ok = await self.actor(Prompt("confirm", question, {"question": question}))
+        if not ok:
+            raise _Failed(f"answered no: {question}")
+
+    async def check(self, suite: str, name: str, func: Callable[[], Awaitable[str | None]]) -> Outcome:
+        try:
+            detail = await asyncio.wait_for(func(), self.timeout * 4)
+            result = CheckResult(suite, name, Outcome.PASS, detail or "")
+        except _Skipped as exc:
+            result = CheckResult(suite, name, Outcome.SKIP, str(exc))
+        except _Failed as exc:
+            result = CheckResult(suite, name, Outcome.FAIL, str(exc))
+        except TimeoutError:
+            result = CheckResult(suite, name, Outcome.FAIL, "check timed out")
+        except DeviceTimeout as exc:
+            result = CheckResult(suite, name, Outcome.FAIL, f"timed out: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a crashing driver is a failed check
+            result = CheckResult(suite, name, Outcome.FAIL, f"{type(exc).__name__}: {exc}")
+        self.report.results.append(result)
+        log.info("conformance %s/%s: %s %s", suite, name, result.outcome.value, result.detail)
+        return result.outcome
+
+    async def wait_for(self, stream: Any, kinds: tuple[type, ...], pred: Callable[[Any], bool] = lambda e: True) -> Any:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Failed(f"no {'/'.join(k.__name__ for k in kinds)} event within {self.timeout:g} s")
+            try:
+                ev = await stream.get(left)
+            except DeviceTimeout:
+                continue
+            if isinstance(ev, kinds) and pred(ev):
+                return ev
+
+
+async def _common_open(ctx: _Ctx) -> str:
+    await ctx.dev.open()
+    _expect(ctx.dev.status.ok, f"status after open is not ok: {ctx.dev.status.detail}")
+    return ctx.dev.status.detail
+
+
+async def _common_declared(ctx: _Ctx) -> str:
+    dev = ctx.dev
+    _expect(bool(kind_names(dev)), "the device implements no kind ABC")
+    options = type(dev).all_options()
+    for name, spec in options.items():
+        _expect(isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], str) and spec[2], f"option {name!r}: need (type, default, help)")
+    module = sys.modules.get(type(dev).__module__)
+    doc = inspect.getdoc(module) or ""
+    _expect(dev.url.scheme in doc, f"module docstring of {type(dev).__module__} does not state the URL grammar ({dev.url.scheme}://)")
+    _expect("===" in doc or "| " in doc, f"module docstring of {type(dev).__module__} has no support table")
+    return f"{len(options)} options, docstring {len(doc)} chars"
+
+
+async def _patron(ctx: _Ctx) -> None:
+    dev = ctx.dev
+    stream = dev.events(CardPresented)
+    try:
+
+        async def card() -> str:
+            await ctx.act("tap_card", "Present a patron card (or eID) to the reader now", identifier=TEST_CARD)
+            ev = await ctx.wait_for(stream, (CardPresented,))
+            _expect(isinstance(ev.identifier, str) and ev.identifier.strip() == ev.identifier and ev.identifier, "empty or padded identifier")
+            _expect(isinstance(ev.kind, IdentifierKind), f"kind is not an IdentifierKind: {ev.kind!r}")
+            _expect(isinstance(ev.reader, str), "reader label is not a string")
+            _expect(ev.identifier not in repr(ev), "the event repr shows the identifier")
+            if ctx.automatic:
+                _expect(ev.identifier == TEST_CARD, "identifier differs from the card presented")
+            return f"kind={ev.kind.value}, {len(ev.identifier)} chars, reader={ev.reader!r}"
+
+        async def again() -> str:
+            await ctx.act("tap_card", "Take the card away and present it again", identifier=TEST_CARD)
+            ev = await ctx.wait_for(stream, (CardPresented,))
+            return f"kind={ev.kind.value}"
+
+        if await ctx.check("patron", "card presented", card) is Outcome.PASS:
+            await ctx.check("patron", "card presented again", again)
+    finally:
+        stream.close()
+
+
+async def _scanner(ctx: _Ctx) -> None:
+    stream = ctx.dev.events(Scanned)
+    try:
+
+        async def one() -> str:
+            await ctx.act("scan", "Scan a barcode now", code=TEST_CODE)
+            ev = await ctx.wait_for(stream, (Scanned,))
+            _expect(isinstance(ev.data, str) and ev.data, "empty scan")
+            _expect(all(ch.isprintable() or ch == "\x1d" for ch in ev.data), "scan contains control characters (suffix not stripped?)")
+            _expect(ev.data not in repr(ev), "the event repr shows the data")
+            if ctx.automatic:
+                _expect(ev.data == TEST_CODE, "scan differs from the code scanned")
+            return f"{len(ev.data)} chars"
+
+        async def two() -> str:
+            await ctx.act("scan", "Scan the barcode once more", code=TEST_CODE)
+            ev = await ctx.wait_for(stream, (Scanned,))
+            if ctx.automatic:
+                _expect(stream.pending() == 0, "more events than scans")
+            return f"{len(ev.data)} chars"
+
+        if await ctx.check("scanner", "barcode scanned", one) is Outcome.PASS:
+            await ctx.check("scanner", "second scan", two)
+    finally:
+        stream.close()
+
+
+async def _rfid(ctx: _Ctx) -> None:
+    dev: ItemReader = ctx.dev  # type: ignore[assignment]
+    stream = dev.events(TagsChanged)
+    state: dict[str, Any] = {}
+    try:
+
+        async def place() -> str:
+            await ctx.act("place_items", "Place two tagged library items on the reader", items=list(TEST_ITEMS))
+            ev = await ctx.wait_for(stream, (TagsChanged,), lambda e: len(e.tags) >= (2 if ctx.automatic else 1))
+            _expect(all(isinstance(t, Tag) for t in ev.tags), "TagsChanged.tags holds non-Tag objects")
+            return f"{len(ev.tags)} tags"
+
+        async def inventory() -> str:
+            tags = await dev.inventory()
+            _expect(bool(tags), "inventory is empty with items on the reader")
+            for tag in tags:
+                _expect(bool(_HEX_RE.match(tag.uid)), "uid is not upper-case hex")
+                _expect(isinstance(tag.secured, bool), "secured is not a bool")
+            decoded = [t for t in tags if not t.error]
+            _expect(bool(decoded), "no tag decoded")
+            if ctx.automatic:
+                _expect(sorted(t.item_id for t in decoded) == sorted(TEST_ITEMS), "item ids differ from the items placed")
+            missing_parts(tags)
+            state["tag"] = decoded[0]
+            return f"{len(tags)} tags, {len(decoded)} decoded"
+
+        async def security() -> str:
+            tag: Tag = state["tag"]
+            original = tag.secured
+            for wanted in (not original, original):
+                await dev.set_security(tag.uid, wanted)
+                now = {t.uid: t for t in await dev.inventory()}
+                _expect(tag.uid in now, "tag left the field")
+                _expect(now[tag.uid].secured is wanted, f"security is {now[tag.uid].secured} after set_security({wanted})")
+            return "cleared and set again"
+
+        async def absent() -> str:
+            try:
+                await dev.set_security("E0FFFFFFFFFFFFFE", False)
+            except DeviceNotFound:
+                return "DeviceNotFound"
+            except DeviceError as exc:
+                return f"{type(exc).__name__}"
+            raise _Failed("set_security on a tag not in the field did not raise")
+
+        async def remove() -> str:
+            await ctx.act("remove_items", "Take every item off the reader")
+            await ctx.wait_for(stream, (TagsChanged,), lambda e: not e.tags)
+            _expect(await dev.inventory() == [], "inventory not empty after removing the items")
+            return "field empty"
+
+        if await ctx.check("rfid", "items placed", place) is Outcome.PASS:
+            if await ctx.check("rfid", "inventory decoded", inventory) is Outcome.PASS:
+                await ctx.check("rfid", "security bit", security)
+            await ctx.check("rfid", "tag not in field", absent)
+            await ctx.check("rfid", "items removed", remove)
+    finally:
+        stream.close()
+
+
+async def _pinpad(ctx: _Ctx) -> None:
+    stream = ctx.dev.events(KeyPressed)
+    try:
+
+        async def keys() -> str:
+            await ctx.act("press_keys", f"Press {' '.join(TEST_KEYS)} on the PIN pad", keys=TEST_KEYS)
+            got = []
+            for _ in TEST_KEYS:
+                ev = await ctx.wait_for(stream, (KeyPressed,))
+                _expect(ev.key in set("0123456789#*"), "key outside 0-9 # *")
+                _expect(not ev.key.isdigit() or ev.key not in repr(ev), "the event repr shows a digit")
+                got.append(ev.key)
+            if ctx.automatic:
+                _expect("".join(got) == TEST_KEYS, "keys differ from the keys pressed")
+            return f"{len(got)} keys"
+
+        await ctx.check("pinpad", "keys pressed", keys)
+    finally:
+        stream.close()
+
+
+async def _lock(ctx: _Ctx) -> None:
+    dev: Lock = ctx.dev  # type: ignore[assignment]
+
+    async def release() -> str:
+        await dev.release(1.0)
+        _expect(dev.state is LockState.RELEASED, f"state after release is {dev.state}")
+        await ctx.confirm("Did the lock release (click / open) just now?")
+        return "released"
+
+    async def relock() -> str:
+        deadline = time.monotonic() + 1.0 + ctx.timeout
+        while dev.state is not LockState.LOCKED and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        _expect(dev.state is LockState.LOCKED, "did not lock again by itself after the release time")
+        return "locked again by itself"
+
+    async def lock_now() -> str:
+        await dev.release(30.0)
+        await dev.lock()
+        _expect(dev.state is LockState.LOCKED, f"state after lock() is {dev.state}")
+        return "locked"
+
+    async def bad_time() -> str:
+        for bad in (0, -1):
+            try:
+                await dev.release(bad)
+            except (ValueError, DeviceError):
+                continue
+            raise _Failed(f"release({bad}) was accepted")
+        _expect(dev.state is LockState.LOCKED, "a refused release changed the state")
+        return "refused"
+
+    if await ctx.check("lock", "release", release) is Outcome.PASS:
+        await ctx.check("lock", "relock after time", relock)
+    await ctx.check("lock", "lock now", lock_now)
+    await ctx.check("lock", "bad release time", bad_time)
+
+
+async def _door(ctx: _Ctx) -> None:
+    dev: DoorSensor = ctx.dev  # type: ignore[assignment]
+    stream = dev.events(DoorOpened, DoorClosed, ExitPressed)
+    try:
+
+        async def opened() -> str:
+            await ctx.act("open_door", "Open the door (or the door contact)")
+            await ctx.wait_for(stream, (DoorOpened,))
+            _expect(dev.door_open in (True, None), "door_open is False after DoorOpened")
+            return "DoorOpened"
+
+        async def closed() -> str:
+            await ctx.act("close_door", "Close the door")
+            await ctx.wait_for(stream, (DoorClosed,))
+            _expect(dev.door_open in (False, None), "door_open is True after DoorClosed")
+            return "DoorClosed"
+
+        async def exit_button() -> str:
+            await ctx.act("press_exit", "Press the exit button (if there is one)")
+            await ctx.wait_for(stream, (ExitPressed,))
+            return "ExitPressed"
+
+        await ctx.check("door", "door opened", opened)
+        await ctx.check("door", "door closed", closed)
+        await ctx.check("door", "exit button", exit_button)
+    finally:
+        stream.close()
+
+
+async def _indicator(ctx: _Ctx) -> None:
+    dev: Indicator = ctx.dev  # type: ignore[assignment]
+
+    async def patterns() -> str:
+        for pattern in Pattern:
+            await dev.show(pattern)
+            await asyncio.sleep(0.05 if ctx.automatic else 1.0)
+        await dev.show(Pattern.IDLE)
+        await ctx.confirm("Did the indicator show five different patterns (idle, granted, refused, error, busy)?")
+        return f"{len(Pattern)} patterns"
+
+    await ctx.check("indicator", "patterns", patterns)
+
+
+async def _printer(ctx: _Ctx) -> None:
+    dev: ReceiptPrinter = ctx.dev  # type: ignore[assignment]
+
+    async def receipt() -> str:
+        lines = ["bibkiosk conformance test", "Ontleend / Emprunté / Borrowed", time.strftime("%Y-%m-%d %H:%M"), "-" * 24]
+        await dev.print_receipt(lines, barcode=TEST_CODE, cut=True)
+        await ctx.confirm("Did a receipt print with accented text and a barcode, and was it cut?")
+        return f"{len(lines)} lines + barcode"
+
+    async def plain() -> str:
+        await dev.print_receipt(["no barcode, no cut"], barcode=None, cut=False)
+        return "ok"
+
+    await ctx.check("printer", "receipt with barcode", receipt)
+    await ctx.check("printer", "receipt without barcode or cut", plain)
+
+
+_SUITES: dict[str, Callable[[_Ctx], Awaitable[None]]] = {
+    "patron": _patron,
+    "scanner": _scanner,
+    "rfid": _rfid,
+    "pinpad": _pinpad,
+    "lock": _lock,
+    "door": _door,
+    "indicator": _indicator,
+    "printer": _printer,
+}
+
+
+async def _poke(dev: Device) -> None:
+    """An operation that must fail while the device is away (output kinds)."""
+    if isinstance(dev, ReceiptPrinter):
+        await dev.print_receipt(["bibkiosk: connection test"], cut=False)
+    elif isinstance(dev, Lock):
+        await dev.lock()
+    elif isinstance(dev, Indicator):
+        await dev.show(Pattern.IDLE)
+    elif isinstance(dev, ItemReader):
+        await dev.inventory()
+
+
+async def _faults(ctx: _Ctx, kinds: list[str]) -> None:
+    dev = ctx.dev
+    stream = dev.events(DeviceEvent)
+    output_kind = isinstance(dev, (ReceiptPrinter, Lock, Indicator, ItemReader))
+    try:
+
+        async def unplug() -> str:
+            await ctx.act("unplug", "Unplug the device (or stop it) now")
+            deadline = time.monotonic() + ctx.timeout
+            poked = ""
+            while True:
+                try:
+                    ev = await stream.get(0.5)
+                except DeviceTimeout:
+                    if time.monotonic() > deadline:
+                        raise _Failed("no DeviceEvent('lost') after the unplug") from None
+                    if output_kind:
+                        try:
+                            await _poke(dev)
+                        except DeviceError as exc:
+                            poked = f"; operation refused ({type(exc).__name__})"
+                    continue
+                if ev.kind == "lost":
+                    break
+            _expect(not dev.status.ok, "status still ok after lost")
+            if output_kind:
+                try:
+                    await _poke(dev)
+                except DeviceError:
+                    poked = "; operations refused while lost"
+                else:
+                    raise _Failed("an operation succeeded while the device was lost")
+            return f"lost: {ev.detail}{poked}"
+
+        async def replug() -> str:
+            await asyncio.sleep(0.3)  # let the driver retry against an absent device at least once
+            await ctx.act("replug", "Plug the device back in now")
+            ev = await ctx.wait_for(stream, (DeviceEvent,), lambda e: e.kind in ("back", "lost"))
+            _expect(ev.kind == "back", "lost reported more than once")
+            _expect(dev.status.ok, f"status not ok after back: {dev.status.detail}")
+            return "back"
+
+        async def works_again() -> str:
+            for kind in kinds:
+                if kind in ("lock", "indicator", "printer"):
+                    await _poke(dev)
+                elif kind == "patron":
+                    s = dev.events(CardPresented)
+                    try:
+                        await ctx.act("tap_card", "Present the card once more", identifier=TEST_CARD)
+                        await ctx.wait_for(s, (CardPresented,))
+                    finally:
+                        s.close()
+                elif kind == "scanner":
+                    s = dev.events(Scanned)
+                    try:
+                        await ctx.act("scan", "Scan once more", code=TEST_CODE)
+                        await ctx.wait_for(s, (Scanned,))
+                    finally:
+                        s.close()
+                elif kind == "rfid":
+                    await dev.inventory()  # type: ignore[attr-defined]
+            return "works"
+
+        if await ctx.check("faults", "unplug reported once", unplug) is Outcome.PASS:
+            if await ctx.check("faults", "replug reported", replug) is Outcome.PASS:
+                await ctx.check("faults", "works after replug", works_again)
+    finally:
+        stream.close()
+
+
+async def run_conformance(
+    target: str | Device,
+    actor: Actor | None = None,
+    *,
+    kinds: list[str] | None = None,
+    timeout: float = 10.0,
+    faults: bool = False,
+) -> Report:
+    """Run the suites for *target* (a URL or an unopened :class:`Device`).
+
+    *kinds* limits the suites (default: every kind the device implements).
+    *faults* adds the unplug / replug checks (the actor must do them).
+    *timeout* is how long each interaction may take.  The device is opened
+    and closed here.  Never raises for a driver fault: it is in the report.
+    """
+    started = time.monotonic()
+    if isinstance(target, Device):
+        device = target
+    else:
+        device = open_device(target)
+    url_text = device.url.redacted()
+    dev_kinds = kind_names(device)
+    selected = [k for k in (kinds or dev_kinds) if k in dev_kinds]
+    report = Report(url_text, selected)
+    if actor is None:
+        from .sim import SimDevice
+
+        actor = sim_actor(device) if isinstance(device, SimDevice) else no_actor
+    ctx = _Ctx(device, actor, timeout, report)
+    unknown = [k for k in (kinds or []) if k not in KINDS or k not in dev_kinds]
+    for k in unknown:
+        report.results.append(CheckResult("device", f"kind {k}", Outcome.FAIL, f"device does not implement {k!r}"))
+
+    await ctx.check("device", "declares kinds, options, URL grammar", lambda: _common_declared(ctx))
+    if await ctx.check("device", "open", lambda: _common_open(ctx)) is Outcome.PASS:
+        try:
+            for kind in selected:
+                await _SUITES[kind](ctx)
+            if faults:
+                await _faults(ctx, selected)
+        finally:
+
+            async def close() -> str:
+                stream = device.events()
+                await device.close()
+                _expect(not device.status.ok, "status still ok after close")
+                async for _ev in stream:  # must end, not hang
+                    pass
+                return "closed, event streams ended"
+
+            async def reopen() -> str:
+                await device.open()
+                _expect(device.status.ok, "status not ok after reopening")
+                await device.close()
+                return "reopened and closed"
+
+            if await ctx.check("device", "close", close) is Outcome.PASS:
+                await ctx.check("device", "reopen", reopen)
+    else:
+        try:
+            await device.close()
+        except Exception:  # noqa: BLE001
+            pass
+    report.seconds = time.monotonic() - started
+    return report
