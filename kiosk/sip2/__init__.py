@@ -22,9 +22,20 @@ from .errors import (
 )
 from .messages import *  # noqa: F403
 from .messages import __all__ as _messages_all
+from .redact import redact_frame
+from .server import Sip2Handler, Sip2Server, Sip2Session, refusal_for
+from .client import SAFE_TO_REPEAT, ClientSettings, Sip2Client  # noqa: E402  (imports pydantic)
 
 __all__ = [
     "NEED_DATA",
+    "SAFE_TO_REPEAT",
+    "ClientSettings",
+    "Sip2Client",
+    "Sip2Handler",
+    "Sip2Server",
+    "Sip2Session",
+    "redact_frame",
+    "refusal_for",
     "LocalSip2Error",
     "RemoteSip2Error",
     "Sip2ChecksumError",

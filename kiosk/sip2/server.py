@@ -442,8 +442,8 @@ class Sip2Server:
                 log.debug("on_disconnect failed", exc_info=True)
             writer.close()
             try:
-                await writer.wait_closed()
-            except Exception:
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            except (Exception, asyncio.CancelledError):
                 pass
             if task is not None:
                 self._tasks.discard(task)
