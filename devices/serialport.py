@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import serial
 
 from .base import ReconnectingDevice, run_in_thread
-from .errors import DeviceDisconnected, DeviceNotFound
-from .url import Choice, DeviceUrl, OptionSpec, UsbId, resolve_serial_port
+from .errors import DeviceDisconnected, DeviceNotFound, DeviceUrlError
+from .url import Choice, DeviceUrl, OptionSpec, UsbId, parse_usb_id, resolve_serial_port
 
 __all__ = ["SerialDevice"]
 
@@ -46,6 +46,13 @@ class SerialDevice(ReconnectingDevice):
         self._thread_done.set()
         self._write_lock = asyncio.Lock()
         self.port_name: str = ""
+        if self.url.path.startswith("usb/"):
+            try:
+                parse_usb_id(self.url.path[4:].split("/", 1)[0])
+            except ValueError as exc:
+                raise DeviceUrlError(f"{self.url.scheme}://usb/...: {exc}") from None
+        elif not self.url.path and self.options["usb"] is None:
+            raise DeviceUrlError(f"{self.url.scheme}:// needs a port: {self.url.scheme}:///dev/ttyX or {self.url.scheme}://usb/VID:PID")
 
     # -- hooks for subclasses
     def _on_bytes(self, data: bytes, now: float) -> None:
