@@ -142,6 +142,19 @@ class OfflineCache:
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM offline_cache").fetchone()[0])
 
+    def seen(self, card: str, now: datetime) -> bool:
+        """True when *card* was verified online within the age limit (staffed card-only entry)."""
+        try:
+            row = self._db.execute(
+                "SELECT verified_at FROM offline_cache WHERE card_key = ?", (self.card_key(card),)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise DoorStateError(f"cannot read the offline cache {self.path}: {exc}") from None
+        if row is None:
+            return False
+        verified_at = datetime.fromtimestamp(row[0], timezone.utc)
+        return now - self.max_age <= verified_at <= now + timedelta(minutes=5)
+
     def check(self, card: str, pin: str, now: datetime) -> CacheCheck:
         """What the cache says about *card* with *pin* at *now*.
 
