@@ -17,6 +17,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.config_cli",
     "kiosk.demo_cli",
+    "kiosk.sip2.cli",
 )
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
