@@ -1,0 +1,372 @@
+"""Machine configuration: one TOML file, validated once, strictly.
+
+An unknown or misspelt key, a wrong type or a missing required key is an
+error naming the file and the key path, e.g.::
+
+    /etc/bibkiosk/door.toml: schedule.branches.9401.monday[1].until: expected HH:MM
+
+Secrets (the SIP2 password, the pseudonym key, the OSDP secure-channel key)
+are never written in code.  Each is a table with exactly one of ``env`` (the
+name of an environment variable), ``file`` (a path, relative to the config
+file; refused when readable by others) or ``value`` (inline; refused when the
+config file itself is readable by others).
+
+Sections: ``[library]`` (embedded data file or a SIP2 library system),
+``[devices.<role>]`` (a device URL per role), ``[policy]`` (site rules),
+``[schedule]`` (opening periods), ``[kiosk]``, ``[door]``, ``[secrets]``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from policy import Schedule, SiteRules
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used.  ``problems`` lists every error found,
+    each as ``(key_path, message)``."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+class SecretRef(_Strict):
+    """Where a secret comes from: exactly one of env, file, value."""
+
+    env: str | None = None
+    file: Path | None = None
+    value: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [k for k in ("env", "file", "value") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of env, file, value")
+        return self
+
+
+def _others_can_read(path: Path) -> bool:
+    return bool(path.stat().st_mode & (stat.S_IROTH | stat.S_IWOTH))
+
+
+class Secrets(_Strict):
+    pseudonym_key: SecretRef | None = None
+    sip2_password: SecretRef | None = None
+    sip2_terminal_password: SecretRef | None = None
+    osdp_key: SecretRef | None = None
+
+
+# --------------------------------------------------------------------------- library
+
+
+class Sip2Fields(_Strict):
+    """Extension field codes (Wise's own codes are not public): the same
+    defaults on the embedded server and the adapter; see docs/sip2-fields.md."""
+
+    birth_date: str = "PB"
+    patron_type: str = "PC"
+    subscription_status: str = "XS"
+    fee_open: str = "XF"
+    replacement_invoice: str = "XR"
+    badges: str = "XB"
+    card_state: str = "XC"
+    subscription_end: str = "XE"
+    temporary_number: str = "XT"
+
+    @field_validator("*")
+    @classmethod
+    def _two_chars(cls, v: str) -> str:
+        if len(v) != 2 or not v.isalnum() or not v.isupper():
+            raise ValueError("expected a two-character SIP2 field code such as PB")
+        return v
+
+
+class EmbeddedLibrary(_Strict):
+    kind: Literal["embedded"]
+    data: Path = Field(description="JSON data file of the embedded library system, or 'demo'")
+    database: Path | None = Field(default=None, description="SQLite file; default: <state_dir>/library.sqlite")
+    fields: Sip2Fields = Sip2Fields()
+
+
+class Sip2Library(_Strict):
+    kind: Literal["sip2"]
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 6001
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    user: str
+    institution: str = ""
+    location: str = ""
+    encoding: Literal["cp850", "utf-8", "latin-1", "ascii"] = "cp850"
+    error_detection: bool = True
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    keepalive_seconds: Annotated[float, Field(ge=0)] = 60.0
+    fields: Sip2Fields = Sip2Fields()
+
+
+LibraryConfig = Annotated[EmbeddedLibrary | Sip2Library, Field(discriminator="kind")]
+
+# --------------------------------------------------------------------------- devices
+
+
+class DeviceRole(StrEnum):
+    PATRON_READER = "patron_reader"
+    ITEM_READER = "item_reader"
+    SCANNER = "scanner"
+    PINPAD = "pinpad"
+    LOCK = "lock"
+    DOOR_CONTACT = "door_contact"
+    INDICATOR = "indicator"
+    PRINTER = "printer"
+
+
+class DeviceConfig(_Strict):
+    url: str
+    extra_urls: list[str] = Field(default_factory=list, description="more devices in the same role, e.g. a second card reader")
+
+    @field_validator("url")
+    @classmethod
+    def _has_scheme(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError("expected a device URL such as serial:///dev/ttyACM0?baud=9600 or sim://")
+        return v
+
+    def urls(self) -> list[str]:
+        return [self.url, *self.extra_urls]
+
+
+class DevicesConfig(_Strict):
+    patron_reader: DeviceConfig | None = None
+    item_reader: DeviceConfig | None = None
+    scanner: DeviceConfig | None = None
+    pinpad: DeviceConfig | None = None
+    lock: DeviceConfig | None = None
+    door_contact: DeviceConfig | None = None
+    indicator: DeviceConfig | None = None
+    printer: DeviceConfig | None = None
+
+    def configured(self) -> dict[DeviceRole, DeviceConfig]:
+        return {DeviceRole(k): v for k, v in self if v is not None}
+
+
+# --------------------------------------------------------------------------- kiosk and door
+
+
+class ReceiptMode(StrEnum):
+    NONE = "none"
+    ASK = "ask"
+    ALWAYS = "always"
+    ALWAYS_ON_TIMEOUT = "always_on_timeout"
+
+
+class OfflineMode(StrEnum):
+    OFF = "off"
+    RETURN_ONLY = "return_only"
+    CHECKOUT = "checkout"
+
+
+class KioskConfig(_Strict):
+    branch: str | None = None
+    language: Literal["nl", "fr", "en"] = "nl"
+    idle_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = 90
+    idle_warning_seconds: Annotated[int, Field(ge=20, le=600)] = 20
+    receipt: ReceiptMode = ReceiptMode.ASK
+    offline: OfflineMode = OfflineMode.RETURN_ONLY
+    offline_item_limit: Annotated[int, Field(ge=0, le=100)] = 5
+    offline_recent_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 72
+    fullscreen: bool = True
+    sounds: bool = True
+
+    @model_validator(mode="after")
+    def _warning_fits(self) -> KioskConfig:
+        if self.idle_warning_seconds >= self.idle_timeout_seconds:
+            raise ValueError("idle_warning_seconds must be shorter than idle_timeout_seconds")
+        return self
+
+
+class FailMode(StrEnum):
+    FAIL_SECURE = "fail_secure"
+    FAIL_SAFE = "fail_safe"
+
+
+class StaffedEntry(StrEnum):
+    FREE = "free"
+    CARD = "card"
+
+
+class DoorConfig(_Strict):
+    branch: str | None = None
+    fail_mode: FailMode = Field(description="required: what the lock does without power (fail_secure: stays locked)")
+    staffed_entry: StaffedEntry = StaffedEntry.FREE
+    release_seconds: Annotated[float, Field(gt=0, le=60)] = 8.0
+    pin_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 20.0
+    held_open_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    offline_cache_days: Annotated[int, Field(ge=0, le=90)] = 7
+    audit_retention_days: Annotated[int, Field(ge=1, le=3650)] = 28
+    reader_rate_limit_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
+    webhooks: list[str] = Field(default_factory=list)
+    announcement_sounds: Path | None = None
+    closing_outputs: list[str] = Field(default_factory=list, description="device URLs switched on at a closing announcement")
+    building_empty_check: bool = False
+    # Added for the door controller (issue 7):
+    language: Literal["nl", "fr", "en"] = Field(default="nl", description="texts when the patron's language is unknown")
+    alarm_outputs: list[str] = Field(default_factory=list, description="device URLs (lock/relay or indicator) on while an alarm stands")
+    sound_command: list[str] = Field(default_factory=lambda: ["aplay", "-q"], min_length=1, description="plays a WAV file given as last argument")
+    exit_button_releases: bool = True
+
+
+class Config(_Strict):
+    """A whole machine's configuration."""
+
+    state_dir: Path = Path("/var/lib/bibkiosk")
+    library: LibraryConfig
+    devices: DevicesConfig = DevicesConfig()
+    policy: SiteRules = Field(default_factory=SiteRules)
+    schedule: Schedule | None = None
+    kiosk: KioskConfig = KioskConfig()
+    door: DoorConfig | None = None
+    secrets: Secrets = Secrets()
+
+    # Where the file was read from, for resolving relative paths and secrets.
+    source: Path | None = Field(default=None, exclude=True)
+
+    def secret(self, name: str) -> str | None:
+        """The value of secret *name* (a field of [secrets]), read now."""
+        ref: SecretRef | None = getattr(self.secrets, name)
+        if ref is None:
+            return None
+        return _read_secret(ref, name, self.source)
+
+    def resolve(self, path: Path) -> Path:
+        if path.is_absolute() or self.source is None:
+            return path
+        return (self.source.parent / path).resolve()
+
+
+def _read_secret(ref: SecretRef, name: str, source: Path | None) -> str:
+    where = str(source) if source else "<config>"
+    if ref.env is not None:
+        value = os.environ.get(ref.env)
+        if value is None:
+            raise ConfigError(where, [(f"secrets.{name}.env", f"environment variable {ref.env} is not set")])
+        return value
+    if ref.file is not None:
+        path = ref.file if ref.file.is_absolute() or source is None else source.parent / ref.file
+        try:
+            if _others_can_read(path):
+                raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is readable by others; chmod 600 it")])
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(where, [(f"secrets.{name}.file", f"cannot read {path}: {exc.strerror}")]) from None
+    assert ref.value is not None
+    return ref.value.get_secret_value()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # Discriminated unions and function validators add their own tags.
+            if part in ("embedded", "sip2") and out == "library":
+                continue
+            if isinstance(part, str) and part.startswith(("function-", "json-or-python", "lax-or-strict")):
+                continue
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _clean(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        msg = _clean(err["msg"])
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        problems.append((_loc(err["loc"]), msg))
+    return problems
+
+
+def parse_config(data: dict[str, Any], source: Path | None = None, *, check_secrets: bool = True) -> Config:
+    """Validate *data* (a parsed TOML document).  With ``check_secrets`` the
+    secret files must exist here and be private (off for checking a config
+    meant for another machine)."""
+    where = str(source) if source else "<config>"
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(where, problems_from(exc)) from None
+    config = config.model_copy(update={"source": source.resolve() if source else None})
+    if check_secrets:
+        _check_secret_files(config, where)
+    return config
+
+
+def _check_secret_files(config: Config, where: str) -> None:
+    problems = []
+    for name, ref in config.secrets:
+        if ref is None:
+            continue
+        if ref.file is not None:
+            path = config.resolve(ref.file)
+            if not path.exists():
+                problems.append((f"secrets.{name}.file", f"{path} does not exist"))
+            elif _others_can_read(path):
+                problems.append((f"secrets.{name}.file", f"{path} is readable by others; chmod 600 it"))
+        if ref.value is not None and config.source is not None and _others_can_read(config.source):
+            problems.append((f"secrets.{name}.value", "an inline secret in a config file readable by others; use env or file"))
+    if problems:
+        raise ConfigError(where, problems)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate *path*; raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [("", f"not valid TOML: {exc}")]) from None
+    return parse_config(data, path)
