@@ -88,6 +88,12 @@ class PtyPeer:
                     break
         return out
 
+    async def aread(self, size: int, timeout: float = 2.0) -> bytes:
+        """:meth:`read` in a thread, so the event loop keeps running meanwhile."""
+        import asyncio
+
+        return await asyncio.to_thread(self.read, size, timeout)
+
     def drain(self, timeout: float = 0.05) -> bytes:
         out = b""
         while self.master is not None:
