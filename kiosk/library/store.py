@@ -543,6 +543,10 @@ class Store:
             for r in self._q("SELECT * FROM branches ORDER BY rowid")
         }
 
+    def subscription_type_maxima(self) -> dict[str, int]:
+        """Subscription type code -> maximum open charges in cents (R1)."""
+        return {r[0]: int(r[1]) for r in self._q("SELECT code, max_charges_cents FROM subscription_types")}
+
     def item_types(self) -> dict[str, ItemType]:
         if self._item_types is None:
             self._item_types = {
@@ -775,6 +779,12 @@ class Store:
                 "UPDATE holds SET status = 'cancelled' WHERE patron_id = ? AND item_id = ? AND status != 'cancelled'",
                 (patron_id, item.item_id),
             )
+            return cur.rowcount > 0
+
+    def block_card(self, number: str) -> bool:
+        """Block a card (SIP2 01 Block Patron).  False when no such card."""
+        with self.transaction() as c:
+            cur = c.execute("UPDATE cards SET status = 'blocked' WHERE number = ?", (number,))
             return cur.rowcount > 0
 
     def pay(self, patron_id: str, amount_cents: int, *, what: str) -> int:

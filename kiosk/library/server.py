@@ -1,0 +1,706 @@
+"""The SIP2 face of the embedded library system.
+
+:class:`LibraryHandler` answers SIP2 requests from the :class:`Store`; every
+rule decision goes through ``policy.decide`` (the same code the kiosk runs),
+so a rule lives in one place.  Standard fields are filled as a library
+system would (the 14 patron-status flags, BL, CQ, BV, CC, AF, the item lists
+AS/AT/AU/AV/CD, due dates, media types), plus extension fields for what SIP2
+has no place for (docs/sip2-fields.md; codes from :class:`FieldCodes`).
+
+Login: with accounts in the data file's ``server.accounts`` (one per kiosk
+or door) every request but 93/99 needs a successful login; with none, any
+login is accepted (a development set-up; a warning is logged at start).
+
+No log line carries a card number, PIN or name.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from kiosk.adapter.fields import (
+    FieldCodes,
+    format_badge,
+    format_charge,
+    format_date,
+    format_money,
+    parse_money,
+)
+from kiosk.i18n import translate
+from kiosk.sip2.messages import (
+    BlockPatron,
+    CheckinRequest,
+    CheckinResponse,
+    CheckoutRequest,
+    CheckoutResponse,
+    EndPatronSessionRequest,
+    EndSessionResponse,
+    FeePaidRequest,
+    FeePaidResponse,
+    ItemInformationRequest,
+    ItemInformationResponse,
+    LoginRequest,
+    LoginResponse,
+    Message,
+    PatronInformationRequest,
+    PatronInformationResponse,
+    PatronStatus,
+    PatronStatusRequest,
+    PatronStatusResponse,
+    RenewAllRequest,
+    RenewAllResponse,
+    RenewRequest,
+    RenewResponse,
+    Summary,
+)
+from kiosk.sip2.codec import sip2_datetime
+from kiosk.sip2.server import Sip2Handler, Sip2Server, Sip2Session
+from policy import (
+    Action,
+    Badge,
+    CardState,
+    Charge,
+    Decision,
+    IdentifiedBy,
+    PatronSnapshot,
+    PinCheck,
+    SiteRules,
+    Subscription,
+    SubscriptionStatus,
+    decide,
+)
+
+from .datafile import CardStatus, HoldStatus
+from .errors import LibraryError
+from .store import Identified, ItemView, PatronView, Store
+
+log = logging.getLogger("kiosk.library.server")
+
+__all__ = [
+    "LANGUAGE_CODES",
+    "LibraryHandler",
+    "LibraryServer",
+    "patron_snapshot",
+    "site_rules",
+    "tls_context",
+]
+
+#: SIP2 language codes (fixed field) of the patron languages.
+LANGUAGE_CODES: dict[str, int] = {"en": 1, "fr": 2, "nl": 5}
+CURRENCY = "EUR"
+
+_DENIED_ALL = PatronStatus(
+    charge_privileges_denied=True,
+    renewal_privileges_denied=True,
+    recall_privileges_denied=True,
+    hold_privileges_denied=True,
+)
+
+
+def site_rules(store: Store, *, branch_id: str | None = None, pin_required: frozenset[Action] = frozenset()) -> SiteRules:
+    """The policy settings of the embedded library system, from its data:
+    charge maxima per subscription type (R1), charge age per branch (R3),
+    and — for *branch_id* — the unmanned-hours badge and the entry age."""
+    branches = store.branches()
+    types = store.subscription_type_maxima()
+    branch = branches.get(branch_id) if branch_id else None
+    extra: dict = {}
+    if branch is not None and branch.unmanned_badge:
+        extra["unmanned_badge"] = branch.unmanned_badge
+    if branch is not None and branch.min_entry_age is not None:
+        extra["min_entry_age"] = branch.min_entry_age
+    return SiteRules(
+        max_charges={code: Decimal(cents) / 100 for code, cents in types.items()},
+        charge_age_days={b.branch_id: b.charge_age_days for b in branches.values()},
+        pin_required=pin_required,
+        **extra,
+    )
+
+
+_CARD_STATES = {
+    CardStatus.ACTIVE: CardState.ACTIVE,
+    CardStatus.REPLACED: CardState.REPLACED,
+    CardStatus.BLOCKED: CardState.BLOCKED,
+    CardStatus.LOST: CardState.LOST,
+}
+
+
+def patron_snapshot(view: PatronView, identified: Identified, *, pin: PinCheck = PinCheck.UNKNOWN) -> PatronSnapshot:
+    """The policy's view of a patron, straight from the store."""
+    sub = view.subscription
+    return PatronSnapshot(
+        identified_by=IdentifiedBy.CARD if identified.by == "card" else IdentifiedBy.TEMPORARY_NUMBER,
+        card_state=_CARD_STATES[identified.card_status] if identified.card_status else None,
+        subscription=Subscription(
+            type_code=sub.type_code,
+            start=sub.start,
+            end=sub.end,
+            status=SubscriptionStatus(sub.status.value),
+            fee_paid=sub.fee_open_cents == 0,
+        )
+        if sub
+        else None,
+        charges=tuple(Charge(amount=Decimal(c.amount_cents) / 100, created=c.created) for c in view.charges),
+        replacement_invoice=view.replacement_invoice,
+        badges=tuple(Badge(name=name, active=name in view.active_badges) for name in view.badges),
+        birth_date=view.birth_date,
+        pin=pin,
+        language=view.language,
+        branch=view.branch_id,
+    )
+
+
+@dataclass(slots=True)
+class _Patron:
+    """A patron as found for one request."""
+
+    identified: Identified
+    view: PatronView
+    pin: PinCheck
+    snapshot: PatronSnapshot
+
+
+def _t(key: str, lang: str | None, **params: object) -> str:
+    return translate("library", key, lang, **params)
+
+
+def _policy_text(decision: Decision, lang: str | None) -> str:
+    return translate("policy", decision.message.key, lang, **decision.message.params)
+
+
+def _due_text(due: date, lang: str) -> str:
+    return due.strftime("%d-%m-%Y") if lang != "en" else due.isoformat()
+
+
+class LibraryHandler(Sip2Handler):
+    """SIP2 handler over a :class:`Store`."""
+
+    library_name = "bibkiosk embedded library system"
+    not_supported_message = "Not supported"
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        fields: FieldCodes | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.fields = fields or FieldCodes()
+        self.clock = clock or (lambda: datetime.now().astimezone())
+        self.accounts = store.accounts()
+        super().__init__(institution_id=store.institution, login_required=bool(self.accounts))
+        self.rules = site_rules(store)
+        self.rules_with_pin = site_rules(store, pin_required=frozenset({Action.CHECKOUT, Action.RENEW, Action.HOLD}))
+        self.item_types = store.item_types()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _now(self) -> datetime:
+        return self.clock()
+
+    def _find_patron(self, number: str, password: str | None, *, lists: bool = False) -> _Patron | None:
+        identified = self.store.identify(number)
+        if identified is None:
+            return None
+        view = self.store.patron(identified.patron_id, with_lists=lists)
+        if password:
+            ok = view.pin is not None and hmac.compare_digest(view.pin.encode(), password.encode())
+            pin = PinCheck.RIGHT if ok else PinCheck.WRONG
+        else:
+            pin = PinCheck.UNKNOWN
+        return _Patron(identified, view, pin, patron_snapshot(view, identified, pin=pin))
+
+    def _decide(self, action: Action, patron: _Patron) -> Decision:
+        rules = self.rules_with_pin if patron.pin is not PinCheck.UNKNOWN else self.rules
+        return decide(action, patron.snapshot, rules, self._now())
+
+    def _unknown_patron_text(self, lang: str | None = None) -> str:
+        return translate("policy", "policy.U1", lang)
+
+    def _flags(self, patron: _Patron) -> tuple[PatronStatus, dict[Action, Decision]]:
+        decisions = {a: self._decide(a, patron) for a in (Action.CHECKOUT, Action.RENEW, Action.HOLD)}
+        hits = {r.rule for d in decisions.values() for r in d.rules}
+        view = patron.view
+        limit = view.subscription.loan_limit if view.subscription else 0
+        loans = len(view.loans) if view.loans else self.store.loan_count(view.patron_id)
+        flags = PatronStatus(
+            charge_privileges_denied=not decisions[Action.CHECKOUT].allowed,
+            renewal_privileges_denied=not decisions[Action.RENEW].allowed,
+            recall_privileges_denied=False,
+            hold_privileges_denied=not decisions[Action.HOLD].allowed,
+            card_reported_lost=patron.identified.card_status is CardStatus.LOST,
+            too_many_items_charged=bool(limit) and loans >= limit,
+            too_many_items_overdue=False,
+            too_many_renewals=False,
+            too_many_claims_of_items_returned=False,
+            too_many_items_lost=False,
+            excessive_outstanding_fines=bool(hits & {"R1", "R3"}),
+            excessive_outstanding_fees=bool(hits & {"R2", "R5"}),
+            recall_overdue=False,
+            too_many_items_billed="R4" in hits,
+        )
+        return flags, decisions
+
+    def _extensions(self, patron: _Patron) -> list[tuple[str, str]]:
+        f = self.fields
+        view = patron.view
+        out: list[tuple[str, str]] = []
+        if view.birth_date:
+            out.append((f.birth_date, format_date(view.birth_date)))
+        sub = view.subscription
+        patron_type = view.patron_type or (sub.type_code if sub else None)
+        if patron_type:
+            out.append((f.patron_type, patron_type))
+        out.append((f.home_branch, view.branch_id))
+        if sub:
+            out.append((f.subscription_status, sub.status.value))
+            out.append((f.subscription_start, format_date(sub.start)))
+            out.append((f.subscription_end, format_date(sub.end)))
+            out.append((f.fee_open, format_money(sub.fee_open_cents)))
+        out.append((f.replacement_invoice, "Y" if view.replacement_invoice else "N"))
+        if patron.identified.card_status is not None:
+            out.append((f.card_state, patron.identified.card_status.value))
+        out.append((f.temporary_number, "Y" if patron.identified.by == "temporary_number" else "N"))
+        for name in view.badges:
+            out.append((f.badges, format_badge(name, name in view.active_badges)))
+        for charge in view.charges:
+            out.append((f.charges, format_charge(charge.created, charge.amount_cents)))
+        return out
+
+    def _screen(self, decisions: dict[Action, Decision], lang: str) -> tuple[str, ...]:
+        """The patron's screen message: why checking out is refused (or nothing)."""
+        decision = decisions[Action.CHECKOUT]
+        return () if decision.allowed else (_policy_text(decision, lang),)
+
+    def _due_field(self, due: date) -> str:
+        return sip2_datetime(datetime.combine(due, time(23, 59, 59)))
+
+    def _account_location(self, session: Sip2Session) -> str | None:
+        account = session.account
+        return account.location if account is not None and account.location else None
+
+    def _item_extensions(self, item: ItemView) -> tuple[tuple[str, str], ...]:
+        return ((self.fields.item_parts, str(item.parts)),) if item.parts > 1 else ()
+
+    # ------------------------------------------------------------------ login, status
+
+    def on_login(self, msg: LoginRequest, session: Sip2Session) -> Message:
+        if not self.accounts:
+            return LoginResponse(ok=True)
+        account = self.accounts.get(msg.login_user_id)
+        ok = account is not None and hmac.compare_digest(account.password.encode(), msg.login_password.encode())
+        if ok:
+            session.account = account
+        else:
+            log.warning("connection %d: login refused", session.connection_id)
+        return LoginResponse(ok=ok)
+
+    # ------------------------------------------------------------------ patrons
+
+    def on_patron_status(self, msg: PatronStatusRequest, session: Sip2Session) -> Message:
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password or None)
+        if patron is None:
+            return PatronStatusResponse(
+                patron_status=_DENIED_ALL,
+                language=msg.language,
+                institution_id=self.institution_id,
+                patron_identifier=msg.patron_identifier,
+                valid_patron=False,
+                valid_patron_password=False,
+                screen_message=(self._unknown_patron_text(),),
+            )
+        flags, decisions = self._flags(patron)
+        view = patron.view
+        lang = view.language
+        owed = view.charges_open_cents + (view.subscription.fee_open_cents if view.subscription else 0)
+        return PatronStatusResponse(
+            patron_status=flags,
+            language=LANGUAGE_CODES.get(lang, 0),
+            institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier,
+            personal_name=view.name,
+            valid_patron=True,
+            valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
+            currency_type=CURRENCY,
+            fee_amount=format_money(owed),
+            screen_message=self._screen(decisions, lang),
+            extra_fields=tuple(self._extensions(patron)),
+        )
+
+    def on_patron_information(self, msg: PatronInformationRequest, session: Sip2Session) -> Message:
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True)
+        if patron is None:
+            return PatronInformationResponse(
+                patron_status=_DENIED_ALL,
+                language=msg.language,
+                institution_id=self.institution_id,
+                patron_identifier=msg.patron_identifier,
+                valid_patron=False,
+                valid_patron_password=False,
+                screen_message=(self._unknown_patron_text(),),
+            )
+        flags, decisions = self._flags(patron)
+        view = patron.view
+        lang = view.language
+        today = self._now().date()
+        overdue = [loan for loan in view.loans if loan.due < today]
+        available = [h for h in view.holds if h.status is HoldStatus.AVAILABLE]
+        waiting = [h for h in view.holds if h.status is HoldStatus.WAITING]
+        sub = view.subscription
+        owed = view.charges_open_cents + (sub.fee_open_cents if sub else 0)
+
+        start = max(1, msg.start_item or 1)
+        end = msg.end_item if msg.end_item else start + 49
+        window = slice(start - 1, max(start - 1, end))
+
+        def listed(kind: Summary, values: list[str]) -> tuple[str, ...]:
+            return tuple(values[window]) if kind in msg.summary else ()
+
+        return PatronInformationResponse(
+            patron_status=flags,
+            language=LANGUAGE_CODES.get(lang, 0),
+            hold_items_count=len(available),
+            overdue_items_count=len(overdue),
+            charged_items_count=len(view.loans),
+            fine_items_count=len(view.charges),
+            recall_items_count=0,
+            unavailable_holds_count=len(waiting),
+            institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier,
+            personal_name=view.name,
+            charged_items_limit=sub.loan_limit if sub else None,
+            valid_patron=True,
+            valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
+            currency_type=CURRENCY,
+            fee_amount=format_money(owed),
+            fee_limit=format_money(sub.max_charges_cents) if sub else None,
+            hold_items=listed(Summary.HOLD, [h.item_id for h in available]),
+            overdue_items=listed(Summary.OVERDUE, [loan.item_id for loan in overdue]),
+            charged_items=listed(Summary.CHARGED, [loan.item_id for loan in view.loans]),
+            fine_items=listed(
+                Summary.FINE, [f"{format_charge(c.created, c.amount_cents)} {c.description}".strip() for c in view.charges]
+            ),
+            unavailable_hold_items=listed(Summary.UNAVAILABLE, [h.item_id for h in waiting]),
+            screen_message=self._screen(decisions, lang),
+            extra_fields=tuple(self._extensions(patron)),
+        )
+
+    def on_end_patron_session(self, msg: EndPatronSessionRequest, session: Sip2Session) -> Message:
+        return EndSessionResponse(
+            end_session=True, institution_id=self.institution_id, patron_identifier=msg.patron_identifier
+        )
+
+    def on_block_patron(self, msg: BlockPatron, session: Sip2Session) -> Message:
+        """01: block the card (the card becomes 'blocked'); answered with a 24."""
+        if self.store.block_card(msg.patron_identifier):
+            log.info("connection %d: a card was blocked by the SC", session.connection_id)
+        return self.on_patron_status(
+            PatronStatusRequest(institution_id=msg.institution_id, patron_identifier=msg.patron_identifier), session
+        )
+
+    def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session) -> Message:
+        patron = self._find_patron(msg.patron_identifier, None)
+        amount = parse_money(msg.fee_amount)
+        lang = patron.view.language if patron else None
+
+        def answer(ok: bool, text: str) -> FeePaidResponse:
+            return FeePaidResponse(
+                payment_accepted=ok,
+                institution_id=self.institution_id,
+                patron_identifier=msg.patron_identifier,
+                transaction_id=msg.transaction_id,
+                screen_message=(text,),
+            )
+
+        if patron is None:
+            return answer(False, self._unknown_patron_text())
+        if amount is None or amount <= 0:
+            return answer(False, _t("library.payment_refused", lang))
+        what = "fee" if (msg.fee_type == 2 or (msg.fee_identifier or "").lower() in ("membership", "fee")) else "charges"
+        try:
+            self.store.pay(patron.view.patron_id, int(amount * 100), what=what)
+        except LibraryError:
+            return answer(False, _t("library.payment_refused", lang))
+        return answer(True, _t("library.payment_ok", lang))
+
+    # ------------------------------------------------------------------ items
+
+    def _checkout_refusal(self, msg: CheckoutRequest, text: str, item: ItemView | None = None) -> CheckoutResponse:
+        return CheckoutResponse(
+            ok=False,
+            renewal_ok=False,
+            magnetic_media=False,
+            desensitize=False,
+            institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier,
+            item_identifier=msg.item_identifier,
+            title_identifier=item.title if item else "",
+            media_type=item.media_type if item else None,
+            screen_message=(text,),
+        )
+
+    def on_checkout(self, msg: CheckoutRequest, session: Sip2Session) -> Message:
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        if patron is None:
+            return self._checkout_refusal(msg, self._unknown_patron_text())
+        lang = patron.view.language
+        item = self.store.item(msg.item_identifier)
+        if item is None:
+            return self._checkout_refusal(msg, _t("library.item_unknown", lang))
+        today = self._now().date()
+        pid = patron.view.patron_id
+        renewal = item.loan is not None and item.loan.patron == pid
+        if not msg.no_block:
+            decision = self._decide(Action.RENEW if renewal else Action.CHECKOUT, patron)
+            if not decision.allowed:
+                log.info("connection %d: checkout refused (%s)", session.connection_id, ",".join(decision.rule_ids()))
+                return self._checkout_refusal(msg, _policy_text(decision, lang), item)
+            if item.loan is not None and not renewal:
+                return self._checkout_refusal(msg, _t("library.item_on_loan", lang), item)
+            other_hold = item.next_hold(excluding=pid)
+            if other_hold is not None:
+                return self._checkout_refusal(msg, _t("library.item_on_hold", lang), item)
+            if renewal:
+                if item.loan.renewals >= item.max_renewals:
+                    return self._checkout_refusal(msg, _t("library.renewal_limit", lang), item)
+            else:
+                limit = patron.view.subscription.loan_limit if patron.view.subscription else 0
+                if limit and self.store.loan_count(pid) >= limit:
+                    return self._checkout_refusal(msg, _t("library.loan_limit", lang), item)
+        due = msg.nb_due_date.date() if (msg.no_block and msg.nb_due_date) else None
+        try:
+            if renewal:
+                loan = self.store.renew(pid, item.item_id, today=today, due=due)
+            else:
+                if item.loan is not None:  # no-block checkout of an item on loan to another patron
+                    self.store.checkin(item.item_id, today=today)
+                loan = self.store.checkout(pid, item.item_id, today=today, due=due)
+        except LibraryError:
+            return self._checkout_refusal(msg, _t("library.item_on_loan", lang), item)
+        return CheckoutResponse(
+            ok=True,
+            renewal_ok=renewal,
+            magnetic_media=False,
+            desensitize=True,
+            institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier,
+            item_identifier=msg.item_identifier,
+            title_identifier=item.title,
+            due_date=self._due_field(loan.due),
+            media_type=item.media_type,
+            screen_message=(_t("library.checkout_ok", lang, due=_due_text(loan.due, lang)),),
+            extra_fields=self._item_extensions(item),
+        )
+
+    def on_checkin(self, msg: CheckinRequest, session: Sip2Session) -> Message:
+        item = self.store.item(msg.item_identifier)
+        if item is None:
+            return CheckinResponse(
+                ok=False,
+                resensitize=False,
+                magnetic_media=False,
+                alert=True,
+                institution_id=self.institution_id,
+                item_identifier=msg.item_identifier,
+                screen_message=(_t("library.item_unknown", None),),
+            )
+        today = (msg.return_date or self._now()).date() if msg.no_block else self._now().date()
+        result = self.store.checkin(item.item_id, today=today)
+        lang = None
+        if result.patron_id is not None:
+            lang = self.store.patron(result.patron_id, with_lists=False).language
+        if result.hold_patron_id is not None:
+            text = _t("library.checkin_hold", lang)
+            sort_bin = "HOLD"
+        elif not result.was_on_loan:
+            text = _t("library.checkin_not_on_loan", lang)
+            sort_bin = None
+        else:
+            text = _t("library.checkin_ok", lang)
+            sort_bin = None
+        return CheckinResponse(
+            ok=True,
+            resensitize=True,
+            magnetic_media=False,
+            alert=result.hold_patron_id is not None,
+            institution_id=self.institution_id,
+            item_identifier=msg.item_identifier,
+            permanent_location=result.hold_pickup_branch or item.branch_id or "",
+            title_identifier=item.title,
+            sort_bin=sort_bin,
+            media_type=item.media_type,
+            screen_message=(text,),
+            extra_fields=self._item_extensions(item),
+        )
+
+    def _renew_one(self, patron: _Patron, item: ItemView | None, today: date, *, no_block: bool, nb_due: date | None):
+        """Renew one item: (loan, None) or (None, refusal text)."""
+        lang = patron.view.language
+        pid = patron.view.patron_id
+        if item is None:
+            return None, _t("library.item_unknown", lang)
+        if item.loan is None or item.loan.patron != pid:
+            return None, _t("library.not_your_loan", lang)
+        if not no_block:
+            if item.next_hold(excluding=pid) is not None:
+                return None, _t("library.renew_hold", lang)
+            if item.loan.renewals >= item.max_renewals:
+                return None, _t("library.renewal_limit", lang)
+        return self.store.renew(pid, item.item_id, today=today, due=nb_due), None
+
+    def on_renew(self, msg: RenewRequest, session: Sip2Session) -> Message:
+        def refusal(text: str, item: ItemView | None = None) -> RenewResponse:
+            return RenewResponse(
+                ok=False,
+                renewal_ok=False,
+                magnetic_media=False,
+                desensitize=False,
+                institution_id=self.institution_id,
+                patron_identifier=msg.patron_identifier,
+                item_identifier=msg.item_identifier or "",
+                title_identifier=item.title if item else (msg.title_identifier or ""),
+                screen_message=(text,),
+            )
+
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        if patron is None:
+            return refusal(self._unknown_patron_text())
+        lang = patron.view.language
+        if not msg.no_block:
+            decision = self._decide(Action.RENEW, patron)
+            if not decision.allowed:
+                return refusal(_policy_text(decision, lang))
+        item = self.store.item(msg.item_identifier) if msg.item_identifier else None
+        nb_due = msg.nb_due_date.date() if (msg.no_block and msg.nb_due_date) else None
+        loan, problem = self._renew_one(patron, item, self._now().date(), no_block=msg.no_block, nb_due=nb_due)
+        if problem is not None:
+            return refusal(problem, item)
+        assert item is not None and loan is not None
+        return RenewResponse(
+            ok=True,
+            renewal_ok=True,
+            magnetic_media=False,
+            desensitize=True,
+            institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier,
+            item_identifier=msg.item_identifier or item.item_id,
+            title_identifier=item.title,
+            due_date=self._due_field(loan.due),
+            media_type=item.media_type,
+            screen_message=(_t("library.renew_ok", lang, due=_due_text(loan.due, lang)),),
+        )
+
+    def on_renew_all(self, msg: RenewAllRequest, session: Sip2Session) -> Message:
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True)
+        if patron is None:
+            return RenewAllResponse(ok=False, institution_id=self.institution_id, screen_message=(self._unknown_patron_text(),))
+        lang = patron.view.language
+        decision = self._decide(Action.RENEW, patron)
+        items = [loan.item_id for loan in patron.view.loans]
+        if not decision.allowed:
+            return RenewAllResponse(
+                ok=False,
+                unrenewed_count=len(items),
+                institution_id=self.institution_id,
+                unrenewed_items=tuple(items),
+                screen_message=(_policy_text(decision, lang),),
+            )
+        renewed, unrenewed = [], []
+        today = self._now().date()
+        for item_id in items:
+            loan, problem = self._renew_one(patron, self.store.item(item_id), today, no_block=False, nb_due=None)
+            (renewed if loan is not None else unrenewed).append(item_id)
+        return RenewAllResponse(
+            ok=True,
+            renewed_count=len(renewed),
+            unrenewed_count=len(unrenewed),
+            institution_id=self.institution_id,
+            renewed_items=tuple(renewed),
+            unrenewed_items=tuple(unrenewed),
+            screen_message=(_t("library.renew_all", lang, renewed=len(renewed), unrenewed=len(unrenewed)),),
+        )
+
+    def on_item_information(self, msg: ItemInformationRequest, session: Sip2Session) -> Message:
+        item = self.store.item(msg.item_identifier)
+        if item is None:
+            return ItemInformationResponse(
+                circulation_status=1,
+                security_marker=0,
+                fee_type=1,
+                item_identifier=msg.item_identifier,
+                screen_message=(_t("library.item_unknown", None),),
+            )
+        on_shelf_for = next((h for h in item.holds if h[2] is HoldStatus.AVAILABLE), None)
+        if item.loan is not None:
+            status = 4  # charged
+        elif on_shelf_for is not None:
+            status = 8  # waiting on hold shelf
+        else:
+            status = 3  # available
+        return ItemInformationResponse(
+            circulation_status=status,
+            security_marker=0,
+            fee_type=1,
+            hold_queue_length=len(item.holds),
+            due_date=self._due_field(item.loan.due) if item.loan else None,
+            item_identifier=msg.item_identifier,
+            title_identifier=item.title,
+            owner=self.institution_id,
+            media_type=item.media_type,
+            permanent_location=item.branch_id,
+            current_location=item.branch_id,
+            extra_fields=self._item_extensions(item),
+        )
+
+
+class LibraryServer:
+    """The embedded library system's SIP2 server: a store, a handler, a socket."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        fields: FieldCodes | None = None,
+        encoding: str = "cp850",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.handler = LibraryHandler(store, fields=fields, clock=clock)
+        self.server = Sip2Server(self.handler, encoding=encoding)
+        self.port: int | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None) -> int:
+        if not self.handler.accounts:
+            log.warning("no SIP2 login accounts in the data file: every login is accepted")
+        self.port = await self.server.start(host, port, ssl=tls)
+        return self.port
+
+    async def serve_forever(self) -> None:
+        await self.server.serve_forever()
+
+    async def close(self) -> None:
+        await self.server.close()
+
+    async def __aenter__(self) -> LibraryServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server TLS context from a PEM certificate (chain) and key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise LibraryError(f"cannot load the TLS certificate/key: {exc}") from None
+    return context
