@@ -11,7 +11,7 @@ kiosk renders ``decision.message`` with
 
 from __future__ import annotations
 
-from .decide import decide, lockout_until
+from .engine import decide, lockout_until
 from .errors import PolicyError, UnknownAction, UnknownBranch
 from .models import (
     DEFAULT_ENTRY_BLOCKS,
