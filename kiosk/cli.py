@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.config_cli",
     "kiosk.demo_cli",
     "kiosk.sip2.cli",
+    "kiosk.door.cli",
 )
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2

@@ -202,7 +202,7 @@ class DoorService:
             exit_releases=door.exit_button_releases,
         )
         self.rate = RateLimiter(door.reader_rate_limit_per_minute)
-        self.state_dir = Path(config.state_dir)
+        self.state_dir = state_dir_of(config)
         self.audit: AuditJournal | None = None
         self.cache: OfflineCache | None = None
         self.lockouts: LockoutStore | None = None
@@ -1042,6 +1042,13 @@ class DoorService:
             os.replace(tmp, self.status_path)
         except (OSError, TypeError, ValueError) as exc:
             log.debug("status file: %s", exc)
+
+
+def state_dir_of(config: Any) -> Path:
+    """The state directory, relative paths taken from the config file's directory."""
+    path = Path(config.state_dir)
+    resolve = getattr(config, "resolve", None)
+    return resolve(path) if resolve is not None else path
 
 
 def _card_rule(patron: PatronSnapshot) -> str | None:
