@@ -221,6 +221,7 @@ class DoorService:
         self._started = False
         self._period: Period | None = None
         self._free_until: float | None = None
+        self._alarm_output_at: float | None = None
         self._last_purge: float | None = None
         self._library_online: bool | None = None
         self._outcomes: asyncio.Queue[EntryOutcome] = asyncio.Queue(maxsize=1000)
@@ -345,13 +346,15 @@ class DoorService:
 
     # ================================================================ devices
 
-    _ROLE_KINDS: dict[str, type[Device]] = {
-        "patron_reader": PatronReader,
-        "scanner": BarcodeScanner,
-        "pinpad": PinPad,
-        "lock": Lock,
-        "door_contact": DoorSensor,
-        "indicator": Indicator,
+    #: Roles the door uses, and the device kinds that may serve each (a barcode
+    #: scanner may read patron cards).
+    _ROLE_KINDS: dict[str, tuple[type[Device], ...]] = {
+        "patron_reader": (PatronReader, BarcodeScanner),
+        "scanner": (BarcodeScanner,),
+        "pinpad": (PinPad,),
+        "lock": (Lock,),
+        "door_contact": (DoorSensor,),
+        "indicator": (Indicator,),
     }
 
     async def _open_devices(self) -> None:
@@ -375,7 +378,8 @@ class DoorService:
                     by_url.setdefault(url, []).append(str(role))
             opened: dict[str, Device] = {}
             for url, roles_of_url in by_url.items():
-                kind = self._ROLE_KINDS[roles_of_url[0]] if len(roles_of_url) == 1 else None
+                kinds = self._ROLE_KINDS[roles_of_url[0]]
+                kind = kinds[0] if len(roles_of_url) == 1 and len(kinds) == 1 else None
                 dev = self._make_device(url, kind)
                 await self._open_one(dev)
                 opened[url] = dev
@@ -383,7 +387,8 @@ class DoorService:
                 for role in roles_of_url:
                     want = self._ROLE_KINDS[role]
                     if not isinstance(dev, want):
-                        raise DoorConfigError(f"devices.{role}: {dev.label} is not a {want.__name__}")
+                        names = " or ".join(k.__name__ for k in want)
+                        raise DoorConfigError(f"devices.{role}: {dev.label} is not a {names}")
                     self._roles.setdefault(role, []).append(dev)
             for url in self.door.alarm_outputs:
                 dev = opened.get(url) or self._make_device(url, None)
@@ -445,9 +450,9 @@ class DoorService:
     async def _device_events(self, dev: Device) -> None:
         roles = {role for role, devs in self._roles.items() if dev in devs}
         wanted: list[type] = [DeviceEvent]
-        if "patron_reader" in roles:
+        if "patron_reader" in roles and isinstance(dev, PatronReader):
             wanted.append(CardPresented)
-        if "scanner" in roles:
+        if ("scanner" in roles or "patron_reader" in roles) and isinstance(dev, BarcodeScanner):
             wanted.append(Scanned)
         if "pinpad" in roles:
             wanted.append(KeyPressed)
@@ -847,7 +852,7 @@ class DoorService:
         ok = True
         for dev in self._role("lock"):
             try:
-                await dev.release(seconds)
+                await dev.release(_clamp(dev, seconds))
             except (DeviceError, ValueError) as exc:
                 ok = False
                 log.error("lock %s: release failed (%s): %s", dev.label, why, exc)
@@ -865,7 +870,7 @@ class DoorService:
             try:
                 if isinstance(dev, Lock):
                     if on:
-                        await dev.release(seconds)
+                        await dev.release(_clamp(dev, seconds))
                     else:
                         await dev.lock()
                 elif isinstance(dev, Indicator):
@@ -916,8 +921,15 @@ class DoorService:
             elif isinstance(event, ClosingCheck):
                 await self._closing_check(now)
         # Free entry: keep the strike released through the staffed period.
-        if self._free_until is not None and self._free_until - self._mono() < _FREE_MARGIN:
+        if self._free_until is not None and self._free_until - self._mono() < min(_FREE_MARGIN, self._free_chunk() / 3):
             await self._assert_free(now)
+        # A standing alarm keeps its outputs on (a relay may accept only so long a release).
+        if self.monitor.alarms and self._outputs_alarm:
+            if self._alarm_output_at is None or self._mono() - self._alarm_output_at > 60:
+                self._alarm_output_at = self._mono()
+                await self._set_outputs(self._outputs_alarm, True)
+        else:
+            self._alarm_output_at = None
 
     async def _on_period(self, now: datetime, period: Period) -> None:
         self._period = period
@@ -933,11 +945,16 @@ class DoorService:
             await self._set_outputs(self._outputs_closing, False)
         self._write_status()
 
+    def _free_chunk(self) -> float:
+        """How long one free-entry release lasts: the shortest longest-release of the locks."""
+        return min([_FREE_CHUNK, *(_clamp(dev, _FREE_CHUNK) for dev in self._role("lock"))])
+
     async def _assert_free(self, now: datetime) -> None:
         period = self._period
-        remaining = _FREE_CHUNK
+        chunk = self._free_chunk()
+        remaining = chunk
         if period is not None and period.end is not None:
-            remaining = max(1.0, min(_FREE_CHUNK, (period.end - now).total_seconds()))
+            remaining = max(1.0, min(chunk, (period.end - now).total_seconds()))
         self._free_until = self._mono() + remaining
         await self._apply(self.monitor.set_free(self._mono(), True, remaining))
 
@@ -1042,6 +1059,15 @@ class DoorService:
             os.replace(tmp, self.status_path)
         except (OSError, TypeError, ValueError) as exc:
             log.debug("status file: %s", exc)
+
+
+def _clamp(dev: Any, seconds: float) -> float:
+    """*seconds*, at most the device's ``max_release`` option when it has one."""
+    options = getattr(dev, "options", None)
+    limit = options.get("max_release") if isinstance(options, dict) else None
+    if isinstance(limit, (int, float)) and limit > 0:
+        return min(seconds, float(limit))
+    return seconds
 
 
 def state_dir_of(config: Any) -> Path:
