@@ -25,9 +25,13 @@ naive datetime is taken as local wall time and sent as is.
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._compile import compile_decoder, compile_encoder
 from .errors import LocalSip2Error, RemoteSip2Error, Sip2ChecksumError
 from .messages import (
     K_BOOL,
@@ -63,13 +67,45 @@ class _NeedData:
 NEED_DATA: Final = _NeedData()
 
 DEFAULT_MAX_FRAME = 64 * 1024
-_HEX = frozenset(b"0123456789ABCDEFabcdef")
+_HEX_TAIL = re.compile(rb"[0-9A-Fa-f]{1,4}")
 _BLANK_DATE = " " * 18
 
 
 # ---------------------------------------------------------------------------
 # Checksums and dates
 # ---------------------------------------------------------------------------
+
+
+def machine_zone() -> tzinfo | None:
+    """This machine's time zone as a ZoneInfo (from TZ, /etc/localtime or
+    /etc/timezone), or None when it cannot be found (local time is then
+    taken from the C library, which is slower but right)."""
+    candidates: list[str] = []
+    env = os.environ.get("TZ")
+    if env:
+        candidates.append(env.lstrip(":"))
+    try:
+        link = os.readlink("/etc/localtime")
+        marker = link.find("zoneinfo/")
+        if marker >= 0:
+            candidates.append(link[marker + len("zoneinfo/") :])
+    except OSError:
+        pass
+    try:
+        with open("/etc/timezone", encoding="ascii") as fh:
+            candidates.append(fh.read().strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    for name in candidates:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            continue
+    try:
+        with open("/etc/localtime", "rb") as fh:
+            return ZoneInfo.from_file(fh)
+    except (OSError, ValueError):
+        return None
 
 
 def checksum(data: bytes) -> str:
@@ -178,9 +214,11 @@ class Sip2Codec:
         if terminator not in (b"\r", b"\r\n", b"\n"):
             raise LocalSip2Error("terminator must be CR, CR LF or LF", field="terminator")
         self.encoding = encoding
+        ascii_chars = "".join(map(chr, range(128)))
+        self._ascii_fast = ascii_chars.encode(encoding, "replace") == ascii_chars.encode("ascii")
         self.error_detection = error_detection
         self.terminator = terminator
-        self.tz = tz
+        self.tz = tz if tz is not None else machine_zone()
         self.send_utc = send_utc
         self.errors = errors
         self.require_checksum = require_checksum
@@ -190,6 +228,7 @@ class Sip2Codec:
         self._discarding = False
         self._next_seq = 0
         self._date_cache: dict[str, datetime | None] = {}
+        self._fmt_cache: dict[datetime, str] = {}
         #: AY sequence number of the frame last returned by next_message/decode.
         self.last_sequence: int | None = None
         #: whether that frame carried a (good) AZ checksum.
@@ -214,7 +253,10 @@ class Sip2Codec:
         """
         text = self.encode_text(msg)
         try:
-            data = text.encode(self.encoding, self.errors)
+            if self._ascii_fast and text.isascii():
+                data = text.encode("ascii")
+            else:
+                data = text.encode(self.encoding, self.errors)
         except UnicodeEncodeError as exc:
             raise LocalSip2Error(
                 f"{type(msg).__name__}: character {text[exc.start]!r} cannot be sent in {self.encoding}",
@@ -234,57 +276,28 @@ class Sip2Codec:
 
     def encode_text(self, msg: Message) -> str:
         """The frame text without AY/AZ trailer and terminator."""
-        if type(msg) is UnknownMessage:
+        kind = type(msg)
+        if kind is UnknownMessage:
             return msg.code + msg.body
-        parts = [msg.CODE]
-        append = parts.append
-        tz = self.tz
-        for spec in msg.FIXED:
-            value = getattr(msg, spec.name)
-            kind = spec.kind
-            if kind == K_DATE:
-                append(sip2_datetime(value, tz, utc=self.send_utc))
-            elif kind == K_YN:
-                append("Y" if value else "N")
-            elif kind == K_OK:
-                append("1" if value else "0")
-            elif kind == K_INT:
-                append(str(value).zfill(spec.width))
-            elif kind == K_CHAR:
-                append(value)
-            elif kind == K_STATUS:
-                append(value.to_wire())
-            elif kind == K_COUNT:
-                append(" " * spec.width if value is None else str(value).zfill(spec.width))
-            elif kind == K_YNU:
-                append("U" if value is None else ("Y" if value else "N"))
-            elif kind == K_SUMMARY:
-                append(summary_to_wire(value))
-            else:  # pragma: no cover
-                raise AssertionError(kind)
-        for spec in msg.VARIABLE:
-            value = getattr(msg, spec.name)
-            kind = spec.kind
-            if kind == K_STR:
-                if value is not None:
-                    parts += (spec.code, value, "|")
-            elif kind == K_LIST:
-                code = spec.code
-                for item in value:
-                    parts += (code, item, "|")
-            elif value is None:
-                continue
-            elif kind == K_BOOL:
-                parts += (spec.code, "Y" if value else "N", "|")
-            elif kind == K_VINT:
-                parts += (spec.code, str(value).zfill(spec.width), "|")
-            elif kind == K_VDATE:
-                parts += (spec.code, sip2_datetime(value, tz, utc=self.send_utc), "|")
-            else:  # pragma: no cover
-                raise AssertionError(kind)
-        for code, value in msg.extra_fields:
-            parts += (code, value, "|")
-        return "".join(parts)
+        try:
+            encoder = _ENCODERS[kind]
+        except KeyError:
+            raise LocalSip2Error(f"{kind.__name__} is not a SIP2 message class", field="msg") from None
+        return encoder(self, msg)
+
+    def _fmt_date(self, value: datetime | None) -> str:
+        if value is None:
+            return _BLANK_DATE
+        cache = self._fmt_cache
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        text = sip2_datetime(value, self.tz, utc=self.send_utc)
+        if len(cache) >= 1024:
+            cache.clear()
+        cache[value] = text
+        return text
 
     # -- framing -----------------------------------------------------------
 
@@ -368,11 +381,14 @@ class Sip2Codec:
         self.last_had_checksum = False
         if not isinstance(frame, (bytes, bytearray, memoryview)):
             raise LocalSip2Error("decode() takes bytes", field="frame")
-        frame = bytes(frame).rstrip(b"\r\n")
+        if type(frame) is not bytes:
+            frame = bytes(frame)
+        if frame[-1:] in (b"\r", b"\n"):
+            frame = frame.rstrip(b"\r\n")
         seq: int | None = None
         body = frame
         az = frame.rfind(b"AZ")
-        if az >= 0 and 1 <= len(frame) - az - 2 <= 4 and all(b in _HEX for b in frame[az + 2 :]):
+        if az >= 0 and _HEX_TAIL.fullmatch(frame, az + 2):
             head = frame[: az + 2]
             if len(head) >= 5 and head[-5:-3] == b"AY" and 0x30 <= head[-3] <= 0x39:
                 seq = head[-3] - 0x30
@@ -392,7 +408,10 @@ class Sip2Codec:
         if b"\r" in body or b"\n" in body:
             raise RemoteSip2Error("frame contains a CR or LF inside", sequence=seq)
         try:
-            text = body.decode(self.encoding, self.errors)
+            if self._ascii_fast and body.isascii():
+                text = body.decode("ascii")
+            else:
+                text = body.decode(self.encoding, self.errors)
         except UnicodeDecodeError as exc:
             raise RemoteSip2Error(f"frame is not valid {self.encoding} at byte {exc.start}", sequence=seq) from None
         return self._decode_text(text, seq)
@@ -411,60 +430,7 @@ class Sip2Codec:
             _set(obj, "body", text[2:])
             _set(obj, "extra_fields", ())
             return obj
-        values: dict[str, object] = {}
-        pos = 2
-        name = cls.__name__
-        for spec in cls.FIXED:
-            end = pos + spec.width
-            raw = text[pos:end]
-            if len(raw) != spec.width:
-                raise RemoteSip2Error(
-                    f"{name}: fixed field {spec.name} is cut short ({len(text)} characters in all)",
-                    sequence=seq,
-                    field=spec.name,
-                )
-            pos = end
-            values[spec.name] = self._fixed_value(name, spec, raw, seq)
-        rest = text[pos:]
-        by_code = cls.BY_CODE
-        lists: dict[str, list[str]] = {}
-        extras: list[tuple[str, str]] = []
-        if rest:
-            for part in rest.split("|"):
-                if not part:
-                    continue
-                fcode = part[:2]
-                spec = by_code.get(fcode)
-                if spec is None:
-                    extras.append((fcode, part[2:]))
-                    continue
-                fname = spec.name
-                kind = spec.kind
-                if kind == K_LIST:
-                    bucket = lists.get(fname)
-                    if bucket is None:
-                        lists[fname] = [part[2:]]
-                    else:
-                        bucket.append(part[2:])
-                elif fname in values:
-                    extras.append((fcode, part[2:]))  # repeated non-repeatable field: keep it
-                elif kind == K_STR:
-                    values[fname] = part[2:]
-                else:
-                    values[fname] = self._var_value(name, spec, part[2:], seq)
-        obj = object.__new__(cls)
-        _set = object.__setattr__
-        for spec in cls.SPEC:
-            fname = spec.name
-            if fname in values:
-                _set(obj, fname, values[fname])
-            elif spec.kind == K_LIST:
-                bucket = lists.get(fname)
-                _set(obj, fname, tuple(bucket) if bucket else ())
-            else:
-                _set(obj, fname, "" if spec.required else None)
-        _set(obj, "extra_fields", tuple(extras))
-        return obj
+        return _DECODERS[cls](self, text, seq)
 
     def _fixed_value(self, name: str, spec, raw: str, seq: int | None) -> object:
         kind = spec.kind
@@ -543,6 +509,9 @@ def _field_at(msg: Message, text: str, index: int) -> str | None:
     spec = getattr(msg, "BY_CODE", {}).get(code)
     return spec.name if spec is not None else code
 
+
+_DECODERS = {cls: compile_decoder(cls) for cls in MESSAGE_TYPES.values()}
+_ENCODERS = {cls: compile_encoder(cls) for cls in MESSAGE_TYPES.values()}
 
 _DEFAULT_CODEC = Sip2Codec()
 

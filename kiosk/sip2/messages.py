@@ -105,11 +105,14 @@ class PatronStatus:
     excessive_outstanding_fees: bool = False
     recall_overdue: bool = False
     too_many_items_billed: bool = False
+    _wire: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in PATRON_STATUS_FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise LocalSip2Error(f"PatronStatus.{name} must be a bool", field=name)
+        wire = "".join("Y" if getattr(self, name) else " " for name in PATRON_STATUS_FLAGS)
+        object.__setattr__(self, "_wire", wire)
 
     @classmethod
     def from_wire(cls, text: str) -> PatronStatus:
@@ -124,7 +127,7 @@ class PatronStatus:
         return status
 
     def to_wire(self) -> str:
-        return "".join("Y" if getattr(self, name) else " " for name in PATRON_STATUS_FLAGS)
+        return self._wire
 
     def as_dict(self) -> dict[str, bool]:
         return {name: getattr(self, name) for name in PATRON_STATUS_FLAGS}
