@@ -170,6 +170,11 @@ CREATE TABLE IF NOT EXISTS verified (
     verified_at REAL NOT NULL,
     pin_hash    BLOB
 );
+CREATE TABLE IF NOT EXISTS pin_failure (
+    card_ref    TEXT NOT NULL,
+    at          REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pin_failure_card ON pin_failure (card_ref, at);
 """
 
 
@@ -421,6 +426,26 @@ class Journal:
             return row[1] is not None and hmac.compare_digest(row[1], self._pin_hash(ref, pin))
         return True
 
+    def forget_verified(self, card: str) -> None:
+        """The library system refused this patron online: no offline checkout."""
+        self._db.execute("DELETE FROM verified WHERE card_ref=?", (self.card_ref(card),))
+
+    # ------------------------------------------------------------------ wrong PINs (lockout)
+
+    def record_pin_failure(self, card: str, *, when: datetime | None = None) -> None:
+        at = (when or datetime.fromtimestamp(self._clock(), UTC)).timestamp()
+        self._db.execute("INSERT INTO pin_failure (card_ref, at) VALUES (?, ?)", (self.card_ref(card), at))
+
+    def pin_failures(self, card: str, *, since: datetime) -> list[datetime]:
+        """The times of this card's wrong PINs since *since* (for policy's L1)."""
+        rows = self._db.execute(
+            "SELECT at FROM pin_failure WHERE card_ref=? AND at>=? ORDER BY at", (self.card_ref(card), since.timestamp())
+        )
+        return [datetime.fromtimestamp(r[0], UTC) for r in rows]
+
+    def clear_pin_failures(self, card: str) -> None:
+        self._db.execute("DELETE FROM pin_failure WHERE card_ref=?", (self.card_ref(card),))
+
     def purge(self, *, older_than: timedelta) -> int:
         """Forget settled rows and verifications older than *older_than*."""
         cutoff = self._clock() - older_than.total_seconds()
@@ -428,6 +453,7 @@ class Journal:
             "DELETE FROM txn WHERE state NOT IN (?,?) AND created_at < ?", (*PENDING_STATES, cutoff)
         )
         self._db.execute("DELETE FROM verified WHERE verified_at < ?", (cutoff,))
+        self._db.execute("DELETE FROM pin_failure WHERE at < ?", (cutoff,))
         return cur.rowcount
 
 

@@ -252,3 +252,17 @@ def test_kill_minus_nine_at_random_points(tmp_path):
     assert applied == ids, "lost or out of order at the library system"
     recovered = sum(1 for e in entries if e.message == "applied before an interruption")
     print(f"kills={killed} acknowledged={len(acknowledged)} recovered-ambiguous={recovered}")
+
+
+def test_pin_failures_for_lockout(journal):
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    for minutes in (30, 3, 2, 1):
+        journal.record_pin_failure(CARD, when=now - timedelta(minutes=minutes))
+    recent = journal.pin_failures(CARD, since=now - timedelta(minutes=15))
+    assert recent == [now - timedelta(minutes=m) for m in (3, 2, 1)]
+    assert journal.pin_failures("29548000009999", since=now - timedelta(days=1)) == []
+    journal.clear_pin_failures(CARD)
+    assert journal.pin_failures(CARD, since=now - timedelta(days=1)) == []
+    journal.remember_verified(CARD, when=now)
+    journal.forget_verified(CARD)
+    assert not journal.recently_verified(CARD, timedelta(days=1), now=now)

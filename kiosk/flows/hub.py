@@ -1,0 +1,185 @@
+"""The kiosk's devices by role: open them, pump their events to the flows,
+and keep track of which are out of order.
+
+One URL may serve several roles (an OSDP reader is patron reader, PIN pad
+and indicator at once): it is opened once and shared.  A device that cannot
+be opened at start is out of order and retried in the background; a device
+that is lost later reports it itself (``DeviceEvent("lost"/"back")``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from devices.base import (
+    BarcodeScanner,
+    Device,
+    DeviceEvent,
+    Event,
+    Indicator,
+    ItemReader,
+    PatronReader,
+    Pattern,
+    PinPad,
+    ReceiptPrinter,
+    Tag,
+)
+from devices.errors import DeviceError
+from devices.registry import open_device
+
+log = logging.getLogger("kiosk.flows.hub")
+
+#: Kiosk roles and the device kind each needs (door roles are not the kiosk's).
+ROLE_KINDS: dict[str, type[Device]] = {
+    "patron_reader": PatronReader,
+    "item_reader": ItemReader,
+    "scanner": BarcodeScanner,
+    "pinpad": PinPad,
+    "indicator": Indicator,
+    "printer": ReceiptPrinter,
+}
+
+Post = Callable[[str, Event], None]
+
+
+class DeviceHub:
+    """The kiosk's devices.  ``roles`` maps a role name to its device URLs."""
+
+    def __init__(self, roles: Mapping[str, Iterable[str]], *, retry_seconds: float = 5.0) -> None:
+        self._urls: dict[str, list[str]] = {
+            str(role): list(urls) for role, urls in roles.items() if str(role) in ROLE_KINDS and urls
+        }
+        self._devices: dict[str, Device] = {}  # url -> device
+        self._ok: dict[str, bool] = {}  # url -> usable
+        self._tasks: list[asyncio.Task[None]] = []
+        self._post: Post | None = None
+        self._retry = retry_seconds
+        self._closing = False
+
+    @classmethod
+    def from_config(cls, devices_config: Any) -> DeviceHub:
+        return cls({str(role): cfg.urls() for role, cfg in devices_config.configured().items()})
+
+    # ------------------------------------------------------------------ life cycle
+
+    def roles_of(self, url: str) -> list[str]:
+        return [role for role, urls in self._urls.items() if url in urls]
+
+    async def open(self, post: Post) -> None:
+        self._post = post
+        for url in dict.fromkeys(u for urls in self._urls.values() for u in urls):
+            roles = self.roles_of(url)
+            try:
+                device = open_device(url, kind=ROLE_KINDS[roles[0]])
+                for role in roles[1:]:
+                    if not isinstance(device, ROLE_KINDS[role]):
+                        raise DeviceError(f"{device.label} cannot serve as {role}")
+            except DeviceError as exc:
+                log.error("device for %s: %s", "/".join(roles), exc)
+                self._ok[url] = False
+                continue
+            self._devices[url] = device
+            self._tasks.append(asyncio.create_task(self._run(url, device), name=f"kiosk device {device.label}"))
+
+    async def _run(self, url: str, device: Device) -> None:
+        roles = self.roles_of(url)
+        while not self._closing:
+            try:
+                await device.open()
+            except DeviceError as exc:
+                if self._ok.get(url, True):
+                    log.warning("%s (%s) out of order: %s", device.label, "/".join(roles), exc)
+                    self._set(url, False, str(exc))
+                await asyncio.sleep(self._retry)
+                continue
+            self._set(url, True, "open")
+            stream = device.events()
+            try:
+                async for event in stream:
+                    if isinstance(event, DeviceEvent):
+                        self._set(url, event.kind != "lost", event.detail)
+                        continue
+                    for role in roles:
+                        if self._post is not None:
+                            self._post(role, event)
+            finally:
+                stream.close()
+            if self._closing:
+                return
+            await asyncio.sleep(self._retry)
+
+    def _set(self, url: str, ok: bool, detail: str) -> None:
+        before = self._ok.get(url)
+        self._ok[url] = ok
+        if before is not ok and self._post is not None:
+            for role in self.roles_of(url):
+                self._post(role, DeviceEvent("back" if ok else "lost", detail, url))
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        for device in self._devices.values():
+            try:
+                await device.close()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("closing %s: %s", device.label, exc)
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------ status
+
+    def configured(self, role: str) -> bool:
+        return bool(self._urls.get(role))
+
+    def working(self, role: str) -> bool:
+        """At least one device of *role* is usable now."""
+        return any(self._ok.get(url, False) for url in self._urls.get(role, ()))
+
+    def devices(self, role: str) -> list[Device]:
+        return [self._devices[u] for u in self._urls.get(role, ()) if u in self._devices and self._ok.get(u, False)]
+
+    # ------------------------------------------------------------------ operations (errors are the caller's)
+
+    async def inventory(self) -> list[Tag]:
+        tags: list[Tag] = []
+        for dev in self.devices("item_reader"):
+            tags += await dev.inventory()  # type: ignore[attr-defined]
+        return tags
+
+    async def set_security(self, uid: str, secured: bool) -> None:
+        readers = self.devices("item_reader")
+        if not readers:
+            raise DeviceError("no item reader in order")
+        last: DeviceError | None = None
+        for dev in readers:
+            try:
+                await dev.set_security(uid, secured)  # type: ignore[attr-defined]
+                return
+            except DeviceError as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def show(self, pattern: Pattern) -> None:
+        for dev in self.devices("indicator"):
+            try:
+                await dev.show(pattern)  # type: ignore[attr-defined]
+            except DeviceError as exc:
+                log.debug("indicator %s: %s", dev.label, exc)
+
+    async def print_receipt(self, lines: list[str], barcode: str | None = None) -> bool:
+        for dev in self.devices("printer"):
+            try:
+                await dev.print_receipt(lines, barcode=barcode, cut=True)  # type: ignore[attr-defined]
+                return True
+            except DeviceError as exc:
+                log.warning("printer %s: %s", dev.label, exc)
+        return False

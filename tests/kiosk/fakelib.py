@@ -1,0 +1,116 @@
+"""A small in-test library system with the LibrarySystem adapter's methods.
+
+Used by the flow unit tests only; the end-to-end tests run the real embedded
+library system over real SIP2 (test_e2e.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from types import SimpleNamespace
+
+from kiosk.flows.port import LibrarySystemError, LibrarySystemUnavailable
+from policy import CardState, IdentifiedBy, PatronSnapshot, PinCheck, Subscription, SubscriptionStatus
+
+
+@dataclass
+class Result:
+    ok: bool
+    item: str
+    title: str = ""
+    due: date | None = None
+    screen_message: str | None = None
+    hold_shelf: bool = False
+
+
+@dataclass
+class FakeItem:
+    item_id: str
+    title: str
+    charged_to: str | None = None
+    due: date | None = None
+    hold_for: str | None = None
+    renewable: bool = True
+    version: int = 0
+
+
+@dataclass
+class FakePatron:
+    card: str
+    pin: str = "1234"
+    snapshot: dict = field(default_factory=dict)
+
+
+class FakeLibrary:
+    def __init__(self) -> None:
+        self.today = date(2025, 3, 3)
+        self.down = False
+        self.calls: list[tuple] = []
+        self.patrons = {
+            "1001": FakePatron("1001", snapshot={"language": "fr"}),
+            "1002": FakePatron("1002", snapshot={"subscription": Subscription(type_code="A", status=SubscriptionStatus.INVOICED, fee_paid=False)}),
+            "1003": FakePatron("1003", snapshot={"identified_by": IdentifiedBy.TEMPORARY_NUMBER}),
+            "1004": FakePatron("1004", snapshot={"card_state": CardState.REPLACED}),
+        }
+        self.items = {f"I{n}": FakeItem(f"I{n}", f"Book {n}") for n in range(1, 13)}
+        self.items["L1"] = FakeItem("L1", "Lent one", charged_to="1001", due=self.today + timedelta(days=3))
+        self.items["L2"] = FakeItem("L2", "Lent two", charged_to="1001", due=self.today + timedelta(days=3), renewable=False)
+        self.items["H1"] = FakeItem("H1", "Held book", charged_to="1003", hold_for="1002")
+        self.items["S1"] = FakeItem("S1", "Box set")
+
+    def _check(self, name: str, *args) -> None:
+        self.calls.append((name, *args))
+        if self.down:
+            raise LibrarySystemUnavailable("down")
+
+    async def identify(self, card, pin=None):
+        self._check("identify", pin is not None)
+        p = self.patrons.get(card)
+        if p is None:
+            return PatronSnapshot(known=False)
+        pin_state = PinCheck.UNKNOWN if pin is None else PinCheck.RIGHT if pin == p.pin else PinCheck.WRONG
+        return PatronSnapshot(pin=pin_state, **p.snapshot)
+
+    async def account(self, card, pin=None):
+        self._check("account")
+        loans = [Result(True, i.item_id, i.title, i.due) for i in self.items.values() if i.charged_to == card]
+        return loans, []
+
+    async def checkout(self, card, item, *, pin=None, no_block=False, due=None):
+        self._check("checkout", item, no_block)
+        it = self.items.get(item)
+        if it is None:
+            return Result(False, item, screen_message="Unknown item")
+        if it.hold_for and it.hold_for != card and not no_block:
+            return Result(False, item, it.title, screen_message="Reserved for another patron")
+        it.charged_to, it.due = card, self.today + timedelta(days=21)
+        it.version += 1
+        return Result(True, item, it.title, it.due)
+
+    async def renew(self, card, item, *, pin=None):
+        self._check("renew", item)
+        it = self.items[item]
+        if not it.renewable:
+            return Result(False, item, it.title, screen_message="Reserved: cannot renew")
+        it.due = it.due + timedelta(days=21)
+        return Result(True, item, it.title, it.due)
+
+    async def checkin(self, item, *, no_block=False, return_date=None):
+        self._check("checkin", item, no_block)
+        it = self.items.get(item)
+        if it is None:
+            return Result(False, item, screen_message="Unknown item")
+        it.charged_to = None
+        it.version += 1
+        return Result(True, item, it.title, hold_shelf=it.hold_for is not None,
+                      screen_message="Hold shelf" if it.hold_for else None)
+
+    async def item_information(self, item):
+        self._check("item_information", item)
+        it = self.items.get(item)
+        if it is None:
+            raise LibrarySystemError("unknown item")
+        return SimpleNamespace(item=item, title=it.title, due=it.due, charged_to=it.charged_to, version=it.version)
+
+    async def end_session(self, card):
+        self._check("end_session")
