@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from .errors import UnknownAction
+from .errors import PolicyError, UnknownAction
 from .models import (
     Action,
     CardState,
@@ -75,7 +75,10 @@ def lockout_until(failed_pin_attempts: Sequence[datetime], rule: LockoutRule, no
     need = rule.attempts
     if len(failed_pin_attempts) < need:
         return None
-    times = sorted(t for t in failed_pin_attempts if t <= now)
+    try:
+        times = sorted(t for t in failed_pin_attempts if t <= now)
+    except TypeError:
+        raise PolicyError("failed_pin_attempts and now must be datetimes, all naive or all aware") from None
     if len(times) < need:
         return None
     window = timedelta(minutes=rule.window_minutes)

@@ -129,6 +129,14 @@ def test_lockout_expires() -> None:
     assert lockout_until(fails(-1, -2, -3, -4, -5), RULE5, NOW) is None
 
 
+def test_lockout_with_mixed_datetimes_is_a_policy_error() -> None:
+    from datetime import timezone
+
+    aware = [NOW.replace(tzinfo=timezone.utc)] * 5
+    with pytest.raises(PolicyError, match="naive or all aware"):
+        lockout_until(aware, RULE5, NOW)
+
+
 def test_lockout_in_decide() -> None:
     patron = clean()
     attempts = fails(0.5, 1, 2, 3, 4)
