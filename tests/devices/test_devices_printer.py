@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
 
 import pytest
 from escpos.printer import Dummy
@@ -98,10 +96,10 @@ def _confirming_actor(unplug=None, replug=None):
         if prompt.action == "confirm":
             return True
         if prompt.action == "unplug" and unplug:
-            unplug()
+            await unplug()
             return True
         if prompt.action == "replug" and replug:
-            replug()
+            await replug()
             return True
         return False
 
@@ -110,61 +108,41 @@ def _confirming_actor(unplug=None, replug=None):
 
 
 class TcpPrinter:
-    """A raw-TCP 'printer' on 127.0.0.1 that records what it receives; can be stopped and restarted."""
+    """A raw-TCP 'printer' on 127.0.0.1 (asyncio server in the test's loop) that records
+    what it receives; ``stop()`` closes it and its connections, ``start()`` reopens the port."""
 
     def __init__(self) -> None:
         self.received = bytearray()
         self.port = 0
-        self._srv: socket.socket | None = None
-        self._conns: list[socket.socket] = []
-        self.start()
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
 
-    def start(self) -> None:
-        srv = socket.socket()
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        srv.bind(("127.0.0.1", self.port))
-        srv.listen()
-        self.port = srv.getsockname()[1]
-        self._srv = srv
-        threading.Thread(target=self._accept, args=(srv,), daemon=True).start()
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
 
-    def _accept(self, srv: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        while True:
-            try:
-                chunk = conn.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        while chunk := await reader.read(65536):
             self.received += chunk
 
-    def stop(self) -> None:
-        if self._srv is not None:
-            self._srv.close()
-            self._srv = None
-        for conn in self._conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-        self._conns.clear()
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
 
 
 @pytest.fixture
-def tcp_printer():
+async def tcp_printer():
     p = TcpPrinter()
+    await p.start()
     yield p
-    p.stop()
+    await p.stop()
 
 
 async def test_net_conformance_with_faults(tcp_printer):
@@ -179,13 +157,15 @@ async def test_net_lost_raises_and_recovers(tcp_printer):
     dev = open_device(f"escpos+net://127.0.0.1:{tcp_printer.port}?retry_initial=0.05&retry_max=0.2")
     async with dev:
         evs = dev.events(DeviceEvent)
-        tcp_printer.stop()
+        while not tcp_printer.connections:
+            await asyncio.sleep(0.01)
+        await tcp_printer.stop()
         assert (await evs.get(2)).kind == "lost"
         with pytest.raises(DeviceDisconnected):
             await dev.print_receipt(["x"])
         await asyncio.sleep(0.5)
         assert evs.pending() == 0
-        tcp_printer.start()
+        await tcp_printer.start()
         assert (await evs.get(3)).kind == "back"
         await dev.print_receipt(["after"])
         for _ in range(50):
