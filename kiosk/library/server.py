@@ -76,7 +76,7 @@ from policy import (
     decide,
 )
 
-from .datafile import CardStatus, HoldStatus
+from .datafile import Account, CardStatus, HoldStatus
 from .errors import LibraryError
 from .store import Identified, ItemView, PatronView, Store
 
@@ -190,11 +190,13 @@ class LibraryHandler(Sip2Handler):
         *,
         fields: FieldCodes | None = None,
         clock: Callable[[], datetime] | None = None,
+        extra_accounts: tuple[Account, ...] = (),
     ) -> None:
         self.store = store
         self.fields = fields or FieldCodes()
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.accounts = store.accounts()
+        self.accounts.update({a.login: a for a in extra_accounts})
         super().__init__(institution_id=store.institution, login_required=bool(self.accounts))
         self.rules = site_rules(store)
         self.rules_with_pin = site_rules(store, pin_required=frozenset({Action.CHECKOUT, Action.RENEW, Action.HOLD}))
@@ -670,9 +672,10 @@ class LibraryServer:
         fields: FieldCodes | None = None,
         encoding: str = "cp850",
         clock: Callable[[], datetime] | None = None,
+        extra_accounts: tuple[Account, ...] = (),
     ) -> None:
         self.store = store
-        self.handler = LibraryHandler(store, fields=fields, clock=clock)
+        self.handler = LibraryHandler(store, fields=fields, clock=clock, extra_accounts=extra_accounts)
         self.server = Sip2Server(self.handler, encoding=encoding)
         self.port: int | None = None
 
