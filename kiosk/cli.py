@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.demo_cli",
     "kiosk.sip2.cli",
     "kiosk.door.cli",
+    "kiosk.library.cli",
+    "kiosk.check_cli",
 )
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
