@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
-from enum import IntEnum
 
+from .base import AFI_IN_LIBRARY, AFI_ON_LOAN, TagUsage
 from .errors import DeviceProtocolError
 
 __all__ = [
@@ -58,27 +58,18 @@ __all__ = [
     "is_blank",
 ]
 
-AFI_IN_LIBRARY = 0x07
-AFI_ON_LOAN = 0xC2
 BLOCK_SIZE = 4
 DATA_LENGTH = 32
 VERSION = 1
 ITEM_ID_LENGTH = 16
 ISIL_LENGTH = 9
 
+#: ISO 28560-3 type of usage (low nibble of byte 0); the same enum as :class:`devices.base.TagUsage`.
+Usage = TagUsage
+
 
 class TagDataError(DeviceProtocolError):
     """The tag's memory does not hold valid ISO 28560-3 data."""
-
-
-class Usage(IntEnum):
-    """Low nibble of byte 0 (the values the Danish data model names)."""
-
-    ACQUISITION = 0
-    CIRCULATING = 1
-    REFERENCE = 2
-    DISCARDED = 7
-    PATRON_CARD = 8
 
 
 @dataclass(frozen=True)
