@@ -202,6 +202,7 @@ class DoorService:
             exit_releases=door.exit_button_releases,
         )
         self.rate = RateLimiter(door.reader_rate_limit_per_minute)
+        self._library_timeout = float(getattr(door, "library_timeout_seconds", 5.0))
         self.state_dir = state_dir_of(config)
         self.audit: AuditJournal | None = None
         self.cache: OfflineCache | None = None
@@ -247,10 +248,10 @@ class DoorService:
         )
         if self._library is None:
             self._library = library_from_config(self.config)
-        opener = getattr(self._library, "open", None) or getattr(self._library, "connect", None)
+        opener = getattr(self._library, "start", None) or getattr(self._library, "open", None)
         if opener is not None and asyncio.iscoroutinefunction(opener):
             try:
-                await opener()
+                await asyncio.wait_for(opener(), self._library_timeout)
             except Exception as exc:  # noqa: BLE001 - a library down at start is the offline case
                 log.warning("library system not reachable at start (%s); deciding from the offline cache", type(exc).__name__)
         self.webhooks = WebhookSender(self.door.webhooks, **self._webhook_options)
@@ -578,7 +579,9 @@ class DoorService:
         await self._indicate(Pattern.BUSY)
         self._message("checking", "door.checking", None, reader=reader)
         try:
-            patron = await self._library.identify(card, pin)  # type: ignore[union-attr]
+            patron = await asyncio.wait_for(
+                self._library.identify(card, pin), self._library_timeout  # type: ignore[union-attr]
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified below
@@ -638,7 +641,9 @@ class DoorService:
         self._busy = True
         t0 = self._mono()
         try:
-            patron = await self._library.identify(card, None)  # type: ignore[union-attr]
+            patron = await asyncio.wait_for(
+                self._library.identify(card, None), self._library_timeout  # type: ignore[union-attr]
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001

@@ -113,3 +113,53 @@ def hook():
     h = Hook()
     yield h
     h.close()
+
+
+# --------------------------------------------------------------------------- privacy
+
+#: Card numbers, PINs and names used by the door tests; no log line of the
+#: whole run (and no audit journal) may contain any of them.
+SECRETS: set[str] = set()
+LOG_FILE: dict[str, Path] = {}
+
+
+def register_secrets(*values: str) -> None:
+    SECRETS.update(v for v in values if v)
+
+
+def find_secrets(text: str) -> list[str]:
+    """The registered secrets found in *text*; digit strings only as whole numbers."""
+    import re
+
+    found = []
+    for secret in SECRETS:
+        if secret.isdigit():
+            if re.search(rf"(?<!\d){re.escape(secret)}(?!\d)", text):
+                found.append(secret)
+        elif secret in text:
+            found.append(secret)
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _door_log_capture(tmp_path_factory):
+    """Every log record of the door test run (DEBUG and up, every logger) goes
+    to one file; at the end of the run it is grepped for card numbers, PINs and names."""
+    import logging
+
+    path = tmp_path_factory.mktemp("door-logs") / "all.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    LOG_FILE["path"] = path
+    yield path
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+    handler.close()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    leaked = find_secrets(text)
+    assert not leaked, f"card numbers / PINs / names in the door test logs ({path}): {sorted(leaked)}"

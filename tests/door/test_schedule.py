@@ -13,7 +13,7 @@ from kiosk.door.service import DoorService
 from policy import PeriodKind, Schedule
 
 from .conftest import SCHEDULE, Clock, door_config, local
-from .test_service_sim import FAST, StaticLibrary, enter, patron
+from .test_service_sim import CARD, FAST, PIN, StaticLibrary, enter, patron
 
 SCHED = Schedule.model_validate(SCHEDULE)
 
@@ -63,7 +63,7 @@ async def test_service_announces_switches_outputs_and_checks_the_building(tmp_pa
     (sounds / "closing.wav").write_bytes(b"RIFF....WAVE")
     cmd = [sys.executable, "-c", f"import sys; open({str(played)!r}, 'a').write(sys.argv[1] + '\\n')"]
     clock = Clock(local(2026, 11, 23, 21, 44))
-    lib = StaticLibrary({"29548000001003": ("1234", patron())})
+    lib = StaticLibrary({CARD: (PIN, patron())})
     cfg = door_config(
         tmp_path, webhooks=[hook.url], announcement_sounds=str(sounds), sound_command=cmd,
         closing_outputs=["sim://lock?name=sign"], building_empty_check=True,

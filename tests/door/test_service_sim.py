@@ -17,11 +17,14 @@ from kiosk.door.cache import ScryptParams
 from kiosk.door.service import DoorService
 from policy import Badge, CardState, PatronSnapshot, PinCheck, Subscription, SubscriptionStatus
 
-from .conftest import CLOSED, STAFFED, UNMANNED, Clock, door_config
+from .conftest import CLOSED, STAFFED, UNMANNED, Clock, door_config, register_secrets
 
 FAST = ScryptParams(n=2**10, r=8, p=1)
 BADGE = (Badge(name="Onbemande openingsuren"),)
-CARD, PIN = "29548000001003", "1234"
+CARD, PIN = "29548000001003", "860375"
+CARD2, PIN2 = "29548000002001", "417092"
+UNKNOWN, WRONG = "29548000009998", "305516"
+register_secrets(CARD, PIN, CARD2, PIN2, UNKNOWN, WRONG)
 
 
 class StaticLibrary:
@@ -57,7 +60,7 @@ def patron(**kw) -> PatronSnapshot:
 
 @pytest.fixture
 def library():
-    return StaticLibrary({CARD: (PIN, patron()), "29548000002001": ("9999", patron(badges=()))})
+    return StaticLibrary({CARD: (PIN, patron()), CARD2: (PIN2, patron(badges=()))})
 
 
 async def started(tmp_path, library, clock, hook=None, messages=None, **door):
@@ -109,12 +112,12 @@ async def test_refusals_name_the_rule(tmp_path, library):
     clock = Clock(UNMANNED)
     svc = await started(tmp_path, library, clock)
     try:
-        out = await enter(svc, "29548000002001", "9999")
+        out = await enter(svc, CARD2, PIN2)
         assert not out.granted and out.rules == ("B1",)
         assert sim.indicator_history(name="door")[-1] is Pattern.REFUSED
-        out = await enter(svc, CARD, "0000")
+        out = await enter(svc, CARD, WRONG)
         assert out.rules == ("P1",)
-        out = await enter(svc, "00000000000000", "1111")
+        out = await enter(svc, UNKNOWN, PIN2)
         assert "U1" in out.rules
         clock.now = CLOSED
         out = await enter(svc, CARD, None)  # no PIN asked when closed
@@ -140,7 +143,7 @@ async def test_clear_key_and_new_card_restart_the_pin(tmp_path, library):
         await asyncio.sleep(0.02)
         sim.press_keys("99*" + PIN + "#", name="door")
         assert (await svc.next_outcome()).granted
-        sim.tap_card("29548000002001", name="door")
+        sim.tap_card(CARD2, name="door")
         await asyncio.sleep(0.02)
         sim.press_keys("12", name="door")
         out = await enter(svc)  # a new card replaces the half-typed session
@@ -154,7 +157,7 @@ async def test_five_wrong_pins_lock_the_card_until_it_expires(tmp_path, library)
     svc = await started(tmp_path, library, clock)
     try:
         for _ in range(5):
-            assert (await enter(svc, CARD, "0000")).rules == ("P1",)
+            assert (await enter(svc, CARD, WRONG)).rules == ("P1",)
             clock.advance(seconds=20)
         out = await enter(svc, CARD, None)  # refused before the PIN is asked
         assert out.rules == ("L1",) and "15" in out.text
@@ -165,7 +168,7 @@ async def test_five_wrong_pins_lock_the_card_until_it_expires(tmp_path, library)
         clock.advance(minutes=2)
         assert (await enter(svc)).granted
         # The count started again after the right PIN.
-        assert (await enter(svc, CARD, "0000")).rules == ("P1",)
+        assert (await enter(svc, CARD, WRONG)).rules == ("P1",)
         assert (await enter(svc)).granted
     finally:
         await svc.stop()
@@ -175,7 +178,7 @@ async def test_rate_limit_per_reader(tmp_path, library):
     svc = await started(tmp_path, library, Clock(UNMANNED), reader_rate_limit_per_minute=3)
     try:
         for _ in range(3):
-            await enter(svc, "29548000002001", "9999")
+            await enter(svc, CARD2, PIN2)
         out = await enter(svc, CARD, None)
         assert out.rules == ("RL",)
     finally:
@@ -217,8 +220,8 @@ async def test_offline_cache_decides_when_library_is_down(tmp_path, library):
         clock.advance(days=1)
         out = await enter(svc)
         assert out.granted and out.source == "offline"
-        assert (await enter(svc, CARD, "0000")).rules == ("P1",)
-        out = await enter(svc, "29548000002001", "9999")  # never seen here
+        assert (await enter(svc, CARD, WRONG)).rules == ("P1",)
+        out = await enter(svc, CARD2, PIN2)  # never seen here
         assert out.rules == ("O1",) and not out.granted
         clock.advance(days=7)
         assert (await enter(svc)).rules == ("O1",)  # too old
@@ -240,8 +243,8 @@ async def test_staffed_free_entry_and_card_mode(tmp_path, library):
     svc = await started(tmp_path, library, Clock(STAFFED), staffed_entry="card")
     try:
         assert svc.status()["lock"] == "locked"
-        assert (await enter(svc, "29548000002001", None)).granted  # no badge needed, no PIN
-        assert (await enter(svc, "00000000000000", None)).rules == ("U1",)
+        assert (await enter(svc, CARD2, None)).granted  # no badge needed, no PIN
+        assert (await enter(svc, UNKNOWN, None)).rules == ("U1",)
     finally:
         await svc.stop()
 
