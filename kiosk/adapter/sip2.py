@@ -145,7 +145,8 @@ def snapshot_from_sip2(
     detail_codes = (f.subscription_status, f.card_state, f.fee_open, f.badges, f.replacement_invoice, f.charges)
     full = any(code in extras for code in detail_codes)
     if not known:
-        return PatronSnapshot(known=False, pin=pin, language=language, screen_message=screen)
+        # The PIN of an unknown card cannot have been checked.
+        return PatronSnapshot(known=False, pin=PinCheck.UNKNOWN, language=language, screen_message=screen)
     if not full:
         return PatronSnapshot(
             identified_by=IdentifiedBy.CARD,
