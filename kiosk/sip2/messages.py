@@ -306,7 +306,7 @@ class Message:
 
 
 def _bad_chars(text: str) -> bool:
-    return "|" in text or "\r" in text or "\n" in text
+    return "|" in text or "\r" in text or "\n" in text or "\x00" in text
 
 
 def _check_text(cls_name: str, name: str, value: Any) -> None:
@@ -315,7 +315,7 @@ def _check_text(cls_name: str, name: str, value: Any) -> None:
     if len(value) > MAX_FIELD_LENGTH:
         raise LocalSip2Error(f"{cls_name}.{name} is {len(value)} characters long (at most {MAX_FIELD_LENGTH})", field=name)
     if _bad_chars(value):
-        raise LocalSip2Error(f"{cls_name}.{name} contains '|', CR or LF", field=name)
+        raise LocalSip2Error(f"{cls_name}.{name} contains '|', CR, LF or NUL", field=name)
 
 
 def _validate(cls_name: str, spec: FieldSpec, value: Any) -> Any:
@@ -366,7 +366,7 @@ def _validate(cls_name: str, spec: FieldSpec, value: Any) -> Any:
         if not isinstance(value, str) or len(value) != spec.width:
             raise LocalSip2Error(f"{cls_name}.{name} must be exactly {spec.width} characters", field=name)
         if _bad_chars(value):
-            raise LocalSip2Error(f"{cls_name}.{name} contains '|', CR or LF", field=name)
+            raise LocalSip2Error(f"{cls_name}.{name} contains '|', CR, LF or NUL", field=name)
         return value
     if kind == K_STATUS:
         if isinstance(value, str):
@@ -850,8 +850,8 @@ class UnknownMessage(Message):
     def __post_init__(self) -> None:
         if not isinstance(self.code, str) or len(self.code) != 2 or _bad_chars(self.code):
             raise LocalSip2Error("UnknownMessage.code must be 2 characters", field="code")
-        if not isinstance(self.body, str) or "\r" in self.body or "\n" in self.body:
-            raise LocalSip2Error("UnknownMessage.body must be a str without CR or LF", field="body")
+        if not isinstance(self.body, str) or "\r" in self.body or "\n" in self.body or "\x00" in self.body:
+            raise LocalSip2Error("UnknownMessage.body must be a str without CR, LF or NUL", field="body")
         if self.extra_fields:
             raise LocalSip2Error("UnknownMessage keeps its fields in body, not extra_fields", field="extra_fields")
 
