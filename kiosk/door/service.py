@@ -30,6 +30,7 @@ hashes (:func:`kiosk.privacy.pseudonym`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -105,6 +106,8 @@ DOOR_RULES: dict[str, str] = {
 #: Rules after which the offline cache keeps the card (a typing mistake is no reason to forget it).
 _KEEP_CACHED = frozenset({"P1", "P2", "L1", "S1"})
 _MAX_PIN_DIGITS = 16
+#: A card's offline-cache row is refreshed at most this often (seconds).
+_CACHE_REFRESH_SECONDS = 60.0
 #: Free entry in staffed hours: the strike is re-released before this much of the last release remains.
 _FREE_CHUNK = 900.0
 _FREE_MARGIN = 300.0
@@ -227,6 +230,8 @@ class DoorService:
         self._library_online: bool | None = None
         self._outcomes: asyncio.Queue[EntryOutcome] = asyncio.Queue(maxsize=1000)
         self._background: set[asyncio.Task[Any]] = set()
+        self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._cache_fresh: dict[str, float] = {}
         self.status_path = self.state_dir / "door-status.json"
 
     # ================================================================ life cycle
@@ -242,6 +247,8 @@ class DoorService:
         self.cache = OfflineCache(
             self.state_dir / "door-cache.sqlite", self._key, max_age_days=self.door.offline_cache_days, scrypt=self._scrypt
         )
+        self._cache_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="door-cache")
+        self._cache_fresh = {}
         self.lockouts = LockoutStore(
             self.state_dir / "door-cache.sqlite",
             keep=timedelta(minutes=self.rules.lockout.window_minutes + self.rules.lockout.lockout_minutes),
@@ -332,6 +339,9 @@ class DoorService:
         self._stopped.set()
 
     def _close_state(self) -> None:
+        if self._cache_executor is not None:
+            self._cache_executor.shutdown(wait=True)
+            self._cache_executor = None
         for store in (self.audit, self.cache, self.lockouts):
             if store is not None:
                 with contextlib.suppress(Exception):
@@ -651,7 +661,7 @@ class DoorService:
                 raise
             self._set_online(False, exc)
             assert self.cache is not None
-            known = await asyncio.to_thread(self.cache.seen, card, self._clock())
+            known = await self._in_cache_thread(self.cache.seen, card, self._clock())
             if known:
                 latency = await self._release_for_entry(t0)
                 await self._finish(
@@ -677,7 +687,7 @@ class DoorService:
     async def _offline_entry(self, card: str, pin: str, card_ref: str, reader: str, key_at: float) -> None:
         assert self.cache is not None and self.lockouts is not None
         now = self._clock()
-        check = await asyncio.to_thread(self.cache.check, card, pin, now)
+        check = await self._in_cache_thread(self.cache.check, card, pin, now)
         if check.status is CacheStatus.OK:
             latency = await self._release_for_entry(key_at)
             self.lockouts.clear(card_ref)
@@ -755,17 +765,32 @@ class DoorService:
             self._outcomes.get_nowait()
         self._outcomes.put_nowait(outcome)
 
+    async def _in_cache_thread(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Run a cache operation in the one cache thread (scrypt is slow and takes 16 MB:
+        one at a time, never on the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._cache_executor, lambda: func(*args, **kw))
+
     async def _cache_remember(self, card: str, pin: str, badge: bool, at: datetime) -> None:
         assert self.cache is not None
+        key = self.cache.card_key(card)
+        last = self._cache_fresh.get(key)
+        if last is not None and self._mono() - last < _CACHE_REFRESH_SECONDS:
+            return  # refreshed a moment ago (or a refresh is running)
+        self._cache_fresh[key] = self._mono()
+        if len(self._cache_fresh) > 10_000:
+            self._cache_fresh.clear()
         try:
-            await asyncio.to_thread(self.cache.remember, card, pin, badge=badge, verified_at=at)
+            await self._in_cache_thread(self.cache.remember, card, pin, badge=badge, verified_at=at)
         except DoorError as exc:
+            self._cache_fresh.pop(key, None)
             log.error("offline cache: %s", exc)
 
     async def _cache_forget(self, card: str) -> None:
         assert self.cache is not None
+        self._cache_fresh.pop(self.cache.card_key(card), None)
         try:
-            await asyncio.to_thread(self.cache.forget, card)
+            await self._in_cache_thread(self.cache.forget, card)
         except DoorError as exc:
             log.error("offline cache: %s", exc)
 
