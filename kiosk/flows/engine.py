@@ -904,7 +904,8 @@ class KioskFlows:
             line.status, line.due, line.text = LineStatus.OK, res.due, None
             if res.screen_message:
                 line.extra = literal(res.screen_message)
-            await self._set_security(uids, False, line)
+            if res.security_change:
+                await self._set_security(uids, False, line)
             self._signal(True)
         else:
             line.status = LineStatus.REFUSED
@@ -975,7 +976,8 @@ class KioskFlows:
                 line.text = K("kiosk.return.done")
             line.extra = literal(res.screen_message) if res.screen_message else None
             sess.loans = [loan for loan in sess.loans if loan.item_id != item_id]
-            await self._set_security(uids, True, line)
+            if res.security_change:
+                await self._set_security(uids, True, line)
             self._signal(True)
         else:
             line.status = LineStatus.REFUSED

@@ -16,15 +16,18 @@ from policy import PatronSnapshot
 
 from .model import HoldLine, LoanLine
 
-try:  # the adapter (issue 4) defines the library system's errors
-    from kiosk.adapter import LibrarySystemError, LibrarySystemUnavailable
-except ImportError:  # pragma: no cover - until kiosk.adapter lands
+from kiosk.adapter import LibrarySystemError, LibrarySystemUnavailable
 
-    class LibrarySystemError(Exception):  # type: ignore[no-redef]
-        """Stand-in for kiosk.adapter.LibrarySystemError."""
-
-    class LibrarySystemUnavailable(LibrarySystemError):  # type: ignore[no-redef]
-        """Stand-in for kiosk.adapter.LibrarySystemUnavailable."""
+__all__ = [
+    "AccountData",
+    "ItemResult",
+    "LibraryPort",
+    "LibrarySystemError",
+    "LibrarySystemUnavailable",
+    "account_data",
+    "item_fingerprint",
+    "item_result",
+]
 
 
 class LibraryPort(Protocol):
@@ -82,6 +85,7 @@ class ItemResult:
     hold_shelf: bool = False  # checkin: a hold for another patron waits for it
     transit: str | None = None  # checkin: goes to another branch
     sort_bin: str | None = None
+    security_change: bool = True  # SIP2 desensitize (checkout) / resensitize (checkin) not refused
 
 
 def item_result(raw: Any, item_id: str) -> ItemResult:
@@ -104,6 +108,7 @@ def item_result(raw: Any, item_id: str) -> ItemResult:
         hold_shelf=hold,
         transit=str(transit) if transit else None,
         sort_bin=_first(raw, "sort_bin"),
+        security_change=_first(raw, "desensitize", "resensitize", default=True) is not False,
     )
 
 

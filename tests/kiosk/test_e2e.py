@@ -1,0 +1,247 @@
+"""The flows end to end: sim:// devices, the embedded library system with the
+demo data served over real SIP2 on loopback (kiosk.adapter.EmbeddedLibrarySystem),
+the real journal and the real policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from devices import sim
+from devices.base import Tag
+from kiosk.adapter import EmbeddedLibrarySystem
+from kiosk.config import OfflineMode
+from kiosk.flows import FlowSettings, LineStatus, State, Ui
+from kiosk.i18n import translate
+from kiosk.library.server import site_rules
+from policy import DEFAULT_PIN_REQUIRED
+
+from .harness import close_harness, make_harness
+
+#: The demo data's "today" (its dates are chosen around it).
+NOW = datetime(2026, 11, 23, 12, 0).astimezone()
+PIN = "1234"
+OK_CARD = "29999000000010"  # Demo Klant OK: 3 loans (one held by another patron, one at max renewals)
+HOLD_ITEM = "30000000000104"  # lent to OK_CARD, a hold of another patron waits for it
+SET_ITEM = "30000000000050"  # audio book, 3 CDs
+AVAILABLE = ["30000000000029", "30000000000036", "30000000000043", "30000000000067", "30000000000074",
+             "30000000000098", "30000000000111", "30000000000142", "30000000000159"]
+
+#: card -> the rule whose message the patron sees (demo data, docs/demo-data.md)
+REFUSALS = {
+    "29999000000020": "R1",
+    "29999000000030": "R2",
+    "29999000000190": "R2",
+    "29999000000040": "R3",
+    "29999000000050": "R4",
+    "29999000000060": "R5",
+    "29999000000070": "R6",
+    "29999000000080": "R6",
+    "29999000000090": "BL",
+    "29999000000100": "X1",
+}
+CARD_REFUSALS = {
+    "29999000000110": "C2",
+    "29999000000120": "C3",
+    "29999000000130": "C4",
+    "2X1986": "C1",
+    "00000000000000": "U1",
+}
+
+
+@pytest.fixture
+async def library(tmp_path):
+    system = EmbeddedLibrarySystem("demo", database=tmp_path / "library.sqlite", clock=lambda: NOW)
+    await system.start()
+    yield system
+    await system.close()
+
+
+def settings(library, **kw) -> FlowSettings:
+    rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+    return FlowSettings(rules=rules, branch="Demo Centrum", **kw)
+
+
+@pytest.fixture
+async def h(library, tmp_path):
+    harness = await make_harness(library, tmp_path, settings=settings(library), now=lambda: NOW)
+    yield harness
+    await close_harness(harness)
+
+
+async def login(h, card=OK_CARD, pin=PIN):
+    await h.tap(card)
+    assert h.state is State.PIN, h.text()
+    await h.pin(pin)
+
+
+def pol(rule, lang, **params):
+    return translate("policy", f"policy.{rule}", lang, **params)
+
+
+async def test_every_rule_refusal_shows_its_message(h):
+    for card, rule in REFUSALS.items():
+        await login(h, card)
+        assert h.state is State.MENU, (card, h.text())
+        lang = h.view.language
+        assert h.view.borrow_refusal.render(lang) == pol(rule, lang), card
+        await h.press(Ui.BORROW)
+        assert h.state is State.MESSAGE and h.view.message.render(lang) == pol(rule, lang)
+        await h.press(Ui.OK)
+        await h.press(Ui.FINISH)
+        await h.press(Ui.OK)
+        assert h.state is State.IDLE and h.flows.session is None
+    for card, rule in CARD_REFUSALS.items():
+        await h.tap(card)
+        assert h.state is State.MESSAGE, (card, h.text())
+        assert h.view.message.render("nl") == pol(rule, "nl"), card
+        await h.press(Ui.OK)
+        assert h.state is State.IDLE
+
+
+async def test_patron_language_from_the_library_system(h):
+    await login(h, "29999000000060")  # French-speaking patron, R5
+    assert h.view.language == "fr"
+    assert h.view.borrow_refusal.render("fr") == pol("R5", "fr")
+
+
+async def test_wrong_pin_then_lockout(h):
+    await h.tap(OK_CARD)
+    await h.pin("0000")
+    assert h.state is State.PIN and h.view.pin_error.render("nl") == pol("P1", "nl")
+    for _ in range(4):
+        await h.pin("0000")
+    assert h.state is State.MESSAGE and h.view.message.key == "policy.L1"
+
+
+async def test_stack_checkout_with_a_set_and_a_refusal(h, library):
+    await login(h)
+    await h.press(Ui.BORROW)
+    tags = [sim.tag_for(item) for item in AVAILABLE]
+    tags += [Tag(uid=f"E00401500000005{n}", item_id=SET_ITEM, set_parts=3, part_number=n) for n in (1, 2, 3)]
+    tags.append(sim.tag_for("30000000000128"))  # a hold for another patron is ready: refused
+    await h.place(tags)
+    lines = {ln.item_id: ln for ln in h.view.lines}
+    assert len(lines) == 11
+    borrowed = [i for i, ln in lines.items() if ln.status is LineStatus.OK]
+    assert sorted(borrowed) == sorted(AVAILABLE + [SET_ITEM])
+    refused = lines["30000000000128"]
+    assert refused.status is LineStatus.REFUSED and refused.text.literal
+    assert all(ln.due for ln in lines.values() if ln.status is LineStatus.OK)
+    secured = {t.uid: t.secured for t in sim.BUS.tags()}
+    assert secured.pop(sim.tag_for("30000000000128").uid) is True
+    assert not any(secured.values()), "security cleared on every borrowed tag"
+    for item in borrowed:
+        info = await library.item_information(item)
+        assert info.status.value == "on_loan"
+
+
+async def test_set_with_a_missing_part_is_refused(h, library):
+    await login(h)
+    await h.press(Ui.BORROW)
+    await h.place([Tag(uid="E004015000000051", item_id=SET_ITEM, set_parts=3, part_number=1),
+                   Tag(uid="E004015000000053", item_id=SET_ITEM, set_parts=3, part_number=3)])
+    line = h.view.lines[0]
+    assert line.status is LineStatus.INCOMPLETE
+    assert "3" in line.text.render("nl") and "2" in line.text.render("nl")
+    assert (await library.item_information(SET_ITEM)).status.value == "available"
+    assert all(t.secured for t in sim.BUS.tags())
+
+
+async def test_return_of_an_item_with_a_hold(h, library):
+    await h.press(Ui.RETURN)
+    await h.place([sim.tag_for(HOLD_ITEM, secured=False)])
+    line = h.view.lines[0]
+    assert line.status is LineStatus.OK
+    assert line.text.key == "kiosk.return.hold_shelf"
+    assert all(t.secured for t in sim.BUS.tags()), "security set back"
+    info = await library.item_information(HOLD_ITEM)
+    assert info.status.value == "on_hold_shelf"
+
+
+async def test_renew_with_one_refusal(h):
+    await login(h)
+    await h.press(Ui.RENEW)
+    assert {ln.item_id for ln in h.view.loans} == {"30000000000012", HOLD_ITEM, "30000000000135"}
+    await h.press(Ui.TOGGLE_LOAN, "30000000000012")
+    await h.press(Ui.TOGGLE_LOAN, HOLD_ITEM)
+    await h.press(Ui.RENEW_SELECTED)
+    loans = {ln.item_id: ln for ln in h.view.loans}
+    assert loans["30000000000012"].status is LineStatus.OK
+    assert loans["30000000000012"].due > "2026-12-01"
+    assert loans[HOLD_ITEM].status is LineStatus.REFUSED and loans[HOLD_ITEM].text.render("nl")
+    assert loans["30000000000135"].status is None
+
+
+async def test_account_with_hold_ready(h):
+    await login(h, "29999000000180")
+    await h.press(Ui.ACCOUNT)
+    ready = [hold for hold in h.view.holds if hold.ready]
+    assert [hold.item_id for hold in ready] == ["30000000000128"]
+    assert h.view.blocks == []
+
+
+async def test_receipt_and_end_session(h):
+    await login(h)
+    await h.scan("30000000000043")
+    assert h.state is State.BORROW and h.view.lines[0].status is LineStatus.OK
+    await h.press(Ui.FINISH)
+    await h.press(Ui.RECEIPT_YES)
+    text = "\n".join(sim.printed()[-1].lines)
+    assert "De Aanslag" in text and OK_CARD not in text
+    assert h.state is State.SUMMARY and h.flows.session is None
+
+
+@pytest.mark.parametrize("state", [State.PIN, State.MENU, State.BORROW, State.RETURN, State.RENEW,
+                                   State.ACCOUNT, State.RECEIPT, State.MESSAGE])
+async def test_idle_timeout_from_every_state(h, state):
+    if state is State.PIN:
+        await h.tap(OK_CARD)
+    elif state is State.MESSAGE:
+        await h.tap("2X1986")
+    elif state is State.RETURN:
+        await h.press(Ui.RETURN)
+    else:
+        await login(h)
+        if state is State.BORROW:
+            await h.press(Ui.BORROW)
+        elif state is State.RENEW:
+            await h.press(Ui.RENEW)
+        elif state is State.ACCOUNT:
+            await h.press(Ui.ACCOUNT)
+        elif state is State.RECEIPT:
+            await h.scan("30000000000043")
+            await h.press(Ui.FINISH)
+    assert h.state is state
+    await h.advance(h.flows.settings.idle_timeout_seconds - 20)
+    assert h.view.warning_seconds == 20
+    await h.advance(21)
+    assert h.state is State.IDLE and h.flows.session is None
+
+
+async def test_offline_checkout_then_replay_exactly_once(library, tmp_path):
+    h = await make_harness(library, tmp_path, settings=settings(library, offline=OfflineMode.CHECKOUT),
+                           now=lambda: NOW)
+    try:
+        await login(h)  # verified online
+        await h.press(Ui.FINISH)
+        await h.press(Ui.OK)
+        # The link to the library system goes down.
+        server = library._server
+        await server.close()
+        await login(h)
+        assert h.state is State.MENU and h.view.offline, h.text()
+        await h.scan("30000000000029")
+        await h.scan("30000000000036")
+        assert [ln.status for ln in h.view.lines] == [LineStatus.QUEUED, LineStatus.QUEUED]
+        assert h.journal.pending_count() == 2
+        # Back up: same store, new server; the queue goes out once, in order.
+        await server.start("127.0.0.1", library.settings.port)
+        report = await h.flows.replay()
+        assert report.complete and report.replayed == 2, report
+        for item in ("30000000000029", "30000000000036"):
+            assert (await library.item_information(item)).status.value == "on_loan"
+        assert (await h.flows.replay()).replayed == 0
+    finally:
+        await close_harness(h)
