@@ -405,8 +405,8 @@ class Sip2Codec:
         elif body[-3:-1] == b"AY":
             body = body[:-3]
         self.last_sequence = seq
-        if b"\r" in body or b"\n" in body:
-            raise RemoteSip2Error("frame contains a CR or LF inside", sequence=seq)
+        if b"\r" in body or b"\n" in body or b"\x00" in body:
+            raise RemoteSip2Error("frame contains a CR, LF or NUL inside", sequence=seq)
         try:
             if self._ascii_fast and body.isascii():
                 text = body.decode("ascii")

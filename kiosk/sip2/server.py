@@ -40,6 +40,7 @@ from typing import Any, Literal
 from .codec import DEFAULT_MAX_FRAME, Sip2Codec
 from .errors import LocalSip2Error, RemoteSip2Error, Sip2Error
 from .messages import (
+    MAX_FIELD_LENGTH,
     AcsStatus,
     BlockPatron,
     CheckinRequest,
@@ -108,9 +109,19 @@ _DENIED = PatronStatus(
 
 def refusal_for(msg: Message, screen_message: str | None = None) -> Message | None:
     """The protocol-valid negative answer to request ``msg`` (None for codes
-    that get no answer).  Identifiers are echoed from the request."""
+    that get no answer).  Identifiers are echoed from the request (cut to the
+    255 characters a field may hold: a peer may send longer ones)."""
     af = (screen_message,) if screen_message else ()
     kind = type(msg)
+    original = msg
+    if isinstance(msg, Message) and any(
+        isinstance(getattr(msg, spec.name), str) and len(getattr(msg, spec.name)) > MAX_FIELD_LENGTH for spec in msg.SPEC
+    ):
+        msg = object.__new__(kind)
+        for spec in kind.SPEC:
+            value = getattr(original, spec.name)
+            object.__setattr__(msg, spec.name, value[:MAX_FIELD_LENGTH] if isinstance(value, str) else value)
+        object.__setattr__(msg, "extra_fields", ())
     inst = getattr(msg, "institution_id", "")
     if kind is LoginRequest:
         return LoginResponse(ok=False)
@@ -350,7 +361,7 @@ class Sip2Server:
         tz: tzinfo | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         idle_timeout: float | None = None,
-        max_resends: int = 3,
+        max_unreadable: int | None = None,
     ) -> None:
         if error_detection not in (True, False, "auto"):
             raise LocalSip2Error("error_detection must be True, False or 'auto'", field="error_detection")
@@ -362,7 +373,7 @@ class Sip2Server:
         self.tz = tz
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
-        self.max_resends = max_resends
+        self.max_unreadable = max_unreadable
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -452,7 +463,7 @@ class Sip2Server:
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, codec: Sip2Codec, session: Sip2Session
     ) -> None:
-        resends = 0
+        unreadable = 0
         while True:
             if self.idle_timeout is not None:
                 try:
@@ -479,14 +490,14 @@ class Sip2Server:
                 try:
                     msg = codec.decode(frame)
                 except Sip2Error as exc:
-                    resends += 1
+                    unreadable += 1
                     log.warning("connection %d: unreadable frame (%s), asking a resend", session.connection_id, exc)
-                    if resends > self.max_resends * 10:
-                        log.warning("connection %d: too many unreadable frames, closing", session.connection_id)
+                    if self.max_unreadable is not None and unreadable > self.max_unreadable:
+                        log.warning("connection %d: too many unreadable frames in a row, closing", session.connection_id)
                         return
                     await self._send(writer, session, codec, RequestScResend(), None, remember=False)
                     continue
-                resends = 0
+                unreadable = 0
                 session.requests += 1
                 had_checksum = codec.last_had_checksum
                 seq = codec.last_sequence
@@ -513,10 +524,23 @@ class Sip2Server:
             raise
         except Exception as exc:
             log.error(
-                "connection %d: handler failed on a %s: %s", session.connection_id, msg.command_code, type(exc).__name__
+                "connection %d: handler failed on a %s: %s: %s",
+                session.connection_id,
+                msg.command_code,
+                type(exc).__name__,
+                exc if isinstance(exc, Sip2Error) else "",
             )
             log.debug("handler failure detail", exc_info=True)
-            answer = handler.on_error(msg, session, exc)
+            try:
+                answer = handler.on_error(msg, session, exc)
+            except Exception as again:
+                log.error(
+                    "connection %d: on_error failed too: %s: %s",
+                    session.connection_id,
+                    type(again).__name__,
+                    again if isinstance(again, Sip2Error) else "",
+                )
+                answer = None
         if answer is not None and not isinstance(answer, Message):
             log.error("connection %d: handler returned a %s, not a message", session.connection_id, type(answer).__name__)
             answer = refusal_for(msg, handler.error_message)
