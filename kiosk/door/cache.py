@@ -6,7 +6,8 @@ and only from it: a card that is not here (or whose entry is older than
 
 Each row holds a keyed hash of the card (HMAC-SHA256 with the pseudonym key:
 the card number cannot be recovered without the key), a slow salted hash of
-the PIN (scrypt, with its own random salt and parameters stored per row), the
+the PIN (scrypt of the PIN keyed with the same key, with its own random salt
+and parameters stored per row), the
 badge flag and the time of the online verification.  The service refreshes the
 row after every online entry that was granted and removes it after an online
 refusal (a block now stands in the way), so the cache never outlives what the
@@ -98,12 +99,17 @@ class OfflineCache:
     def card_key(self, card: str) -> str:
         return hmac.new(self._key, b"offline-cache\x00" + card.encode(), hashlib.sha256).hexdigest()
 
+    def _peppered(self, pin: str) -> str:
+        """The PIN keyed with the pseudonym key before scrypt: a stolen cache file
+        alone does not allow guessing 4-digit PINs offline."""
+        return hmac.new(self._key, b"offline-pin\x00" + pin.encode(), hashlib.sha256).hexdigest()
+
     def remember(self, card: str, pin: str, *, badge: bool, verified_at: datetime) -> None:
         """Store (or refresh) a verification the library system just made."""
         if self.max_age <= timedelta(0):
             return
         salt = os.urandom(16)
-        digest = self.scrypt.hash(pin, salt)
+        digest = self.scrypt.hash(self._peppered(pin), salt)
         try:
             self._db.execute(
                 "INSERT OR REPLACE INTO offline_cache"
@@ -170,11 +176,11 @@ class OfflineCache:
         except sqlite3.Error as exc:
             raise DoorStateError(f"cannot read the offline cache {self.path}: {exc}") from None
         if row is None:
-            self.scrypt.hash(pin, b"\x00" * 16)
+            self.scrypt.hash(self._peppered(pin), b"\x00" * 16)
             return CacheCheck(CacheStatus.UNKNOWN)
         salt, stored, n, r, p, badge, verified = row
         verified_at = datetime.fromtimestamp(verified, timezone.utc)
-        good_pin = hmac.compare_digest(ScryptParams(n, r, p).hash(pin, salt), stored)
+        good_pin = hmac.compare_digest(ScryptParams(n, r, p).hash(self._peppered(pin), salt), stored)
         if verified_at < now - self.max_age or verified_at > now + timedelta(minutes=5):
             return CacheCheck(CacheStatus.EXPIRED, verified_at)
         if not good_pin:

@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import requests
-
 log = logging.getLogger(__name__)
 
 _STOP = object()
@@ -48,6 +46,9 @@ class _Worker(threading.Thread):
         self.sender = sender
         self.url = url
         self.queue: queue.Queue[object] = queue.Queue(maxsize=sender.queue_size)
+        import requests  # only when a webhook is configured
+
+        self._requests = requests
         self.session = requests.Session()
 
     def offer(self, body: bytes) -> None:
@@ -84,7 +85,7 @@ class _Worker(threading.Thread):
                             s.stats.sent += 1
                         break
                     error = f"HTTP {resp.status_code}"
-                except requests.RequestException as exc:
+                except self._requests.RequestException as exc:
                     error = type(exc).__name__
                 with s.stats.lock:
                     s.stats.last_error = error
