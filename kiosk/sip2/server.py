@@ -271,7 +271,7 @@ class Sip2Handler:
         return getattr(type(self), method, None) is not getattr(Sip2Handler, method, None)
 
     def supported_codes(self) -> set[str]:
-        codes = {"99", "97"}
+        codes = {"99", "97", "35"}  # 35 is answered yes by default
         codes.update(code for code, method in _SUPPORT.items() if self.overrides(method))
         return codes
 
