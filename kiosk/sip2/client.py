@@ -349,6 +349,10 @@ class Sip2Client:
             raise
         expected_code = expect.CODE if expect is not None else RESPONSE_FOR.get(msg.command_code)
         resends = 0
+        reader = self._reader
+        if reader is None or reader.at_eof():
+            # The library system hung up while we were idle: nothing was sent.
+            raise _Dropped("the library system had closed the connection", sent=False)
         await self._write(frame, sent=False)
         deadline = time.monotonic() + s.timeout
         while True:
