@@ -445,6 +445,7 @@ class Device(ABC):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lost = False
         self._opened = False
+        self._was_closed = False
 
     # -- options & kinds
     @classmethod
@@ -464,12 +465,14 @@ class Device(ABC):
         :class:`DeviceError`) when it cannot.  Subclasses call ``super().open()`` first."""
         self._loop = asyncio.get_running_loop()
         self._opened = True
+        self._was_closed = False
         self._lost = False
         self._status = DeviceStatus(True, "open")
 
     async def close(self) -> None:
         """Release the device; ends every event stream.  Idempotent."""
         self._opened = False
+        self._was_closed = True
         self._status = DeviceStatus(False, "closed")
         for sub in list(self._subscribers):
             sub._put(_CLOSED)
@@ -504,7 +507,7 @@ class Device(ABC):
                 (stream._put if stream.wants(ev) else keep.append)(ev)
             self._backlog = keep
         self._subscribers.append(stream)
-        if not self._opened and self._status.detail == "closed" and self._loop is not None:
+        if self._was_closed:
             stream._put(_CLOSED)
         return stream
 

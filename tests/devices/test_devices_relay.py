@@ -55,7 +55,7 @@ async def test_frames_on_the_wire(pty_peer):
         await dev.release(0.2)
         assert await pty_peer.aread(4) == ON and dev.state is LockState.RELEASED
         assert await pty_peer.aread(4, timeout=1.0) == OFF  # relocked by the driver
-        assert dev.state is LockState.LOCKED
+        await _state(dev, LockState.LOCKED)
         with pytest.raises(ValueError):
             await dev.release(float("nan"))
     assert await pty_peer.aread(4) == OFF  # close locks
@@ -66,6 +66,15 @@ async def test_fail_safe_inverts(pty_peer):
         assert await pty_peer.aread(4) == lcus_frame(2, True)  # energised = locked
         await dev.release(5)
         assert await pty_peer.aread(4) == lcus_frame(2, False)
+
+
+async def _state(dev, wanted, timeout=2.0):
+    """The state is set once the write returned, a moment after the peer saw the bytes."""
+    for _ in range(int(timeout / 0.01)):
+        if dev.state is wanted:
+            return
+        await asyncio.sleep(0.01)
+    assert dev.state is wanted
 
 
 def _actor(peer, door_name=None):
@@ -126,7 +135,7 @@ async def test_release_survives_replug(pty_peer):
         pty_peer.replug()
         assert (await evs.get(3)).kind == "back"
         assert await pty_peer.aread(4) == OFF
-        assert dev.state is LockState.LOCKED
+        await _state(dev, LockState.LOCKED)
 
 
 async def test_garbage_from_board_is_logged(pty_peer, caplog):
