@@ -424,7 +424,8 @@ class DoorService:
 
     def _make_device(self, url: str, kind: type[Device] | None) -> Device:
         extra: dict[str, Any] = {}
-        if url.startswith("osdp:"):
+        if url.startswith("osdp:") and "scbk" not in url:
+            # The secure-channel key from [secrets] osdp_key when the URL names none.
             key = self.config.secret("osdp_key")
             if key:
                 extra["scbk"] = key
@@ -1091,10 +1092,18 @@ class DoorService:
             log.debug("status file: %s", exc)
 
 
+#: Longest release per device URL scheme where the driver has no ``max_release``
+#: option (OSDP: the output timer counts 100 ms in one byte).
+_MAX_RELEASE_BY_SCHEME = {"osdp": 25.5}
+
+
 def _clamp(dev: Any, seconds: float) -> float:
-    """*seconds*, at most the device's ``max_release`` option when it has one."""
+    """*seconds*, at most the longest release the device accepts."""
     options = getattr(dev, "options", None)
     limit = options.get("max_release") if isinstance(options, dict) else None
+    if not isinstance(limit, (int, float)) or limit <= 0:
+        url = getattr(dev, "url", None)
+        limit = _MAX_RELEASE_BY_SCHEME.get(getattr(url, "scheme", ""))
     if isinstance(limit, (int, float)) and limit > 0:
         return min(seconds, float(limit))
     return seconds
