@@ -1093,7 +1093,10 @@ class DoorService:
 
 
 #: Longest release per device URL scheme where the driver has no ``max_release``
-#: option (OSDP: the output timer counts 100 ms in one byte).
+#: option.  OSDP: the PD's own output timer counts 100 ms in one byte; a longer
+#: release would be a "permanent on" that only our process switches off, so a
+#: crashed controller could leave the door released.  Staffed free entry is
+#: re-released in steps instead.
 _MAX_RELEASE_BY_SCHEME = {"osdp": 25.5}
 
 
