@@ -71,6 +71,7 @@ __all__ = [
     "run_conformance",
     "sim_actor",
     "no_actor",
+    "console_actor",
     "TEST_CARD",
     "TEST_CODE",
     "TEST_ITEMS",
@@ -681,3 +682,37 @@ async def run_conformance(
             pass
     report.seconds = time.monotonic() - started
     return report
+
+
+def console_actor(*, yes: bool = False, optional_yes: bool = False, out: Any = None, ask: Callable[[str], str] | None = None) -> Actor:
+    """An actor for a person at a console (``bibkiosk devices test``).
+
+    Action prompts are printed and the person acts (the check waits for the
+    event).  ``confirm`` questions are asked (``y``/``n``) unless *yes*.
+    ``press_exit`` is only asked for if the person says there is an exit
+    button (or *optional_yes*).
+    """
+    stream = out if out is not None else sys.stdout
+    reader = ask if ask is not None else input
+
+    async def question(text: str) -> bool:
+        try:
+            answer = await asyncio.to_thread(reader, f"  ? {text} [y/n] ")
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes", "j", "ja", "o", "oui")
+
+    async def actor(prompt: Prompt) -> bool:
+        if prompt.action == "confirm":
+            if yes:
+                print(f"  ? {prompt.text} -> yes (--yes)", file=stream, flush=True)
+                return True
+            return await question(prompt.text)
+        if prompt.action == "press_exit" and not optional_yes and not yes:
+            if not await question("Is there an exit button to test?"):
+                return False
+        print(f"  > {prompt.text}", file=stream, flush=True)
+        return True
+
+    actor.automatic = False  # type: ignore[attr-defined]
+    return actor

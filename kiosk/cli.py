@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.door.cli",
     "kiosk.library.cli",
     "kiosk.check_cli",
+    "kiosk.devices_cli",
 )
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
