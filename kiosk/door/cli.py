@@ -17,7 +17,6 @@ import re
 import signal
 import sys
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 EXIT_OK, EXIT_ERROR = 0, 2
 

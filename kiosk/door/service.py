@@ -77,6 +77,7 @@ from kiosk.door.monitor import (
     DoorState,
     Effect,
     ExitRequested,
+    LockState as MonitorLock,
     ReleaseLock,
     ReleaseReason,
     Relock,
@@ -757,6 +758,7 @@ class DoorService:
         text = self._text(domain, key, lang, params)
         kind = "granted" if granted else ("error" if result is Result.ERROR else "refused")
         self._message(kind, None, lang, text=text, rules=rules, reader=reader)
+        await self._display(text)
         if granted:
             log.info("entry granted at %s: %s (%s)", reader, card_ref, source)
         else:
@@ -837,6 +839,18 @@ class DoorService:
             self._on_message(DoorMessage(kind, text, lang, tuple(rules), reader))
         except Exception:  # noqa: BLE001 - a broken screen must not stop the door
             log.exception("door: on_message callback failed")
+
+    async def _display(self, text: str) -> None:
+        """The text on the readers' own displays, where a driver offers one
+        (an async ``show_text(text)``; no driver in devices/ has it yet)."""
+        for dev in self._role("patron_reader"):
+            show_text = getattr(dev, "show_text", None)
+            if show_text is None:
+                continue
+            try:
+                await show_text(text)
+            except (DeviceError, ValueError) as exc:
+                log.warning("display %s: %s", dev.label, exc)
 
     async def _indicate(self, pattern: Pattern) -> None:
         for dev in self._role("indicator"):
@@ -987,6 +1001,10 @@ class DoorService:
         if period is not None and period.end is not None:
             remaining = max(1.0, min(chunk, (period.end - now).total_seconds()))
         self._free_until = self._mono() + remaining
+        if self.monitor.lock is MonitorLock.FREE:
+            # Already free: only renew the release (not an audit event each time).
+            await self._release_all(remaining, "staffed (renewed)")
+            return
         await self._apply(self.monitor.set_free(self._mono(), True, remaining))
 
     async def _announce(self, now: datetime, minutes: int, period_end: datetime) -> None:

@@ -269,3 +269,18 @@ async def test_stop_puts_the_lock_in_the_fail_mode_state(tmp_path, library, mode
     await svc.stop()
     history = dev._lock_history
     assert history[-1] == last or history[-1][0] == last
+
+
+async def test_staffed_free_release_is_renewed_without_audit_noise(tmp_path, library, monkeypatch):
+    import kiosk.door.service as service_module
+
+    monkeypatch.setattr(service_module, "_FREE_CHUNK", 0.6)  # a lock that holds a release at most 0.6 s
+    svc = await started(tmp_path, library, Clock(STAFFED))
+    try:
+        await asyncio.sleep(1.5)
+        releases = [h for h in sim.lock_history(name="door") if h[0] == "release"]
+        assert len(releases) >= 3 and svc.status()["lock"] == "free"
+    finally:
+        await svc.stop()
+    with AuditJournal(tmp_path / "state" / "door-audit.sqlite", readonly=True) as j:
+        assert [e.detail for e in j.entries(event="door.released")] == ["staffed"]
