@@ -113,6 +113,66 @@ class PtyPeer:
         self.unplug()
 
 
+class TcpPeer:
+    """The far end of a TCP device (printer, network reader): an asyncio server on
+    127.0.0.1 in the test's loop.  Records what it receives; ``send()`` writes to
+    every client; ``stop()`` closes it and its connections ("unplug"),
+    ``start()`` listens again on the same port ("replug")."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.received = bytearray()
+        self.port = 0
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list = []
+
+    async def start(self) -> None:
+        import asyncio
+
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader, writer) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        try:
+            while chunk := await reader.read(65536):
+                self.received += chunk
+        except OSError:
+            pass
+
+    async def wait_connected(self, count: int = 1, timeout: float = 3.0) -> None:
+        import asyncio
+
+        for _ in range(int(timeout / 0.01)):
+            if len(self._writers) >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("no client connected")
+
+    def send(self, data: bytes) -> None:
+        for writer in self._writers:
+            writer.write(data)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+
+
+@pytest.fixture
+async def tcp_peer():
+    peer = TcpPeer()
+    await peer.start()
+    yield peer
+    await peer.stop()
+
+
 @pytest.fixture
 def pty_peer(tmp_path):
     peer = PtyPeer(tmp_path / "ttyTEST0")

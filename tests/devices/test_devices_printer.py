@@ -107,42 +107,9 @@ def _confirming_actor(unplug=None, replug=None):
     return actor
 
 
-class TcpPrinter:
-    """A raw-TCP 'printer' on 127.0.0.1 (asyncio server in the test's loop) that records
-    what it receives; ``stop()`` closes it and its connections, ``start()`` reopens the port."""
-
-    def __init__(self) -> None:
-        self.received = bytearray()
-        self.port = 0
-        self.connections = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.append(writer)
-        while chunk := await reader.read(65536):
-            self.received += chunk
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-
 @pytest.fixture
-async def tcp_printer():
-    p = TcpPrinter()
-    await p.start()
-    yield p
-    await p.stop()
+async def tcp_printer(tcp_peer):
+    return tcp_peer
 
 
 async def test_net_conformance_with_faults(tcp_printer):
