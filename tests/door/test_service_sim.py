@@ -274,10 +274,10 @@ async def test_stop_puts_the_lock_in_the_fail_mode_state(tmp_path, library, mode
 async def test_staffed_free_release_is_renewed_without_audit_noise(tmp_path, library, monkeypatch):
     import kiosk.door.service as service_module
 
-    monkeypatch.setattr(service_module, "_FREE_CHUNK", 0.6)  # a lock that holds a release at most 0.6 s
+    monkeypatch.setattr(service_module, "_FREE_CHUNK", 1.0)  # a lock that holds a release at most 1 s
     svc = await started(tmp_path, library, Clock(STAFFED))
     try:
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.9)  # renewed when a third of the release is left: at 0, ~0.67, ~1.33 s
         releases = [h for h in sim.lock_history(name="door") if h[0] == "release"]
         assert len(releases) >= 3 and svc.status()["lock"] == "free"
     finally:
