@@ -15,7 +15,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3-venv python3-dev gcc make git \
 	pcscd libpcsclite-dev swig vsmartcard-vpcd socat \
 	libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libmtdev1 \
-	sqlite3
+	sqlite3 systemd
 
 .PHONY: help deps apt venv catalogs test demo bench screenshots clean
 
