@@ -64,7 +64,13 @@ def compile_decoder(cls: type[Message]) -> Callable[[Any, str, int | None], Mess
         "summary": summary_from_wire,
         "_short": _short,
     }
-    src = ["def decode(codec, text, seq):", f"    if len(text) < {2 + width}:", "        _short(cls, text, seq)"]
+    # Module-level names as default arguments: local lookups are the fastest.
+    src = [
+        "def decode(codec, text, seq, cls=cls, MISS=MISS, new=new, setattr_=setattr_, status=status,"
+        " summary=summary, INDEX=None):",
+        f"    if len(text) < {2 + width}:",
+        "        _short(cls, text, seq)",
+    ]
     if any(s.kind in (K_DATE, K_VDATE) for s in cls.SPEC):
         src.append("    dget = codec._date_cache.get")
     pos = 2
@@ -103,33 +109,33 @@ def compile_decoder(cls: type[Message]) -> Callable[[Any, str, int | None], Mess
             raise AssertionError(kind)
     scalars = [s for s in cls.VARIABLE if s.kind != K_LIST]
     lists = [s for s in cls.VARIABLE if s.kind == K_LIST]
-    ns["SCALAR"] = {s.code: k for k, s in enumerate(scalars)}
-    ns["LISTS"] = {s.code: k for k, s in enumerate(lists)}
+    # One lookup per field: k >= 0 is a scalar slot, k < 0 the list slot ~k.
+    index = {s.code: k for k, s in enumerate(scalars)}
+    index.update({s.code: ~k for k, s in enumerate(lists)})
+    ns["INDEX_"] = index
+    src[0] = src[0].replace("INDEX=None", "INDEX=INDEX_")
     src.append("    ex = []")
     src.append(f"    vals = [MISS] * {len(scalars)}")
     src.append(f"    lists = [None] * {len(lists)}")
-    src.append("    sget = SCALAR.get")
-    src.append("    lget = LISTS.get")
+    src.append("    iget = INDEX.get")
     src.append(f"    for part in text[{pos}:].split('|'):")
     src.append("        if not part:")
     src.append("            continue")
     src.append("        c = part[:2]")
-    src.append("        k = sget(c)")
-    src.append("        if k is not None:")
+    src.append("        k = iget(c)")
+    src.append("        if k is None:")
+    src.append("            ex.append((c, part[2:]))")
+    src.append("        elif k >= 0:")
     src.append("            if vals[k] is MISS:")
     src.append("                vals[k] = part[2:]")
     src.append("            else:")
     src.append("                ex.append((c, part[2:]))")
-    src.append("            continue")
-    src.append("        k = lget(c)")
-    src.append("        if k is not None:")
-    src.append("            b = lists[k]")
+    src.append("        else:")
+    src.append("            b = lists[~k]")
     src.append("            if b is None:")
-    src.append("                lists[k] = [part[2:]]")
+    src.append("                lists[~k] = [part[2:]]")
     src.append("            else:")
     src.append("                b.append(part[2:])")
-    src.append("        else:")
-    src.append("            ex.append((c, part[2:]))")
     var_index = {s.name: i for i, s in enumerate(cls.VARIABLE)}
     for k, spec in enumerate(scalars):
         v = f"v{k}"
@@ -141,7 +147,9 @@ def compile_decoder(cls: type[Message]) -> Callable[[Any, str, int | None], Mess
             src.append(f"    {v} = {absent} if s is MISS else s")
         elif spec.kind == K_BOOL:
             src.append(f"    {v} = None if s is MISS else True if s == 'Y' else False if s == 'N' else {slow}")
-        elif spec.kind in (K_VINT, K_VDATE):
+        elif spec.kind == K_VINT:
+            src.append(f"    {v} = None if s is MISS else int(s) if s.isascii() and s.isdigit() else {slow}")
+        elif spec.kind == K_VDATE:
             src.append(f"    {v} = None if s is MISS else {slow}")
         else:  # pragma: no cover
             raise AssertionError(spec.kind)

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pysip2.codec import calculate_checksum, verify_checksum
 
 from kiosk.sip2 import (
@@ -29,6 +31,7 @@ from kiosk.sip2 import (
     parse_sip2_datetime,
     sip2_datetime,
 )
+from kiosk.sip2.codec import byte_sum
 
 UTC = timezone.utc
 
@@ -282,3 +285,10 @@ def test_bad_date_from_a_peer_names_the_field():
     with pytest.raises(RemoteSip2Error) as info:
         codec.decode(with_checksum("941AY0AZ".replace("941", "12100N2024XX15    104500AOB|AA1|AB2|AJ|AH|")))
     assert info.value.field == "transaction_date"
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=3000))
+def test_fast_byte_sum_is_the_plain_sum(data):
+    assert byte_sum(data) == sum(data)
+    assert checksum(data) == calculate_checksum(data)
