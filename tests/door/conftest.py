@@ -141,10 +141,11 @@ def find_secrets(text: str) -> list[str]:
     return found
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _door_log_capture(tmp_path_factory):
-    """Every log record of the door test run (DEBUG and up, every logger) goes
-    to one file; at the end of the run it is grepped for card numbers, PINs and names."""
+    """Every log record of the door tests (DEBUG and up, every logger: door,
+    devices, SIP2, library, adapter) goes to one file; after the last door test
+    it is grepped for card numbers, PINs and names."""
     import logging
 
     path = tmp_path_factory.mktemp("door-logs") / "all.log"
