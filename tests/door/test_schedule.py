@@ -92,3 +92,24 @@ async def test_service_announces_switches_outputs_and_checks_the_building(tmp_pa
     with AuditJournal(tmp_path / "state" / "door-audit.sqlite", readonly=True) as j:
         assert j.last("building.empty_check").result == "occupied"
         assert len(j.entries(event="announcement")) == 3
+
+
+def test_holidays_and_special_days_come_from_the_schedule():
+    data = {**SCHEDULE, "branches": {"default": {
+        **SCHEDULE["branches"]["default"],
+        "exceptions": [
+            {"date": "2026-12-25", "closed": True, "note": "Kerstmis"},
+            {"date": "2026-12-24", "periods": [{"kind": "unmanned", "from": "10:00", "until": "16:00"}]},
+        ],
+    }}}
+    d = ScheduleDriver(Schedule.model_validate(data), None)
+    assert d.period_at(local(2026, 12, 25, 14, 0)).kind is PeriodKind.CLOSED
+    assert d.period_at(local(2026, 12, 24, 10, 30)).kind is PeriodKind.UNMANNED  # normally staffed
+    got = []
+    t = local(2026, 12, 24, 15, 40)
+    d.poll(t)
+    while t < local(2026, 12, 24, 16, 1):
+        t += timedelta(seconds=30)
+        got += d.poll(t)
+    assert [e.announcement.minutes_before for e in got if isinstance(e, Announce)] == [15, 10, 5]
+    assert any(isinstance(e, ClosingCheck) for e in got)

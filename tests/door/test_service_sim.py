@@ -284,3 +284,63 @@ async def test_staffed_free_release_is_renewed_without_audit_noise(tmp_path, lib
         await svc.stop()
     with AuditJournal(tmp_path / "state" / "door-audit.sqlite", readonly=True) as j:
         assert [e.detail for e in j.entries(event="door.released")] == ["staffed"]
+
+
+class BrokenLibrary(StaticLibrary):
+    """Answers, but with something the adapter cannot read (not a link failure)."""
+
+    async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot:
+        from kiosk.adapter import LibrarySystemProtocolError
+
+        raise LibrarySystemProtocolError("garbled answer")
+
+
+async def test_library_garbage_is_an_error_not_an_entry(tmp_path):
+    svc = await started(tmp_path, BrokenLibrary({}), Clock(UNMANNED))
+    try:
+        out = await enter(svc)
+        assert not out.granted and out.rules == ("E1",) and out.result.value == "error"
+        assert sim.indicator_history(name="door")[-1] is Pattern.ERROR
+        assert all(cmd == "lock" for cmd, _ in sim.lock_history(name="door"))
+    finally:
+        await svc.stop()
+
+
+async def test_lost_strike_is_an_error_reported_to_staff(tmp_path, library, hook):
+    devices = {
+        "patron_reader": {"url": "sim://door-controller?name=door"},
+        "pinpad": {"url": "sim://door-controller?name=door"},
+        "door_contact": {"url": "sim://door-controller?name=door"},
+        "indicator": {"url": "sim://door-controller?name=door"},
+        "lock": {"url": "sim://lock?name=strike"},
+    }
+    cfg = door_config(tmp_path, devices=devices, webhooks=[hook.url])
+    svc = DoorService(cfg, library=library, clock=Clock(UNMANNED), tick_seconds=0.05, scrypt=FAST)
+    await svc.start()
+    try:
+        sim.unplug(name="strike")
+        await asyncio.to_thread(hook.wait_for, lambda p: p["event"] == "device" and p["state"] == "lost")
+        out = await enter(svc)
+        assert not out.granted and out.rules == ("E1",)
+        assert sim.indicator_history(name="door")[-1] is Pattern.ERROR
+        sim.replug(name="strike")
+        await asyncio.to_thread(hook.wait_for, lambda p: p["event"] == "device" and p["state"] == "back")
+        assert (await enter(svc)).granted
+    finally:
+        await svc.stop()
+    with AuditJournal(tmp_path / "state" / "door-audit.sqlite", readonly=True) as j:
+        assert [e.result for e in j.entries(event="device")] == ["lost", "back"]
+        assert [e.result for e in j.entries(event="entry")] == ["error", "granted"]
+
+
+async def test_alarm_output_follows_the_alarm(tmp_path, library):
+    svc = await started(tmp_path, library, Clock(UNMANNED), alarm_outputs=["sim://lock?name=siren"])
+    try:
+        sim.open_door(name="door")
+        await asyncio.sleep(0.1)
+        assert sim.lock_history(name="siren")[-1][0] == "release"
+        sim.close_door(name="door")
+        await asyncio.sleep(0.1)
+        assert sim.lock_history(name="siren")[-1] == ("lock", None)
+    finally:
+        await svc.stop()
