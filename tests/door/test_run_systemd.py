@@ -59,7 +59,7 @@ def test_run_under_a_notify_socket_then_sigterm(tmp_path):
     env.pop("WATCHDOG_PID", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "kiosk", "-v", "door", "--config", str(cfg)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     try:
         got = []
@@ -76,7 +76,7 @@ def test_run_under_a_notify_socket_then_sigterm(tmp_path):
         assert pings == 3
         status = subprocess.run(
             [sys.executable, "-m", "kiosk", "door", "status", "--config", str(cfg), "--json"],
-            capture_output=True, text=True, timeout=60, env=env,
+            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
         )
         report = json.loads(status.stdout)
         assert report["running"] is True and report["period"]["kind"] == "unmanned" and report["lock"] == "locked"
@@ -104,6 +104,6 @@ def test_run_under_a_notify_socket_then_sigterm(tmp_path):
     assert services == [("started", "fail_mode=fail_secure"), ("stopped", "fail_mode=fail_secure")]
     status = subprocess.run(
         [sys.executable, "-m", "kiosk", "door", "status", "--config", str(cfg)],
-        capture_output=True, text=True, timeout=60, env=env,
+        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path,
     )
     assert "door service: not running" in status.stdout
