@@ -268,6 +268,11 @@ class DoorService:
             await self._open_devices()
         except BaseException:
             await self._close_devices()
+            await asyncio.to_thread(self.webhooks.stop, 1.0)
+            closer = getattr(self._library, "close", None)
+            if closer is not None and asyncio.iscoroutinefunction(closer):
+                with contextlib.suppress(Exception):
+                    await closer()
             self._close_state()
             raise
         now = self._clock()

@@ -344,3 +344,28 @@ async def test_alarm_output_follows_the_alarm(tmp_path, library):
         assert sim.lock_history(name="siren")[-1] == ("lock", None)
     finally:
         await svc.stop()
+
+
+async def test_a_door_without_a_lock_is_a_clear_config_error(tmp_path, library):
+    from kiosk.door.errors import DoorConfigError
+
+    cfg = door_config(tmp_path, devices={"patron_reader": {"url": "sim://patron?name=lonely"}})
+    svc = DoorService(cfg, library=library, clock=Clock(UNMANNED), scrypt=FAST)
+    with pytest.raises(DoorConfigError, match="needs a lock"):
+        await svc.start()
+    assert "lonely" not in sim.BUS.names()  # what was opened is closed again
+
+
+def test_no_door_section_no_schedule_no_key(tmp_path):
+    from kiosk.config import parse_config
+    from kiosk.door.errors import DoorConfigError
+
+    base = door_config(tmp_path).model_dump(mode="json", exclude={"source"})
+    for change, message in (
+        ({"door": None}, "no \\[door\\] section"),
+        ({"schedule": None}, "needs a \\[schedule\\]"),
+        ({"secrets": {}}, "pseudonym_key"),
+    ):
+        data = {**base, **change}
+        with pytest.raises(DoorConfigError, match=message):
+            DoorService(parse_config(data))
