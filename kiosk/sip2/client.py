@@ -343,10 +343,7 @@ class Sip2Client:
         s = self.settings
         codec = self._codec
         seq = codec.next_sequence() if s.error_detection else None
-        try:
-            frame = codec.encode(msg, seq)
-        except LocalSip2Error:
-            raise
+        frame = codec.encode(msg, seq)
         expected_code = expect.CODE if expect is not None else RESPONSE_FOR.get(msg.command_code)
         resends = 0
         reader = self._reader

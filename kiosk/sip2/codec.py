@@ -25,6 +25,7 @@ naive datetime is taken as local wall time and sent as is.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from zlib import adler32 as _adler32
@@ -77,6 +78,7 @@ _BLANK_DATE = " " * 18
 # ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
 def machine_zone() -> tzinfo | None:
     """This machine's time zone as a ZoneInfo (from TZ, /etc/localtime or
     /etc/timezone), or None when it cannot be found (local time is then

@@ -9,7 +9,7 @@ import logging
 import time
 
 import pytest
-from sip2_fixtures import ACCOUNT, CARD, PIN, FakeLibrary
+from sip2_fixtures import ACCOUNT, CARD, PIN, FakeLibrary, Patron
 
 from kiosk.sip2 import (
     ClientSettings,
@@ -284,12 +284,15 @@ async def test_no_pin_password_card_or_name_in_any_log_line(acs, caplog):
             return [answer[:20], ("close",)]
         return None
 
-    _, port = await acs(misbehave)
+    server, port = await acs(misbehave)
+    # An 8-digit PIN: a 4-digit one could turn up inside a port number.
+    card, pin = "2000987654321", "97531864"
+    server.library.patrons[card] = Patron(pin, "Zeger Geheimhouder")
     async with Sip2Client(settings_for(port, terminal_password="term-secret")) as client:
-        await client.patron_information(CARD, PIN)
-        await client.checkout(CARD, "30001003", PIN)
-        await client.patron_status(CARD, PIN)
+        assert (await client.patron_information(card, pin)).valid_patron_password
+        await client.checkout(card, "30001003", pin)
+        await client.patron_status(card, pin)
     lines = "\n".join(r.getMessage() for r in caplog.records)
-    assert "send 63" in lines and "AD<4>" in lines  # frames are logged, redacted
-    for secret in (PIN, ACCOUNT[1], CARD, "Jan Peeters", "term-secret"):
+    assert "send 63" in lines and "AD<8>" in lines  # frames are logged, redacted
+    for secret in (pin, ACCOUNT[1], card, "Zeger Geheimhouder", "term-secret"):
         assert secret not in lines
