@@ -257,13 +257,13 @@ class DoorService:
         if self._library is None:
             self._library = library_from_config(self.config)
         opener = getattr(self._library, "start", None) or getattr(self._library, "open", None)
+        self.webhooks = WebhookSender(self.door.webhooks, **self._webhook_options)
+        self.webhooks.start()
         if opener is not None and asyncio.iscoroutinefunction(opener):
             try:
                 await asyncio.wait_for(opener(), self._library_timeout)
             except Exception as exc:  # noqa: BLE001 - a library down at start is the offline case
-                log.warning("library system not reachable at start (%s); deciding from the offline cache", type(exc).__name__)
-        self.webhooks = WebhookSender(self.door.webhooks, **self._webhook_options)
-        self.webhooks.start()
+                self._set_online(False, exc)
         try:
             await self._open_devices()
         except BaseException:

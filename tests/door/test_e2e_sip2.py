@@ -184,3 +184,14 @@ async def test_a_refusal_online_removes_the_offline_entry(tmp_path, library):
     finally:
         await svc.stop()
 
+
+
+async def test_library_down_at_start_the_door_still_starts_and_refuses_unknown_cards(tmp_path, library):
+    await library.down()
+    svc = await service(tmp_path, library, Clock(UNMANNED))
+    try:
+        assert svc.status()["library"] == "offline"
+        out = await enter(svc, VARIANTS["ok"].card, VARIANTS["ok"].pin)
+        assert out.rules == ("O1",) and out.source == "offline"
+    finally:
+        await svc.stop()
