@@ -166,3 +166,28 @@ def test_garbage_answers_exit_2(password_file, capsys):
     assert code == 2
     assert "unreadable answer" in capsys.readouterr().err
     listener.close()
+
+
+def test_the_real_bibkiosk_entry_point(library, password_file):
+    """End to end through ``python -m kiosk`` (every command module loaded)."""
+    import subprocess
+    import sys
+
+    helped = subprocess.run([sys.executable, "-m", "kiosk", "sip2", "--help"], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert helped.returncode == 0, helped.stderr
+    for command in COMMANDS:
+        assert f"\n  {command}" in helped.stdout
+    asked = subprocess.run(
+        [sys.executable, "-m", "kiosk", "sip2", "--port", str(library.port), "--user", ACCOUNT[0],
+         "--password-file", str(password_file), "--json", "patron-info", CARD, "--pin", PIN],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["fields"]["AE"] == "Jan Peeters"
+    refused = subprocess.run(
+        [sys.executable, "-m", "kiosk", "sip2", "--port", str(library.port), "--user", ACCOUNT[0],
+         "--password-file", str(password_file), "patron-info", "0000"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1
