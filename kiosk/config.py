@@ -240,6 +240,9 @@ class DoorConfig(_Strict):
     alarm_outputs: list[str] = Field(default_factory=list, description="device URLs (lock/relay or indicator) on while an alarm stands")
     sound_command: list[str] = Field(default_factory=lambda: ["aplay", "-q"], min_length=1, description="plays a WAV file given as last argument")
     exit_button_releases: bool = True
+    library_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=5.0, description="longest wait for the library system before the offline cache decides"
+    )
 
 
 class Config(_Strict):
