@@ -164,3 +164,13 @@ async def test_sim_lost_back_and_operations_refused():
         await dev.release(0.01)
         await asyncio.sleep(0.05)
         assert [a for a, _ in sim.lock_history(name="core-lock")] == ["release", "lock"]
+
+
+def test_sim_kind_option_and_nested_url():
+    dev = open_device("sim://?kind=lock,door&name=x")
+    assert dev.kinds == ["lock", "door"]
+    with pytest.raises(DeviceUrlError) as err:
+        open_device("sim://toaster")
+    assert "door-controller" in err.value.valid
+    u = parse_url("lcus:///dev/ttyUSB0?channel=2&door=contact:///dev/ttyUSB1?pin=cts")
+    assert u.options == {"channel": "2", "door": "contact:///dev/ttyUSB1?pin=cts"}

@@ -138,7 +138,8 @@ async def test_garbage_ignored_with_log_line(pty_peer, caplog):
     assert all("3000000000017" not in r.getMessage() for r in caplog.records)
 
 
-async def test_unplug_reports_lost_once_and_back(pty_peer):
+async def test_unplug_reports_lost_once_and_back(pty_peer, caplog):
+    caplog.set_level(logging.DEBUG, "devices")
     dev = open_device(f"serial://{pty_peer.path}?retry_initial=0.05&retry_max=0.2")
     async with dev:
         evs = dev.events(DeviceEvent)
@@ -147,6 +148,8 @@ async def test_unplug_reports_lost_once_and_back(pty_peer):
         assert ev.kind == "lost" and not dev.status.ok
         await asyncio.sleep(0.8)  # several failed retries while unplugged
         assert evs.pending() == 0, "lost reported more than once"
+        retries = [r for r in caplog.records if "reconnect failed" in r.getMessage()]
+        assert len(retries) >= 3, "the driver should keep retrying while unplugged"
         pty_peer.replug()
         assert (await evs.get(3)).kind == "back" and dev.status.ok
         scans = dev.events(Scanned)
