@@ -369,3 +369,25 @@ def test_no_door_section_no_schedule_no_key(tmp_path):
         data = {**base, **change}
         with pytest.raises(DoorConfigError, match=message):
             DoorService(parse_config(data))
+
+
+async def test_embedded_in_a_kiosk_touch_card_and_pin(tmp_path, library):
+    """The kiosk's own reader and touch screen drive the same entry path."""
+    messages = []
+    svc = await started(tmp_path, library, Clock(UNMANNED), messages=messages)
+    try:
+        svc.present_card(CARD, "touch")
+        await asyncio.sleep(0.02)
+        assert messages[-1].kind == "prompt" and messages[-1].reader == "touch"
+        svc.submit_pin(PIN)
+        out = await svc.next_outcome()
+        assert out.granted and out.reader == "touch"
+        svc.present_card(CARD, "touch")
+        await asyncio.sleep(0.02)
+        for key in WRONG + "#":
+            svc.press_key(key)
+        out = await svc.next_outcome()
+        assert out.rules == ("P1",)
+        assert messages[-1].kind == "refused" and messages[-1].rules == ("P1",)
+    finally:
+        await svc.stop()
