@@ -41,10 +41,8 @@ from .messages import (
     K_COUNT,
     K_DATE,
     K_INT,
-    K_LIST,
     K_OK,
     K_STATUS,
-    K_STR,
     K_SUMMARY,
     K_VDATE,
     K_VINT,
@@ -57,7 +55,6 @@ from .messages import (
     RequestScResend,
     UnknownMessage,
     summary_from_wire,
-    summary_to_wire,
 )
 
 

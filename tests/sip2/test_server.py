@@ -41,7 +41,7 @@ class Peer:
         self.codec = codec or Sip2Codec()
 
     @classmethod
-    async def open(cls, port, **kw):
+    async def connect(cls, port, **kw):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer, **kw)
 
@@ -77,7 +77,7 @@ async def served():
 
 async def test_default_handler_answers_sensibly(served):
     _, port = await served(Sip2Handler(institution_id="BIB"))
-    peer = await Peer.open(port)
+    peer = await Peer.connect(port)
     assert await peer.ask(LoginRequest(login_user_id="a", login_password="b")) == LoginResponse(ok=False)
     status = await peer.ask(ScStatus())
     assert isinstance(status, AcsStatus)
@@ -98,7 +98,7 @@ async def test_default_handler_answers_sensibly(served):
 
 async def test_answers_mirror_the_request_error_detection(served):
     _, port = await served(FakeLibrary())
-    peer = await Peer.open(port)
+    peer = await Peer.connect(port)
     await peer.send(b"9300CNkiosk1|COs3cret-pw|\r")
     assert await peer.reader.readuntil(b"\r") == b"941\r"
     await peer.send(Sip2Codec().encode(LoginRequest(login_user_id=ACCOUNT[0], login_password=ACCOUNT[1]), 6))
@@ -109,11 +109,11 @@ async def test_answers_mirror_the_request_error_detection(served):
 async def test_always_and_never_error_detection(served):
     _, port_always = await served(FakeLibrary(), error_detection=True)
     _, port_never = await served(FakeLibrary(), error_detection=False)
-    peer = await Peer.open(port_always)
+    peer = await Peer.connect(port_always)
     await peer.send(b"9300CNkiosk1|COs3cret-pw|\r")
     assert await peer.reader.readuntil(b"\r") == b"941AY0AZFDFD\r"
     peer.close()
-    peer = await Peer.open(port_never)
+    peer = await Peer.connect(port_never)
     await peer.send(Sip2Codec().encode(LoginRequest(login_user_id=ACCOUNT[0], login_password=ACCOUNT[1]), 6))
     assert await peer.reader.readuntil(b"\r") == b"941\r"
     peer.close()
@@ -121,7 +121,7 @@ async def test_always_and_never_error_detection(served):
 
 async def test_96_for_unreadable_frames_and_97_resends_the_last_answer(served):
     _, port = await served(FakeLibrary())
-    peer = await Peer.open(port)
+    peer = await Peer.connect(port)
     assert await peer.ask(RequestAcsResend()) == peer.codec.decode(b"96AZFEF6\r")  # nothing to resend yet
     await peer.send(b"941AY3AZFDFE\r")  # bad checksum
     assert await peer.reader.readuntil(b"\r") == b"96AZFEF6\r"
@@ -140,7 +140,7 @@ async def test_96_for_unreadable_frames_and_97_resends_the_last_answer(served):
 async def test_login_required_and_session_state(served):
     handler = FakeLibrary(login_required=True)
     server, port = await served(handler)
-    peer = await Peer.open(port)
+    peer = await Peer.connect(port)
     refused = await peer.ask(CheckinRequest(item_identifier="30001001"))
     assert not refused.ok and refused.screen_message == ("Not logged in",)
     assert isinstance(await peer.ask(ScStatus()), AcsStatus)  # allowed before login
@@ -167,7 +167,7 @@ class Faulty(Sip2Handler):
 
 async def test_handler_errors_become_refusals(served, caplog):
     _, port = await served(Faulty())
-    peer = await Peer.open(port)
+    peer = await Peer.connect(port)
     out = await peer.ask(CheckoutRequest(patron_identifier=CARD, item_identifier="1"))
     assert not out.ok and out.screen_message == ("System error",)
     back = await peer.ask(CheckinRequest(item_identifier="1"))
@@ -213,7 +213,7 @@ async def test_refusal_for_echoes_identifiers():
 
 async def test_idle_connections_are_closed(served):
     _, port = await served(FakeLibrary(), idle_timeout=0.2)
-    peer = await Peer.open(port)
+    peer = await Peer.connect(port)
     assert await asyncio.wait_for(peer.reader.read(), 5) == b""
     peer.close()
 
