@@ -17,7 +17,7 @@ release_state     on|off    on       relay state that releases the lock (on: fai
 max_release       float     600      longest release accepted (seconds)
 door              URL       -        a DoorSensor URL (``contact://...``, ``sim://door``);
                                      the relay then is a Lock *and* a DoorSensor
-baudrate, parity, usb, name, retry_initial, retry_max: as for every serial driver
+baud (or baudrate), parity, usb, name, retry_initial, retry_max: as for every serial driver
 ================  ========  =======  =================================================
 
 Support table (``lcus://``):

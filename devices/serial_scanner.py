@@ -11,7 +11,7 @@ Options:
 =============  ========  ==========  ================================================
 option         type      default     meaning
 =============  ========  ==========  ================================================
-baudrate       int       9600        serial speed
+baud           int       9600        serial speed (``baudrate`` also accepted)
 parity         n|e|o     n           parity
 usb            VID:PID   -           find the port by USB id
 prefix         bytes     (none)      bytes the scanner sends before each code (``%02``)

@@ -31,7 +31,8 @@ class SerialDevice(ReconnectingDevice):
     """A :class:`ReconnectingDevice` on a serial port with a reader thread."""
 
     OPTIONS: ClassVar[dict[str, OptionSpec]] = {
-        "baudrate": (int, 9600, "serial speed"),
+        "baud": (int, None, "serial speed (default 9600); ``baudrate`` is the same option"),
+        "baudrate": (int, None, "serial speed, as pyserial spells it; give baud or baudrate, not both"),
         "parity": (Choice("n", "e", "o"), "n", "parity: n, e or o"),
         "usb": (UsbId(), None, "find the port by USB id VID:PID (the path is then a fallback)"),
     }
@@ -46,6 +47,12 @@ class SerialDevice(ReconnectingDevice):
         self._thread_done.set()
         self._write_lock = asyncio.Lock()
         self.port_name: str = ""
+        baud, baudrate = self.options["baud"], self.options["baudrate"]
+        if baud is not None and baudrate is not None and baud != baudrate:
+            raise DeviceUrlError("give baud or baudrate, not both")
+        self.baud: int = baud or baudrate or 9600
+        if not 50 <= self.baud <= 4_000_000:
+            raise DeviceUrlError(f"option 'baud': {self.baud} is not a serial speed")
         if self.url.path.startswith("usb/"):
             try:
                 parse_usb_id(self.url.path[4:].split("/", 1)[0])
@@ -67,7 +74,7 @@ class SerialDevice(ReconnectingDevice):
         try:
             port = serial.serial_for_url(
                 name,
-                baudrate=self.options["baudrate"],
+                baudrate=self.baud,
                 parity=self.options["parity"].upper(),
                 timeout=self.READ_TIMEOUT,
                 write_timeout=1.0,

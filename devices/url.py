@@ -4,7 +4,7 @@ Every device is chosen by a URL, in the manner of pyserial's
 ``serial_for_url``::
 
     sim://patron?name=front
-    serial:///dev/ttyACM0?baudrate=9600&suffix=%0D
+    serial:///dev/ttyACM0?baud=9600&suffix=%0D
     serial://usb/0403:6001               # the serial port of that USB device
     serial:///dev/ttyUSB0?usb=0403:6001  # same, the path is only a fallback
     lcus://usb/1a86:7523?channel=1

@@ -77,8 +77,8 @@ def test_fuzz_garbage_never_crashes_and_resyncs(junk, code):
 
 def test_bad_options():
     with pytest.raises(DeviceUrlError) as err:
-        open_device("serial:///dev/null?baud=9600")
-    assert "baudrate" in err.value.valid
+        open_device("serial:///dev/null?speed=9600")
+    assert {"baud", "baudrate"} <= set(err.value.valid)
     with pytest.raises(DeviceUrlError):
         open_device("serial:///dev/null?suffix=\\q")
     with pytest.raises(DeviceUrlError):
@@ -155,3 +155,15 @@ async def test_unplug_reports_lost_once_and_back(pty_peer, caplog):
         scans = dev.events(Scanned)
         pty_peer.write(b"42\r")
         assert (await scans.get(2)).data == "42"
+
+
+def test_baud_is_the_short_spelling_of_baudrate():
+    from devices.errors import DeviceUrlError as _UrlError
+
+    assert open_device("serial:///dev/ttyACM0?baud=19200").baud == 19200
+    assert open_device("serial:///dev/ttyACM0?baudrate=19200").baud == 19200
+    assert open_device("serial:///dev/ttyACM0").baud == 9600
+    with pytest.raises(_UrlError, match="not both"):
+        open_device("serial:///dev/ttyACM0?baud=9600&baudrate=19200")
+    with pytest.raises(_UrlError, match="not a serial speed"):
+        open_device("serial:///dev/ttyACM0?baud=7")
