@@ -63,6 +63,7 @@ from devices import (
     Scanned,
     open_device,
 )
+from kiosk.config import device_options
 from kiosk.door.audit import AuditEvent, AuditJournal, Result
 from kiosk.door.cache import CacheStatus, OfflineCache, ScryptParams
 from kiosk.door.errors import DoorConfigError, DoorError
@@ -429,14 +430,8 @@ class DoorService:
             log.warning("no door contact configured: no held-open or forced-open alarms, no relock on close")
 
     def _make_device(self, url: str, kind: type[Device] | None) -> Device:
-        extra: dict[str, Any] = {}
-        if url.startswith("osdp:") and "scbk" not in url:
-            # The secure-channel key from [secrets] osdp_key when the URL names none.
-            key = self.config.secret("osdp_key")
-            if key:
-                extra["scbk"] = key
         try:
-            return open_device(url, kind=kind, **extra)
+            return open_device(url, kind=kind, **device_options(self.config, url))
         except DeviceError as exc:
             raise DoorConfigError(f"device {url.split('?')[0]}: {exc}") from None
 
