@@ -162,3 +162,42 @@ monday = [{ kind = "staffed", from = "10:00", until = "17:00" },
 def test_policy_section_is_strict(tmp_path):
     found = problems(tmp_path, MINIMAL + "\n[policy]\nmax_charge = 5\n")
     assert found == [("policy.max_charge", "unknown key (misspelt?)")]
+
+
+def test_device_urls_are_checked_against_the_drivers(tmp_path):
+    text = MINIMAL + """
+[devices.lock]
+url = "sim://lock?colour=red"
+[devices.patron_reader]
+url = "nosuch:///dev/ttyS0"
+[devices.printer]
+url = "sim://lock"
+"""
+    found = dict(problems(tmp_path, text))
+    assert "colour" in found["devices.lock.url"] and "valid" in found["devices.lock.url"]
+    assert "nosuch" in found["devices.patron_reader.url"] and "sim" in found["devices.patron_reader.url"]
+    assert "not a ReceiptPrinter" in found["devices.printer.url"]
+
+
+def test_sim_devices_pass(tmp_path):
+    text = MINIMAL + '''
+[devices.lock]
+url = "sim://lock"
+[devices.item_reader]
+url = "sim://rfid"
+[devices.patron_reader]
+url = "sim://"
+extra_urls = ["serial:///dev/ttyACM0?baud=9600"]
+'''
+    assert load_config(write(tmp_path, text)).devices.lock.url == "sim://lock"
+
+
+def test_osdp_key_comes_from_secrets(tmp_path, monkeypatch):
+    text = MINIMAL + '''
+[devices.pinpad]
+url = "osdp:///dev/ttyUSB0?address=101"
+'''
+    found = dict(problems(tmp_path, text))
+    assert "devices.pinpad.url" in found
+    monkeypatch.setenv("BK_OSDP_KEY", "00112233445566778899aabbccddeeff")
+    load_config(write(tmp_path, text + '[secrets.osdp_key]\nenv = "BK_OSDP_KEY"\n'))
