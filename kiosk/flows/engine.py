@@ -817,13 +817,25 @@ class KioskFlows:
         for item_id, tags in groups.items():
             if item_id in incomplete:
                 total = max(t.set_parts for t in tags)
-                self._upsert(
+                line = self._upsert(
                     kind, item_id, LineStatus.INCOMPLETE,
                     text=K("kiosk.item.set_incomplete", parts=total, missing=", ".join(map(str, incomplete[item_id]))),
                 )
+                if not line.title:
+                    line.title = await self._title_of(item_id)
                 self._signal(False)
                 continue
             await self._item(kind, item_id, [t.uid for t in tags])
+
+    async def _title_of(self, item_id: str) -> str:
+        """The item's title, for a line the library system was not asked about."""
+        if not self._library_up:
+            return ""
+        try:
+            info = await self.library.item_information(item_id)
+        except LibrarySystemError:
+            return ""
+        return str(getattr(info, "title", "") or "")
 
     def _find_line(self, kind: LineKind, item_id: str) -> ItemLine | None:
         sess = self.session

@@ -1,0 +1,202 @@
+"""The Kivy front end: a root widget that renders the flows' View, and the App.
+
+The flows run on the same asyncio loop as Kivy (``App.async_run``): device
+events reach the flows as asyncio tasks, the flows publish a new View, and
+the root re-renders on Kivy's clock at the next frame (one render per frame
+however many updates came in).  Touches go back to the flows as
+:class:`~kiosk.flows.UiEvent`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.properties import ObjectProperty, StringProperty
+from kivy.uix.floatlayout import FloatLayout
+
+from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
+from kiosk.flows.model import K
+
+from .audio import CuePlayer
+from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
+from .widgets import KLabel
+
+log = logging.getLogger("kiosk.ui")
+
+KV_FILE = Path(__file__).resolve().parent / "kiosk.kv"
+_loaded = False
+
+
+def load_kv() -> None:
+    global _loaded
+    if not _loaded:
+        # Register our widget classes with the factory before the rules use them.
+        from . import widgets  # noqa: F401
+
+        Builder.load_file(str(KV_FILE))
+        _loaded = True
+
+
+class KioskRoot(FloatLayout):
+    """The whole kiosk screen.  ``flows`` may be None in layout tests."""
+
+    language = StringProperty("nl")
+    flows = ObjectProperty(None, allownone=True)
+
+    def __init__(self, flows: KioskFlows | None = None, *, title: Text | None = None,
+                 cues: CuePlayer | None = None, **kwargs: Any) -> None:
+        load_kv()
+        super().__init__(**kwargs)
+        self.flows = flows
+        self.cues = cues or CuePlayer(enabled=False)
+        self._title = title or K("kiosk.app.name")
+        self._screens: dict[State, KScreen] = {}
+        sm = self.ids.sm
+        from kivy.uix.screenmanager import NoTransition
+
+        sm.transition = NoTransition()
+        for state, klass in SCREENS.items():
+            screen = klass(name=state.value, kroot=self)
+            self._screens[state] = screen
+            sm.add_widget(screen)
+        self._busy = BusyOverlay(kroot=self)
+        self._warning = WarningOverlay(kroot=self)
+        self._view: View = flows.view if flows is not None else View()
+        self._render_trigger = Clock.create_trigger(self._render, 0)
+        self.renders = 0
+        if flows is not None:
+            flows.subscribe(self.view_changed)
+            flows.on_cue(self.cue)
+        self.render_now()
+        self.bind(size=lambda *_: self._render_trigger())
+
+    # ------------------------------------------------------------------ from the flows
+
+    def view_changed(self, view: View) -> None:
+        self._view = view
+        self._render_trigger()
+
+    def cue(self, cue: Cue) -> None:
+        self.cues.play(cue.value)
+
+    # ------------------------------------------------------------------ to the flows
+
+    def press(self, action: str, arg: str | None = None) -> None:
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.press(Ui(action), arg)
+
+    def set_language(self, lang: str) -> None:
+        if self.flows is not None:
+            self.flows.set_language(lang)
+        else:
+            self._view.language = lang
+            self.render_now()
+
+    def more_time(self) -> None:
+        if self.flows is not None:
+            self.flows.more_time()
+
+    # ------------------------------------------------------------------ rendering
+
+    def tr(self, text: Text) -> str:
+        return text.render(self._view.language)
+
+    def render_now(self, view: View | None = None) -> None:
+        if view is not None:
+            self._view = view
+        self._render(0)
+
+    def _render(self, _dt: float) -> None:
+        view = self._view
+        self.renders += 1
+        self.language = view.language
+        tr = self.tr
+        self.ids.appname.text = tr(self._title)
+        notices = self.ids.notices
+        notices.clear_widgets()
+        for notice in view.notices:
+            notices.add_widget(KLabel(text=tr(notice), tone="notice_text", bold=True))
+        screen = self._screens[view.state]
+        screen.update(view, tr)
+        if self.ids.sm.current != screen.name:
+            self.ids.sm.current = screen.name
+        self._overlay(self._busy, view.busy is not None, view, tr)
+        self._overlay(self._warning, view.warning_seconds is not None, view, tr)
+
+    def _overlay(self, overlay, show: bool, view: View, tr) -> None:
+        if show:
+            overlay.update(view, tr)
+            # Overlays leave the top bar free: the language switch stays usable.
+            overlay.size_hint = (1, None)
+            overlay.height = self.height - self.ids.topbar.height
+            overlay.pos = self.pos
+            if overlay.parent is None:
+                self.add_widget(overlay)
+        elif overlay.parent is not None:
+            self.remove_widget(overlay)
+
+    # ------------------------------------------------------------------ for tests and screenshots
+
+    def visible_texts(self) -> list[str]:
+        """Every text on screen now (labels and buttons of the shown screen,
+        the top bar, notices and overlays)."""
+        out: list[str] = []
+
+        def walk(widget) -> None:
+            if getattr(widget, "opacity", 1) == 0:
+                return
+            text = getattr(widget, "text", None)
+            if isinstance(text, str) and text.strip():
+                out.append(text)
+            for child in reversed(widget.children):
+                walk(child)
+
+        walk(self.ids.topbar)
+        walk(self.ids.notices)
+        walk(self.ids.sm.current_screen)
+        for overlay in (self._busy, self._warning):
+            if overlay.parent is not None:
+                walk(overlay)
+        return out
+
+    def find_button(self, text: str):
+        """The enabled, visible button whose text is *text* (for touch tests)."""
+        from .widgets import KButton
+
+        found = []
+
+        def walk(widget) -> None:
+            if getattr(widget, "opacity", 1) == 0:
+                return
+            if isinstance(widget, KButton) and widget.text == text and not widget.disabled:
+                found.append(widget)
+            for child in widget.children:
+                walk(child)
+
+        for overlay in (self._warning, self._busy):
+            if overlay.parent is not None:
+                walk(overlay)
+                if found:
+                    return found[0]
+        walk(self.ids.topbar)
+        walk(self.ids.sm.current_screen)
+        return found[0] if found else None
+
+    def all_buttons(self) -> list:
+        from .widgets import KButton
+
+        found = []
+
+        def walk(widget) -> None:
+            if isinstance(widget, KButton):
+                found.append(widget)
+            for child in widget.children:
+                walk(child)
+
+        walk(self)
+        return found

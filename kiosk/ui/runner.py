@@ -1,0 +1,129 @@
+"""Run the kiosk UI: Kivy on the asyncio loop (``App.async_run``), one loop
+for Kivy, the flows, the devices and the SIP2 client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("kiosk.ui")
+
+
+def configure_kivy(*, width: int = 1280, height: int = 800, fullscreen: bool = False,
+                   log_level: int = logging.WARNING) -> None:
+    """Kivy settings that must be made before kivy.core.window is imported."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("graphics", "resizable", "1")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("kivy", "log_level", "warning")
+    from kivy.logger import Logger
+
+    Logger.setLevel(log_level)
+    logging.getLogger().setLevel(log_level)  # Kivy's logger sits on the root logger
+
+
+def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factory: Callable[[Any], Any] | None = None):
+    """The Kivy App around *flows* (import Kivy lazily: after configure_kivy)."""
+    from kivy.app import App
+    from kivy.core.window import Window
+
+    from .app import KioskRoot
+    from .audio import CuePlayer
+
+    class KioskApp(App):
+        title = "bibkiosk"
+
+        def load_kv(self, filename=None):  # noqa: ANN001, ANN202
+            return None  # kiosk.kv is loaded once by kiosk.ui.app, not by name
+
+        def build(self):  # noqa: ANN202
+            self.kroot = KioskRoot(flows, title=title, cues=CuePlayer(enabled=sounds))
+            self.panel = panel_factory(self.kroot) if panel_factory else None
+            Window.bind(on_key_down=self._on_key)
+            Window.clearcolor = (0.96, 0.96, 0.94, 1)
+            return self.kroot
+
+        def _on_key(self, _window, key: int, _scancode: int, _codepoint: str, _modifiers: list) -> bool:
+            # F2 / F12 toggles the simulator panel (demo only)
+            if key in (283, 293) and self.panel is not None:
+                self.panel.toggle()
+                return True
+            return False
+
+    return KioskApp()
+
+
+async def first_frame(timeout: float = 10.0) -> float:
+    """Wait for the next drawn frame (Window.on_flip); returns loop time."""
+    from kivy.core.window import Window
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
+
+    def flipped(*_a: Any) -> None:
+        if not done.done():
+            done.set_result(loop.time())
+
+    Window.bind(on_flip=flipped)
+    try:
+        return await asyncio.wait_for(done, timeout)
+    finally:
+        Window.unbind(on_flip=flipped)
+
+
+async def screenshot(path: str, timeout: float = 10.0) -> str:
+    """Save the next drawn frame to *path* (PNG)."""
+    from kivy.core.window import Window
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[str] = loop.create_future()
+    base, _ext = os.path.splitext(path)
+
+    def flipped(*_a: Any) -> None:
+        if done.done():
+            return
+        written = Window.screenshot(name=base + ".png")
+        done.set_result(written)
+
+    Window.bind(on_flip=flipped)
+    Window.canvas.ask_update()
+    try:
+        written = await asyncio.wait_for(done, timeout)
+    finally:
+        Window.unbind(on_flip=flipped)
+    # Kivy appends a counter (x0001.png): move it to the name asked for.
+    if written and written != base + ".png" and os.path.exists(written):
+        os.replace(written, base + ".png")
+    return base + ".png"
+
+
+async def run_ui(flows: Any, *, title: Any = None, sounds: bool = True,
+                 panel_factory: Callable[[Any], Any] | None = None,
+                 scenario: Callable[[Any], Awaitable[None]] | None = None) -> None:
+    """Run the UI and the flows on this loop until the window closes (or
+    *scenario(app)* returns, then stop)."""
+    app = make_app(flows, title=title, sounds=sounds, panel_factory=panel_factory)
+    ui = asyncio.create_task(app.async_run(async_lib="asyncio"), name="kivy")
+    await flows.start()
+    try:
+        if scenario is not None:
+            while getattr(app, "kroot", None) is None:
+                await asyncio.sleep(0.01)
+            await scenario(app)
+            app.stop()
+        await ui
+    finally:
+        if not ui.done():
+            app.stop()
+            await asyncio.gather(ui, return_exceptions=True)
+        await flows.close()

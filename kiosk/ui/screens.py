@@ -1,0 +1,360 @@
+"""The screens: one per flow state.  Each fills its kv layout from the View.
+
+``update(view, tr)`` is the only entry point: *tr* renders a
+:class:`~kiosk.flows.model.Text` in the language shown now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from kivy.graphics import Color, Ellipse, InstructionGroup
+from kivy.metrics import dp
+from kivy.properties import BooleanProperty, ObjectProperty
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import Screen
+
+from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View
+
+from . import theme
+from .widgets import ItemRow, KButton, KLabel, LoanRow
+
+Tr = Callable[[Text], str]
+
+
+def fmt_date(iso: str | None, lang: str) -> str:
+    if not iso:
+        return ""
+    try:
+        d = date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+
+def status_text(line_status: LineStatus | None, kind: str) -> Text | None:
+    if line_status is None:
+        return None
+    if line_status is LineStatus.OK:
+        return K(f"kiosk.status.ok.{kind}")
+    return K(f"kiosk.status.{line_status.value}")
+
+
+class KScreen(Screen):
+    kroot = ObjectProperty(None, allownone=True)
+    state: State = State.IDLE
+
+    def update(self, view: View, tr: Tr) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class IdleScreen(KScreen):
+    state = State.IDLE
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        ids.title.text = tr(K("kiosk.idle.title"))
+        ids.card.text = tr(K("kiosk.idle.card"))
+        ids.return_hint.text = tr(K("kiosk.idle.return_hint"))
+        ids.return_button.text = tr(K("kiosk.button.return"))
+        ids.return_button.disabled = not view.can_return
+        ids.hint.text = tr(view.hint) if view.hint else ""
+
+
+class PinScreen(KScreen):
+    state = State.PIN
+
+    def on_kv_post(self, base_widget) -> None:
+        pad = self.ids.keypad
+        for key in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
+            pad.add_widget(self._key(key, "pin_digit", key))
+        self._clear = self._key("", "pin_clear", "", role="secondary", font=22)
+        pad.add_widget(self._clear)
+        pad.add_widget(self._key("0", "pin_digit", "0"))
+        self._back = self._key("", "pin_back", "", role="secondary", font=22)
+        pad.add_widget(self._back)
+        self._dots = InstructionGroup()
+        self.ids.dots.canvas.after.add(self._dots)
+        self.ids.dots.bind(pos=lambda *_: self._draw_dots(), size=lambda *_: self._draw_dots(),
+                           count=lambda *_: self._draw_dots())
+
+    def _key(self, text: str, action: str, arg: str, role: str = "primary", font: int = 36) -> KButton:
+        button = KButton(text=text, role=role, size_hint=(None, None), font_size=dp(font),
+                         width=dp(theme.KEY_SIZE) + dp(20), height=dp(theme.KEY_SIZE))
+        button.bind(on_release=lambda *_: self.kroot.press(action, arg or None))
+        return button
+
+    def _draw_dots(self) -> None:
+        widget = self.ids.dots
+        self._dots.clear()
+        self._dots.add(Color(*theme.rgba("primary")))
+        size = dp(22)
+        gap = dp(16)
+        n = int(widget.count)
+        total = n * size + max(n - 1, 0) * gap
+        x = widget.center_x - total / 2
+        for i in range(n):
+            self._dots.add(Ellipse(pos=(x + i * (size + gap), widget.center_y - size / 2), size=(size, size)))
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        ids.title.text = tr(K("kiosk.pin.title"))
+        ids.help.text = tr(K("kiosk.pin.help"))
+        ids.dots.count = view.pin_length
+        ids.error.text = tr(view.pin_error) if view.pin_error else ""
+        ids.cancel.text = tr(K("kiosk.button.cancel"))
+        self._clear.text = tr(K("kiosk.pin.clear"))
+        self._back.text = tr(K("kiosk.pin.backspace"))
+        ids.ok.text = tr(K("kiosk.button.ok"))
+
+
+class MenuScreen(KScreen):
+    state = State.MENU
+    refusal = BooleanProperty(False)
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        ids.title.text = tr(K("kiosk.menu.title"))
+        info = [tr(K("kiosk.menu.loans", count=len(view.loans)))]
+        ready = sum(1 for h in view.holds if h.ready)
+        if ready:
+            info.append(tr(K("kiosk.menu.holds_ready", count=ready)))
+        ids.info.text = "  ".join(info)
+        ids.refusal_text.text = tr(view.borrow_refusal) if view.borrow_refusal else ""
+        self.refusal = view.borrow_refusal is not None
+        ids.borrow.text = tr(K("kiosk.button.borrow"))
+        ids.borrow.role = "secondary" if view.borrow_refusal else "primary"
+        ids.borrow.disabled = not view.can_borrow
+        ids.return_button.text = tr(K("kiosk.button.return"))
+        ids.return_button.disabled = not view.can_return
+        ids.renew.text = tr(K("kiosk.button.renew"))
+        ids.renew.disabled = not view.can_renew
+        ids.account.text = tr(K("kiosk.button.account"))
+        ids.account.disabled = not view.can_renew
+        ids.hint.text = tr(K("kiosk.menu.borrow_hint")) if not view.borrow_refusal else ""
+        ids.finish.text = tr(K("kiosk.button.finish"))
+
+
+def item_row(line: ItemLine, tr: Tr, lang: str, kroot) -> ItemRow:
+    row = ItemRow(
+        title=line.title or line.item_id,
+        status=tr(status_text(line.status, line.kind.value)) if line.status else "",
+        tone=line.status.value,
+        detail=tr(line.text) if line.text else "",
+        extra=tr(line.extra) if line.extra else "",
+        due=tr(K("kiosk.due", date=fmt_date(line.due, lang))) if line.due and line.kind.value != "return" else "",
+    )
+    if line.status is LineStatus.OFFER_RENEW and kroot is not None:
+        button = KButton(text=tr(K("kiosk.item.renew_button")), size_hint=(None, None), width=dp(260),
+                         height=dp(64), font_size=dp(24))
+        button.bind(on_release=lambda *_: kroot.press("renew_item", line.item_id))
+        row.add_widget(button)
+    return row
+
+
+class ItemsScreen(KScreen):
+    """Borrow and return share one layout."""
+
+    def update(self, view: View, tr: Tr) -> None:
+        kind = "borrow" if self.state is State.BORROW else "return"
+        ids = self.ids
+        ids.title.text = tr(K(f"kiosk.{kind}.title"))
+        ids.instructions.text = tr(K(f"kiosk.{kind}.instructions"))
+        ids.rows.clear_widgets()
+        lines = [ln for ln in view.lines if ln.kind.value == kind or (kind == "borrow" and ln.kind.value == "renew")]
+        if not lines:
+            ids.rows.add_widget(KLabel(text=tr(K("kiosk.items.empty")), tone="muted"))
+        for line in reversed(lines):  # newest on top
+            ids.rows.add_widget(item_row(line, tr, view.language, self.kroot))
+        ids.menu.text = tr(K("kiosk.button.menu"))
+        ids.menu.opacity = 1 if view.identified else 0
+        ids.menu.disabled = not view.identified
+        ids.finish.text = tr(K("kiosk.button.finish"))
+
+
+class BorrowScreen(ItemsScreen):
+    state = State.BORROW
+
+
+class ReturnScreen(ItemsScreen):
+    state = State.RETURN
+
+
+class RenewScreen(KScreen):
+    state = State.RENEW
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        ids.title.text = tr(K("kiosk.renew.title"))
+        ids.instructions.text = tr(K("kiosk.renew.instructions"))
+        ids.hint.text = tr(view.hint) if view.hint else ""
+        ids.rows.clear_widgets()
+        if not view.loans:
+            ids.rows.add_widget(KLabel(text=tr(K("kiosk.renew.none")), tone="muted"))
+        for loan in view.loans:
+            ids.rows.add_widget(
+                LoanRow(
+                    title=loan.title or loan.item_id,
+                    due=tr(K("kiosk.overdue" if loan.overdue else "kiosk.due", date=fmt_date(loan.due, view.language)))
+                    if loan.due else "",
+                    overdue=loan.overdue,
+                    selected=loan.selected,
+                    status=tr(status_text(loan.status, "renew")) if loan.status else "",
+                    tone=loan.status.value if loan.status else "working",
+                    detail=tr(loan.text) if loan.text and loan.status is not LineStatus.OK else "",
+                    item_id=loan.item_id,
+                    kroot=self.kroot,
+                )
+            )
+        ids.renew_selected.text = tr(K("kiosk.renew.selected"))
+        ids.renew_all.text = tr(K("kiosk.renew.all"))
+        ids.renew_selected.disabled = ids.renew_all.disabled = not view.loans
+        ids.menu.text = tr(K("kiosk.button.menu"))
+        ids.finish.text = tr(K("kiosk.button.finish"))
+
+
+class AccountScreen(KScreen):
+    state = State.ACCOUNT
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        lang = view.language
+        ids.title.text = tr(K("kiosk.account.title"))
+        ids.loans_title.text = tr(K("kiosk.account.loans")) + f" ({len(view.loans)})"
+        ids.loans.clear_widgets()
+        if not view.loans:
+            ids.loans.add_widget(KLabel(text=tr(K("kiosk.renew.none")), tone="muted"))
+        for loan in view.loans:
+            ids.loans.add_widget(
+                ItemRow(
+                    title=loan.title or loan.item_id,
+                    status="",
+                    tone="working",
+                    due=tr(K("kiosk.overdue" if loan.overdue else "kiosk.due", date=fmt_date(loan.due, lang)))
+                    if loan.due else "",
+                    overdue=loan.overdue,
+                )
+            )
+        ids.holds_title.text = tr(K("kiosk.account.holds"))
+        ids.holds.clear_widgets()
+        if not view.holds:
+            ids.holds.add_widget(KLabel(text=tr(K("kiosk.account.no_holds")), tone="muted"))
+        for hold in view.holds:
+            ids.holds.add_widget(
+                ItemRow(
+                    title=hold.title or hold.item_id,
+                    status=tr(K("kiosk.account.hold_ready" if hold.ready else "kiosk.account.hold_waiting")),
+                    tone="ok" if hold.ready else "working",
+                    detail=tr(K("kiosk.account.pickup", branch=hold.pickup)) if hold.pickup else "",
+                )
+            )
+        ids.blocks_title.text = tr(K("kiosk.account.blocks"))
+        ids.blocks.clear_widgets()
+        if view.blocks:
+            for block in view.blocks:
+                ids.blocks.add_widget(KLabel(text=tr(block), tone="refusal_text", bold=True))
+        else:
+            ids.blocks.add_widget(KLabel(text=tr(K("kiosk.account.no_blocks")), tone="success"))
+        ids.renew.text = tr(K("kiosk.button.renew"))
+        ids.renew.disabled = not view.loans or not view.can_renew
+        ids.menu.text = tr(K("kiosk.button.menu"))
+        ids.finish.text = tr(K("kiosk.button.finish"))
+
+
+class ReceiptScreen(KScreen):
+    state = State.RECEIPT
+
+    def update(self, view: View, tr: Tr) -> None:
+        self.ids.question.text = tr(K("kiosk.receipt.question"))
+        self.ids.yes.text = tr(K("kiosk.button.yes_receipt"))
+        self.ids.no.text = tr(K("kiosk.button.no_receipt"))
+
+
+class SummaryScreen(KScreen):
+    state = State.SUMMARY
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        ids.title.text = tr(K("kiosk.summary.title"))
+        ids.counts.clear_widgets()
+        s = view.summary
+        lines: list[str] = []
+        if s is not None:
+            for count, key in ((s.borrowed, "kiosk.summary.borrowed"), (s.renewed, "kiosk.summary.renewed"),
+                               (s.returned, "kiosk.summary.returned")):
+                if count:
+                    lines.append(tr(K(key, count=count)))
+            if not lines:
+                lines.append(tr(K("kiosk.summary.nothing")))
+            if s.queued:
+                lines.append(tr(K("kiosk.summary.queued")))
+            if s.receipt_printed:
+                lines.append(tr(K("kiosk.summary.receipt")))
+        lines.append(tr(K("kiosk.summary.card")))
+        for text in lines:
+            ids.counts.add_widget(KLabel(text=text, font_size=dp(30)))
+        ids.ok.text = tr(K("kiosk.button.ok"))
+
+
+class MessageScreen(KScreen):
+    state = State.MESSAGE
+    refusal = BooleanProperty(False)
+
+    def update(self, view: View, tr: Tr) -> None:
+        ids = self.ids
+        ids.title.text = tr(view.title) if view.title else ""
+        ids.body.text = tr(view.message) if view.message else ""
+        ids.extra.text = tr(view.message_extra) if view.message_extra else ""
+        self.refusal = bool(view.message and (view.message.domain == "policy" or
+                                              (view.title is not None and view.title.key == "kiosk.refused.title")))
+        ids.ok.text = tr(K("kiosk.button.ok"))
+
+
+class OutOfOrderScreen(KScreen):
+    state = State.OUT_OF_ORDER
+
+    def update(self, view: View, tr: Tr) -> None:
+        self.ids.title.text = tr(K("kiosk.out_of_order.title"))
+        self.ids.body.text = tr(K("kiosk.out_of_order.body"))
+
+
+SCREENS: dict[State, type[KScreen]] = {
+    State.IDLE: IdleScreen,
+    State.PIN: PinScreen,
+    State.MENU: MenuScreen,
+    State.BORROW: BorrowScreen,
+    State.RETURN: ReturnScreen,
+    State.RENEW: RenewScreen,
+    State.ACCOUNT: AccountScreen,
+    State.RECEIPT: ReceiptScreen,
+    State.SUMMARY: SummaryScreen,
+    State.MESSAGE: MessageScreen,
+    State.OUT_OF_ORDER: OutOfOrderScreen,
+}
+
+
+class BusyOverlay(FloatLayout):
+    kroot = ObjectProperty(None, allownone=True)
+
+    def on_touch_down(self, touch):
+        # While the library system answers, touches below wait (the top bar stays usable).
+        return self.collide_point(*touch.pos)
+
+    def update(self, view: View, tr: Tr) -> None:
+        self.ids.text.text = tr(view.busy) if view.busy else ""
+
+
+class WarningOverlay(FloatLayout):
+    kroot = ObjectProperty(None, allownone=True)
+
+    def on_touch_down(self, touch):
+        if not self.collide_point(*touch.pos):
+            return False  # the top bar (language switch) stays usable
+        super().on_touch_down(touch)
+        return True  # modal: nothing behind it takes touches
+
+    def update(self, view: View, tr: Tr) -> None:
+        self.ids.title.text = tr(K("kiosk.warning.title"))
+        self.ids.body.text = tr(K("kiosk.warning.body", seconds=view.warning_seconds or 0))
+        self.ids.more.text = tr(K("kiosk.button.more_time"))

@@ -1,0 +1,215 @@
+"""Render every kiosk screen in each language into a folder (``make screenshots``).
+
+    SDL_VIDEODRIVER=offscreen python -m kiosk.ui.screenshots docs/screenshots
+
+Drives the real flows against the embedded library system (demo data, its
+"today") with sim:// devices, and saves ``<nn>-<screen>-<lang>.png`` at
+1280x800.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from kiosk.i18n import LANGUAGES
+
+DEMO_NOW = datetime(2026, 11, 23, 12, 0).astimezone()
+OK_CARD = "29999000000010"
+R2_CARD = "29999000000030"
+HOLD_PATRON = "29999000000180"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _sim_roles() -> dict[str, list[str]]:
+    return {
+        "patron_reader": ["sim://patron"],
+        "item_reader": ["sim://rfid"],
+        "scanner": ["sim://scanner"],
+        "pinpad": ["sim://pinpad"],
+        "indicator": ["sim://indicator"],
+        "printer": ["sim://printer"],
+    }
+
+
+async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> list[Path]:
+    from dataclasses import replace
+
+    from devices import sim
+    from kiosk.config import OfflineMode
+    from devices.base import Tag
+    from kiosk.adapter import EmbeddedLibrarySystem
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, Ui
+    from kiosk.flows.model import K
+    from kiosk.journal import Journal
+    from kiosk.library.server import site_rules
+    from policy import DEFAULT_PIN_REQUIRED
+
+    from .runner import run_ui, screenshot
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="bibkiosk-shots-") as tmp:
+        for lang in languages:
+            library = EmbeddedLibrarySystem("demo", database=Path(tmp) / f"library-{lang}.sqlite", clock=lambda: DEMO_NOW)
+            await library.start()
+            journal = Journal(Path(tmp) / f"journal-{lang}.sqlite", pseudonym_key=b"screenshots-key")
+            rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+            clock = _Clock()
+            flows = KioskFlows(
+                library, journal, DeviceHub(_sim_roles()),
+                FlowSettings(rules=rules, language=lang, branch="Demo Centrum"),
+                monotonic=clock, now=lambda: DEMO_NOW,
+            )
+            title = K("kiosk.app.name")
+
+            async def settle() -> None:
+                for _ in range(3):
+                    for _ in range(10):
+                        await asyncio.sleep(0)
+                    await flows.settle()
+
+            async def shot(n: int, name: str) -> None:
+                if only and name not in only:
+                    return
+                if flows.view.language != lang:
+                    flows.set_language(lang)  # (a touch: it would hide the idle warning)
+                await settle()
+                await asyncio.sleep(0.3)  # let Kivy lay out the new texts (a few frames)
+                path = outdir / f"{n:02d}-{name}-{lang}.png"
+                await screenshot(str(path))
+                written.append(path)
+
+            async def press(action: Ui, arg: str | None = None) -> None:
+                flows.press(action, arg)
+                await settle()
+
+            async def login(card: str) -> None:
+                sim.tap_card(card)
+                await settle()
+                for d in "1234":
+                    flows.press(Ui.PIN_DIGIT, d)
+                await press(Ui.PIN_ENTER)
+
+            async def scenario(app) -> None:
+                await settle()
+                await shot(1, "idle")
+                sim.tap_card(OK_CARD)
+                await settle()
+                for d in "12":
+                    flows.press(Ui.PIN_DIGIT, d)
+                await shot(2, "pin")
+                for d in "34":
+                    flows.press(Ui.PIN_DIGIT, d)
+                await press(Ui.PIN_ENTER)
+                await shot(3, "menu")
+                await press(Ui.BORROW)
+                tags = [sim.tag_for(i) for i in ("30000000000029", "30000000000036", "30000000000067")]
+                tags.append(sim.tag_for("30000000000128"))  # refused: a hold for someone else
+                tags.append(Tag(uid="E004015000000051", item_id="30000000000050", set_parts=3, part_number=1))
+                sim.place_items(tags)
+                await settle()
+                await shot(4, "borrow")
+                await press(Ui.RENEW)
+                await press(Ui.TOGGLE_LOAN, "30000000000012")
+                await shot(5, "renew-select")
+                await press(Ui.RENEW_ALL)
+                await shot(6, "renew-done")
+                await press(Ui.ACCOUNT)
+                await shot(7, "account")
+                flows.view.busy = K("kiosk.busy.account")
+                flows._publish()
+                await shot(8, "busy")
+                flows.view.busy = None
+                flows._publish()
+                await press(Ui.FINISH)
+                await shot(9, "receipt")
+                await press(Ui.RECEIPT_YES)
+                await shot(10, "summary")
+                await press(Ui.OK)
+                sim.remove_items()
+                await settle()
+                await login(R2_CARD)
+                await shot(11, "menu-refused")
+                await press(Ui.BORROW)
+                await shot(12, "message-refused")
+                await press(Ui.OK)
+                await press(Ui.FINISH)
+                await press(Ui.OK)
+                await press(Ui.RETURN)
+                sim.place_items([sim.tag_for("30000000000104", secured=False)])
+                await settle()
+                await shot(13, "return")
+                clock.t += flows.settings.idle_timeout_seconds - 17
+                await flows.tick()
+                await shot(14, "idle-warning")
+                clock.t += 30
+                await flows.tick()
+                await settle()
+                await login(HOLD_PATRON)
+                await press(Ui.ACCOUNT)
+                await shot(15, "account-holds")
+                await press(Ui.FINISH)
+                await press(Ui.OK)
+                sim.unplug(name="rfid")
+                await settle()
+                await shot(16, "idle-device-notice")
+                sim.replug(name="rfid")
+                flows.settings = replace(flows.settings, offline=OfflineMode.OFF)
+                flows._library_down()
+                flows._goto_idle()
+                flows._publish()
+                await shot(17, "out-of-order")
+                sim.tap_card("2X1986")
+                await settle()
+
+            try:
+                await run_ui(flows, title=title, sounds=False, scenario=scenario)
+            finally:
+                journal.close()
+                await library.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kiosk.ui.screenshots", description=__doc__.split("\n")[0])
+    parser.add_argument("outdir", nargs="?", default="docs/screenshots")
+    parser.add_argument("--lang", action="append", choices=LANGUAGES, help="only these languages (repeatable)")
+    parser.add_argument("--only", action="append", help="only these screens (repeatable)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    languages = args.lang or list(LANGUAGES)
+    if len(languages) > 1:
+        # Kivy runs one App per process: one process per language.
+        import subprocess
+        import sys
+
+        for lang in languages:
+            cmd = [sys.executable, "-m", "kiosk.ui.screenshots", args.outdir, "--lang", lang]
+            for name in args.only or ():
+                cmd += ["--only", name]
+            if subprocess.run(cmd, check=False).returncode != 0:
+                return 1
+        return 0
+    from .runner import configure_kivy
+
+    configure_kivy(width=1280, height=800)
+    written = asyncio.run(_main(Path(args.outdir), languages, set(args.only or ()) or None))
+    print(f"{len(written)} screenshots ({languages[0]}) in {args.outdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

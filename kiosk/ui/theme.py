@@ -1,0 +1,112 @@
+"""Colours, sizes and type of the kiosk UI, and the contrast arithmetic that
+checks them (WCAG 2.x relative luminance; text needs 4.5:1 or better).
+
+Sizes are in dp / sp (Kivy's density-independent units).  Every touch
+target is at least :data:`MIN_TOUCH_DP` (48 dp, WCAG 2.5.5 / platform
+guidelines); the main buttons are much bigger.
+"""
+
+from __future__ import annotations
+
+MIN_TOUCH_DP = 48
+MIN_CONTRAST = 4.5
+
+#: The palette (hex).  Names say where a colour is used.
+PALETTE: dict[str, str] = {
+    "bg": "#F6F4EF",  # page background, warm paper
+    "surface": "#FFFFFF",  # panels, rows
+    "text": "#1B1B1F",
+    "muted": "#45454D",  # secondary text
+    "topbar": "#12355B",  # top bar background
+    "topbar_text": "#FFFFFF",
+    "primary": "#0B4F8A",  # main buttons
+    "primary_text": "#FFFFFF",
+    "secondary": "#DCE3EC",  # other buttons
+    "secondary_text": "#12233A",
+    "lang": "#1E4A78",  # language buttons on the top bar
+    "lang_active": "#FFFFFF",
+    "lang_active_text": "#12355B",
+    "success": "#1B6E31",
+    "success_text": "#FFFFFF",
+    "danger": "#A8201A",
+    "danger_text": "#FFFFFF",
+    "warning": "#8A4B00",
+    "warning_text": "#FFFFFF",
+    "working": "#3D4B5C",
+    "working_text": "#FFFFFF",
+    "notice": "#FFF1C2",  # device / offline notices
+    "notice_text": "#4A3000",
+    "refusal_panel": "#FBE9E7",
+    "refusal_text": "#5E120E",
+    "scrim": "#101418",  # behind overlays (drawn with alpha)
+    "focus": "#F2B705",
+}
+
+#: (foreground, background) pairs where text is drawn: each must reach 4.5:1.
+TEXT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("text", "bg"),
+    ("text", "surface"),
+    ("muted", "bg"),
+    ("muted", "surface"),
+    ("topbar_text", "topbar"),
+    ("primary_text", "primary"),
+    ("secondary_text", "secondary"),
+    ("topbar_text", "lang"),
+    ("lang_active_text", "lang_active"),
+    ("success_text", "success"),
+    ("danger_text", "danger"),
+    ("warning_text", "warning"),
+    ("working_text", "working"),
+    ("notice_text", "notice"),
+    ("refusal_text", "refusal_panel"),
+    ("danger", "surface"),  # overdue due dates
+    ("success", "surface"),
+    ("primary", "surface"),  # the PIN dots, links
+)
+
+# Type scale (sp) and targets (dp).
+FONT_TITLE = 44
+FONT_LARGE = 32
+FONT_BODY = 26
+FONT_SMALL = 22
+BUTTON_HEIGHT = 88
+BUTTON_HEIGHT_SMALL = 64
+KEY_SIZE = 96
+TOPBAR_HEIGHT = 80
+
+
+def rgb(name: str) -> tuple[float, float, float]:
+    value = PALETTE[name].lstrip("#")
+    return tuple(int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def rgba(name: str, alpha: float = 1.0) -> tuple[float, float, float, float]:
+    return (*rgb(name), alpha)
+
+
+def _channel(c: float) -> float:
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def luminance(name_or_hex: str) -> float:
+    value = PALETTE.get(name_or_hex, name_or_hex).lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    return 0.2126 * _channel(r) + 0.7152 * _channel(g) + 0.0722 * _channel(b)
+
+
+def contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two palette names (or #hex colours)."""
+    a, b = luminance(fg), luminance(bg)
+    hi, lo = max(a, b), min(a, b)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+STATUS_COLOURS: dict[str, str] = {
+    "working": "working",
+    "ok": "success",
+    "queued": "success",
+    "refused": "danger",
+    "incomplete": "warning",
+    "offer_renew": "primary",
+    "failed": "danger",
+}

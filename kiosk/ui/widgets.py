@@ -1,0 +1,121 @@
+"""Small widgets of the kiosk UI.  Their look is in kiosk.kv; here only the
+properties the look binds to."""
+
+from __future__ import annotations
+
+from kivy.animation import Animation
+from kivy.properties import (
+    BooleanProperty,
+    ColorProperty,
+    NumericProperty,
+    ObjectProperty,
+    StringProperty,
+)
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
+from kivy.uix.widget import Widget
+
+from . import theme
+
+
+def _darker(rgba: tuple[float, float, float, float], by: float = 0.18) -> tuple[float, float, float, float]:
+    r, g, b, a = rgba
+    return (r * (1 - by), g * (1 - by), b * (1 - by), a)
+
+
+class KLabel(Label):
+    """Wrapping text in the palette's text colour; grows to fit its text."""
+
+    tone = StringProperty("text")
+
+
+class KButton(ButtonBehavior, Label):
+    """A big, flat, rounded touch button.  ``role`` picks its colours."""
+
+    role = StringProperty("primary")
+    bg = ColorProperty(theme.rgba("primary"))
+    bg_down = ColorProperty(_darker(theme.rgba("primary")))
+    fg = ColorProperty(theme.rgba("primary_text"))
+    action = StringProperty("")
+    arg = StringProperty("")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._apply_role()
+        self.bind(role=lambda *_: self._apply_role())
+
+    def _apply_role(self) -> None:
+        role = self.role
+        bg, fg = {
+            "primary": ("primary", "primary_text"),
+            "secondary": ("secondary", "secondary_text"),
+            "success": ("success", "success_text"),
+            "danger": ("danger", "danger_text"),
+            "lang": ("lang", "topbar_text"),
+            "lang_active": ("lang_active", "lang_active_text"),
+        }.get(role, ("primary", "primary_text"))
+        self.bg = theme.rgba(bg)
+        self.bg_down = _darker(theme.rgba(bg))
+        self.fg = theme.rgba(fg)
+
+
+class Badge(Label):
+    """A status pill ("Borrowed", "Not possible", ...)."""
+
+    tone = StringProperty("working")
+    bg = ColorProperty(theme.rgba("working"))
+
+    def on_tone(self, *_):
+        self.bg = theme.rgba(theme.STATUS_COLOURS.get(self.tone, "working"))
+
+
+class Panel(BoxLayout):
+    """A white rounded panel."""
+
+    fill = StringProperty("surface")
+
+
+class ItemRow(BoxLayout):
+    """One item line: title, status badge, reason / advice."""
+
+    title = StringProperty("")
+    status = StringProperty("")
+    tone = StringProperty("working")
+    detail = StringProperty("")
+    extra = StringProperty("")
+    due = StringProperty("")
+    overdue = BooleanProperty(False)
+
+
+class LoanRow(ButtonBehavior, BoxLayout):
+    """A loan on the renew screen: tap to select."""
+
+    title = StringProperty("")
+    due = StringProperty("")
+    overdue = BooleanProperty(False)
+    selected = BooleanProperty(False)
+    status = StringProperty("")
+    tone = StringProperty("working")
+    detail = StringProperty("")
+    item_id = StringProperty("")
+    kroot = ObjectProperty(None, allownone=True)
+
+
+class PinDots(Widget):
+    """The typed PIN shown as dots."""
+
+    count = NumericProperty(0)
+
+
+class BusyBar(Widget):
+    """An indeterminate progress bar (a block sliding back and forth)."""
+
+    phase = NumericProperty(0.0)
+
+    def on_parent(self, _widget, parent) -> None:
+        Animation.cancel_all(self, "phase")
+        if parent is not None:
+            anim = Animation(phase=1.0, duration=0.9) + Animation(phase=0.0, duration=0.9)
+            anim.repeat = True
+            anim.start(self)
