@@ -51,8 +51,8 @@ card reads (Wiegand / raw bits)                        :class:`CardPresented` (W
 keypad                                                 :class:`KeyPressed`: ``0-9``, ``#``
                                                        (enter, 0x0D), ``*`` (clear, 0x7F)
 LED and buzzer patterns                                :meth:`OsdpDevice.show`
-door strike (timed output)                             :meth:`release` / :meth:`lock`
-door contact, exit button (input status reports)      DoorOpened / DoorClosed / ExitPressed
+door strike (timed output; > 25.5 s timed by us)       :meth:`release` / :meth:`lock`
+door contact, exit button (input status reports)       DoorOpened / DoorClosed / ExitPressed
 PD offline, serial adapter unplugged                   lost once, backoff, back
 polling the PD's input status (osdp_ISTAT)             no (PDs report changes themselves)
 ASCII card format                                      no (libosdp drops it)
@@ -209,6 +209,7 @@ def _serial_channel(port: Any) -> Any:
             self.port = port
             self.failed = ""
             self.last_rx = time.monotonic()
+            self.rx_seen = False
 
         def read(self, max_bytes: int) -> bytes:
             if self.failed:
@@ -220,6 +221,7 @@ def _serial_channel(port: Any) -> Any:
                 return b""
             if data:
                 self.last_rx = time.monotonic()
+                self.rx_seen = True
             return data
 
         def write(self, buf: bytes) -> int:
@@ -279,6 +281,7 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
         self._relock: asyncio.TimerHandle | None = None
         self._install_warned = False
         self._offline_since: float | None = None
+        self._pd_offline = threading.Event()  # libosdp said the PD went offline
         #: Commands accepted by libosdp since open (for tests and the conformance kit).
         self.commands_sent = 0
 
@@ -331,6 +334,10 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
             port = serial.serial_for_url(name, baudrate=self.options["baudrate"], timeout=0, write_timeout=1.0)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceNotFound(f"{self.label}: cannot open serial port: {getattr(exc, 'strerror', None) or exc}") from None
+        try:
+            port.reset_input_buffer()  # stale bytes from before an unplug are not an answer
+        except (serial.SerialException, OSError):
+            pass
         self._port = port
         self._channel = _serial_channel(port)
         flags = [osdp.LibFlag.EnableNotification]
@@ -339,20 +346,27 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
         cp = osdp.ControlPanel([info], log_level=osdp.LogLevel.Error, event_handler=self._on_osdp_event)
         self._cp = cp
         self._stop.clear()
+        self._pd_offline.clear()
         cp.start()
-        deadline = time.monotonic() + self.options["connect_timeout"]
+        started = time.monotonic()
+        deadline = started + self.options["connect_timeout"]
         address = self.options["address"]
+        channel = self._channel
         while time.monotonic() < deadline:
-            if self._channel.failed:
-                raise DeviceNotFound(f"{self.label}: serial port {self._channel.failed}")
+            if channel.failed:
+                raise DeviceNotFound(f"{self.label}: serial port {channel.failed}")
             if await asyncio.to_thread(cp.is_sc_active, address):
                 break
+            if self._pd_offline.is_set():
+                break  # libosdp gave up on this PD (and would wait minutes): let our backoff retry
+            if not channel.rx_seen and time.monotonic() - started > self.options["offline_after"]:
+                break  # nobody answers at all
             await asyncio.sleep(0.05)
-        else:
+        if not await asyncio.to_thread(cp.is_sc_active, address):
             answered = await asyncio.to_thread(self._pd_answered, cp)
             hint = "" if self.install_mode else " (or the PD is in install mode: see install_mode)"
             raise DeviceNotFound(
-                f"{self.label}: no secure channel with PD {address} within {self.options['connect_timeout']} s: "
+                f"{self.label}: no secure channel with PD {address}: "
                 + ("it answers but the key is wrong" + hint if answered else "no answer (wiring, address, baud rate)")
             )
         self._offline_since = None
@@ -382,6 +396,8 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
                     return
                 if channel.failed:
                     raise DeviceDisconnected(f"serial port {channel.failed}")
+                if self._pd_offline.is_set():
+                    raise DeviceDisconnected(f"PD {address} offline")
                 # libosdp polls the PD about ten times a second but only declares it
                 # offline after 8 s (the OSDP spec); silence on the line says it sooner.
                 silent = time.monotonic() - channel.last_rx
@@ -452,6 +468,8 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
             if event.get("type") == osdp.StatusReportType.Input:
                 self._inputs_changed(bytes(event.get("report", b"")))
         elif kind == osdp.Event.Notification:
+            if event.get("type") == osdp.EventNotification.PeripheralDeviceStatus and not event.get("arg0"):
+                self._pd_offline.set()
             log.debug("%s: libosdp notification type %s arg %s", self.label, event.get("type"), event.get("arg0"))
         else:
             log.debug("%s: OSDP event %s ignored", self.label, kind)
@@ -498,23 +516,40 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
             await self._command(cmd)
 
     async def release(self, seconds: float) -> None:
-        """Energise the strike output for *seconds* (the PD times it; at most 25.5 s)."""
+        """Energise the strike output for *seconds*, then lock again.
+
+        Up to 25.5 s the PD times it (OSDP timer, 100 ms units; libosdp's Python
+        binding carries 8 bits of it).  Longer releases switch the output on and
+        the driver switches it off when the time is up.
+        """
         import osdp
 
-        if not 0 < seconds <= 25.5:
-            raise ValueError("release time is 0.1 .. 25.5 seconds (OSDP timer in 100 ms units)")
+        if not 0 < seconds <= 3600:
+            raise ValueError("release time is 0.1 s .. 1 hour")
         ticks = max(1, round(seconds * 10))
-        await self._command(
-            {"command": osdp.Command.Output, "output_no": self.options["strike_output"], "control_code": 5, "timer_count": ticks}
-        )
+        if ticks <= 255:
+            command = {"control_code": 5, "timer_count": ticks}  # temporary on, then back to off
+        else:
+            command = {"control_code": 2, "timer_count": 0}  # permanent on; we switch it off
+        await self._command({"command": osdp.Command.Output, "output_no": self.options["strike_output"], **command})
         self._lock_state = LockState.RELEASED
         if self._relock is not None:
             self._relock.cancel()
-        self._relock = asyncio.get_running_loop().call_later(ticks / 10, self._timed_relock)
+        self._relock = asyncio.get_running_loop().call_later(ticks / 10, self._timed_relock, ticks > 255)
 
-    def _timed_relock(self) -> None:
+    def _timed_relock(self, ours: bool = False) -> None:
         self._relock = None
-        self._lock_state = LockState.LOCKED
+        if not ours:
+            self._lock_state = LockState.LOCKED  # the PD timed it
+            return
+        task = asyncio.ensure_future(self.lock())
+        task.add_done_callback(self._relock_done)
+
+    def _relock_done(self, task: asyncio.Future[None]) -> None:
+        exc = task.exception() if not task.cancelled() else None
+        if exc is not None:
+            self._lock_state = LockState.UNKNOWN
+            log.error("%s: could not lock the strike after a long release: %s", self.label, type(exc).__name__)
 
     async def lock(self) -> None:
         import osdp

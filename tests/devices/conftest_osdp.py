@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+__all__ = ["OsdpBus", "PdProcess", "TEST_KEY", "osdp_bus", "osdp_key", "pd"]
+
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 

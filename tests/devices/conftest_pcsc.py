@@ -33,6 +33,8 @@ import pytest
 
 from tests.devices.pcsc_emulator import READER_NAMES, VPCD_PORTS, VpcdEmulator
 
+__all__ = ["Pcscd", "pcscd", "patron_slot", "item_slot", "PID_FILE"]
+
 PCSCD = "/usr/sbin/pcscd"
 VPCD_CONF = "/etc/reader.conf.d/vpcd"
 COMM = Path("/run/pcscd/pcscd.comm")
@@ -186,6 +188,19 @@ class Pcscd:
             time.sleep(pause)
         self.start()
 
+    def ensure_running(self) -> None:
+        """Before each test: our pcscd is alive and shows the vpcd readers (else start it again).
+
+        A test that failed between "unplug" and "replug" leaves pcscd stopped;
+        the next test must not inherit that.
+        """
+        if not self.owned:
+            return
+        healthy = self.proc is not None and self.proc.poll() is None and all(name in _readers() for name in READER_NAMES)
+        if not healthy:
+            self.stop()
+            self.start()
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -220,6 +235,7 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def patron_slot(pcscd: Pcscd):
     """The card emulator on ``Virtual PCD 00 00``."""
+    pcscd.ensure_running()
     emulator = VpcdEmulator(VPCD_PORTS[0])
     yield emulator
     emulator.remove()
@@ -228,6 +244,7 @@ def patron_slot(pcscd: Pcscd):
 @pytest.fixture
 def item_slot(pcscd: Pcscd):
     """The card emulator on ``Virtual PCD 00 01``."""
+    pcscd.ensure_running()
     emulator = VpcdEmulator(VPCD_PORTS[1])
     yield emulator
     emulator.remove()

@@ -83,7 +83,9 @@ async def test_strike_output_command_reaches_the_pd(osdp_bus, pd):
         await asyncio.sleep(0.4)
         assert dev.state is LockState.LOCKED  # the timed release ran out
         with pytest.raises(ValueError):
-            await dev.release(60)
+            await dev.release(0)
+        with pytest.raises(ValueError):
+            await dev.release(7200)
 
 
 async def test_led_and_buzzer_patterns(osdp_bus, pd):
