@@ -1,0 +1,45 @@
+"""The palette's contrast, the sizes, and the cue sound files."""
+
+from __future__ import annotations
+
+import wave
+
+from kiosk.ui import audio, theme
+
+
+def test_every_text_colour_pair_reaches_4_5_to_1():
+    for fg, bg in theme.TEXT_PAIRS:
+        assert theme.contrast(fg, bg) >= theme.MIN_CONTRAST, (fg, bg, round(theme.contrast(fg, bg), 2))
+
+
+def test_contrast_arithmetic_matches_wcag_examples():
+    assert round(theme.contrast("#000000", "#FFFFFF"), 1) == 21.0
+    assert round(theme.contrast("#777777", "#FFFFFF"), 2) == 4.48  # the classic just-too-light grey
+    assert theme.contrast("#FFFFFF", "#FFFFFF") == 1.0
+
+
+def test_status_colours_have_readable_badges():
+    for tone, colour in theme.STATUS_COLOURS.items():
+        assert theme.contrast("#FFFFFF", colour) >= theme.MIN_CONTRAST, tone
+
+
+def test_sizes():
+    assert min(theme.BUTTON_HEIGHT, theme.BUTTON_HEIGHT_SMALL, theme.KEY_SIZE) >= theme.MIN_TOUCH_DP
+    assert theme.FONT_SMALL >= 20 and theme.FONT_BODY >= 24
+
+
+def test_cue_files_are_ours_and_current(tmp_path):
+    fresh = {p.name: p.read_bytes() for p in audio.write_sounds(tmp_path)}
+    assert set(fresh) == {f"{name}.wav" for name in audio.CUES}
+    for name, data in fresh.items():
+        committed = audio.SOUND_DIR / name
+        assert committed.read_bytes() == data, f"{name}: run python -m kiosk.ui.audio"
+        with wave.open(str(committed)) as w:
+            assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, audio.RATE)
+            frames = w.readframes(w.getnframes())
+        assert max(abs(int.from_bytes(frames[i:i + 2], "little", signed=True)) for i in range(0, len(frames), 2)) > 5000
+
+
+def test_player_without_audio_device_is_silent_not_broken():
+    player = audio.CuePlayer(enabled=False)
+    assert player.play("success") is False

@@ -1,0 +1,242 @@
+"""The kiosk UI, rendered for real offscreen (Mesa), driven by touches on its
+buttons, against the real flows, the embedded library system over SIP2 and
+sim:// devices.  Assertions are on what the screen says."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from kivy.tests.common import GraphicUnitTest, UnitTestTouch
+
+from devices import sim
+from kiosk.adapter import EmbeddedLibrarySystem
+from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State
+from kiosk.i18n import translate
+from kiosk.journal import Journal
+from kiosk.library.server import site_rules
+from policy import DEFAULT_PIN_REQUIRED
+
+NOW = datetime(2026, 11, 23, 12, 0).astimezone()
+OK_CARD = "29999000000010"
+R2_CARD = "29999000000030"
+ROLES = {
+    "patron_reader": ["sim://patron"],
+    "item_reader": ["sim://rfid"],
+    "scanner": ["sim://scanner"],
+    "indicator": ["sim://indicator"],
+    "printer": ["sim://printer"],
+}
+
+
+def kio(key, lang="nl", **params):
+    return translate("kiosk", key, lang, **params)
+
+
+class Clock:
+    t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+class KioskUiTest(GraphicUnitTest):
+    """Each test runs a scenario coroutine on one asyncio loop (the flows'
+    loop); Kivy frames are advanced between steps."""
+
+    def setUp(self):
+        super().setUp()
+        self.Window.size = (1280, 800)
+
+    def run_scenario(self, scenario):
+        asyncio.run(self._with_kiosk(scenario))
+
+    async def _with_kiosk(self, scenario):
+        from kiosk.ui.app import KioskRoot
+
+        with tempfile.TemporaryDirectory() as tmp:
+            library = EmbeddedLibrarySystem("demo", database=Path(tmp) / "lib.sqlite", clock=lambda: NOW)
+            await library.start()
+            journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"ui-test-key")
+            rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+            self.clock = Clock()
+            self.flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules),
+                                    monotonic=self.clock, now=lambda: NOW)
+            await self.flows.start(ticker=False)
+            self.root = KioskRoot(self.flows)
+            self.render(self.root)
+            try:
+                await scenario()
+            finally:
+                await self.flows.close()
+                journal.close()
+                await library.close()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def frames(self, n=3):
+        for _ in range(3):
+            for _ in range(10):
+                await asyncio.sleep(0)
+            await self.flows.settle()
+        self.advance_frames(n)
+
+    def screen_text(self) -> str:
+        return "\n".join(self.root.visible_texts())
+
+    async def touch(self, text: str):
+        button = self.root.find_button(text)
+        assert button is not None, f"no enabled button {text!r} on screen: {self.root.visible_texts()}"
+        x, y = button.to_window(*button.center)
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        touch.touch_up()
+        await self.frames()
+
+    async def login(self, card, pin="1234"):
+        sim.tap_card(card)
+        await self.frames()
+        assert kio("kiosk.pin.title") in self.screen_text()
+        for digit in pin:
+            await self.touch(digit)
+        assert self.flows.view.pin_length == len(pin)
+        await self.touch(kio("kiosk.button.ok"))
+
+    # -- tests ----------------------------------------------------------------------------
+
+    def test_borrow_by_touch_and_receipt(self):
+        async def scenario():
+            await self.frames()
+            assert kio("kiosk.idle.title") in self.screen_text()
+            await self.login(OK_CARD)
+            assert self.flows.state is State.MENU
+            text = self.screen_text()
+            assert kio("kiosk.menu.title") in text and kio("kiosk.menu.loans", count=3) in text
+            await self.touch(kio("kiosk.button.borrow"))
+            assert kio("kiosk.borrow.instructions") in self.screen_text()
+            sim.place_items(["30000000000029", "30000000000128"])
+            await self.frames()
+            text = self.screen_text()
+            assert "Max Havelaar" in text and kio("kiosk.status.ok.borrow") in text
+            assert "Het verdriet van Belgie" in text and kio("kiosk.status.refused") in text
+            await self.touch(kio("kiosk.button.finish"))
+            assert kio("kiosk.receipt.question") in self.screen_text()
+            await self.touch(kio("kiosk.button.yes_receipt"))
+            text = self.screen_text()
+            assert kio("kiosk.summary.title") in text and kio("kiosk.summary.borrowed", count=1) in text
+            assert "Max Havelaar" in "\n".join(sim.printed()[-1].lines)
+            await self.touch(kio("kiosk.button.ok"))
+            assert kio("kiosk.idle.title") in self.screen_text()
+            assert "Max Havelaar" not in self.screen_text()
+
+        self.run_scenario(scenario)
+
+    def test_refusal_shows_the_policy_message_and_language_switch(self):
+        async def scenario():
+            await self.frames()
+            await self.login(R2_CARD)
+            r2 = translate("policy", "policy.R2", "nl")
+            assert r2 in self.screen_text()
+            await self.touch(kio("kiosk.button.borrow"))
+            assert self.flows.state is State.MESSAGE and r2 in self.screen_text()
+            await self.touch("Français")
+            text = self.screen_text()
+            assert translate("policy", "policy.R2", "fr") in text and r2 not in text
+            await self.touch("English")
+            assert translate("policy", "policy.R2", "en") in self.screen_text()
+            await self.touch(kio("kiosk.button.ok", "en"))
+            assert kio("kiosk.menu.title", "en") in self.screen_text()
+
+        self.run_scenario(scenario)
+
+    def test_wrong_pin_is_said_on_screen(self):
+        async def scenario():
+            await self.frames()
+            await self.login(OK_CARD, pin="9999")
+            assert translate("policy", "policy.P1", "nl") in self.screen_text()
+            assert self.flows.state is State.PIN
+
+        self.run_scenario(scenario)
+
+    def test_idle_warning_over_the_receipt_prompt_and_more_time(self):
+        async def scenario():
+            await self.frames()
+            await self.login(OK_CARD)
+            sim.scan("30000000000043")
+            await self.frames()
+            await self.touch(kio("kiosk.button.finish"))
+            assert self.flows.state is State.RECEIPT
+            s = self.flows.settings
+            self.clock.t += s.idle_timeout_seconds - s.idle_warning_seconds + 1
+            await self.flows.tick()
+            await self.frames()
+            text = self.screen_text()
+            assert kio("kiosk.warning.title") in text
+            assert kio("kiosk.warning.body", seconds=19) in text
+            assert kio("kiosk.receipt.question") in text  # the prompt is still behind it
+            await self.touch(kio("kiosk.button.more_time"))
+            assert kio("kiosk.warning.title") not in self.screen_text()
+            assert self.flows.state is State.RECEIPT
+            self.clock.t += s.idle_timeout_seconds + 1
+            await self.flows.tick()
+            await self.frames()
+            assert kio("kiosk.idle.title") in self.screen_text()
+
+        self.run_scenario(scenario)
+
+    def test_return_without_card_and_device_notice(self):
+        async def scenario():
+            await self.frames()
+            await self.touch(kio("kiosk.button.return"))
+            sim.place_items([sim.tag_for("30000000000104", secured=False)])
+            await self.frames()
+            text = self.screen_text()
+            assert "Tirza" in text and kio("kiosk.return.hold_shelf") in text
+            sim.unplug(name="rfid")
+            await self.frames()
+            assert kio("kiosk.device.rfid_down") in self.screen_text()
+            sim.replug(name="rfid")
+            await self.frames()
+            assert kio("kiosk.device.rfid_down") not in self.screen_text()
+
+        self.run_scenario(scenario)
+
+    def test_touch_targets_and_language_bar_on_every_screen(self):
+        from kivy.metrics import dp
+
+        from kiosk.ui.theme import MIN_TOUCH_DP
+
+        async def scenario():
+            await self.frames()
+            seen = set()
+            for state in State:
+                self.flows.view.state = state
+                self.root.render_now(self.flows.view)
+                self.advance_frames(3)
+                seen.add(self.root.ids.sm.current)
+                texts = self.screen_text()
+                for name in ("Nederlands", "Français", "English"):
+                    assert name in texts, (state, texts)
+                screen = self.root.ids.sm.current_screen
+                for button in self.root.all_buttons():
+                    if button.get_root_window() is None or button.opacity == 0:
+                        continue
+                    if button.parent is not None and not (
+                        screen in _ancestors(button) or self.root.ids.topbar in _ancestors(button)
+                    ):
+                        continue
+                    assert button.width >= dp(MIN_TOUCH_DP) and button.height >= dp(MIN_TOUCH_DP), (
+                        state, button.text, button.size)
+            assert seen == {s.value for s in State}
+
+        self.run_scenario(scenario)
+
+
+def _ancestors(widget):
+    out = []
+    while widget is not None and widget.parent is not widget:
+        out.append(widget)
+        widget = widget.parent
+    return out
