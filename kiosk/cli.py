@@ -16,7 +16,7 @@ import sys
 # Sub-command modules, in the order they appear in --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.config_cli",
-    "kiosk.demo_cli",
+    "kiosk.kiosk_cli",
     "kiosk.sip2.cli",
     "kiosk.door.cli",
     "kiosk.library.cli",

@@ -42,6 +42,7 @@ from devices.base import (
     CardPresented,
     DeviceEvent,
     Event,
+    IdentifierKind,
     KeyPressed,
     Pattern,
     Scanned,
@@ -57,7 +58,7 @@ from policy import Decision, PatronSnapshot, PinCheck, SiteRules
 
 from . import guards
 from .errors import BadTransition
-from .hub import DeviceHub
+from .hub import SHARED_SCANNER, DeviceHub
 from .model import (
     TIMED_STATES,
     Cue,
@@ -310,7 +311,11 @@ class KioskFlows:
         elif isinstance(event, CardPresented):
             await self._on_card(event)
         elif isinstance(event, Scanned):
-            await self._on_scan(event.data.strip())
+            data = event.data.strip()
+            if role == SHARED_SCANNER and self.state is S.IDLE and not self._identified:
+                await self._on_card(CardPresented(data, IdentifierKind.BARCODE, "scanner"))
+            else:
+                await self._on_scan(data)
         elif isinstance(event, TagsChanged):
             await self._on_tags(event)
         elif isinstance(event, KeyPressed):

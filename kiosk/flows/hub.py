@@ -16,18 +16,23 @@ from typing import Any
 
 from devices.base import (
     BarcodeScanner,
+    CardPresented,
     Device,
     DeviceEvent,
     Event,
+    IdentifierKind,
     Indicator,
     ItemReader,
+    KeyPressed,
     PatronReader,
     Pattern,
     PinPad,
     ReceiptPrinter,
+    Scanned,
     Tag,
+    TagsChanged,
 )
-from devices.errors import DeviceError
+from devices.errors import DeviceError, DeviceUrlError
 from devices.registry import open_device
 
 log = logging.getLogger("kiosk.flows.hub")
@@ -41,6 +46,16 @@ ROLE_KINDS: dict[str, type[Device]] = {
     "indicator": Indicator,
     "printer": ReceiptPrinter,
 }
+
+#: Which input events each role handles.
+ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
+    "patron_reader": (CardPresented,),
+    "item_reader": (TagsChanged,),
+    "pinpad": (KeyPressed,),
+}
+#: The role of a scan from a scanner that is also the patron reader: a card
+#: when nobody is identified at rest, an item otherwise (the flows decide).
+SHARED_SCANNER = "patron_reader+scanner"
 
 Post = Callable[[str, Event], None]
 
@@ -73,16 +88,46 @@ class DeviceHub:
         for url in dict.fromkeys(u for urls in self._urls.values() for u in urls):
             roles = self.roles_of(url)
             try:
-                device = open_device(url, kind=ROLE_KINDS[roles[0]])
-                for role in roles[1:]:
-                    if not isinstance(device, ROLE_KINDS[role]):
-                        raise DeviceError(f"{device.label} cannot serve as {role}")
+                device = self._open(url, roles)
             except DeviceError as exc:
                 log.error("device for %s: %s", "/".join(roles), exc)
                 self._ok[url] = False
                 continue
             self._devices[url] = device
             self._tasks.append(asyncio.create_task(self._run(url, device), name=f"kiosk device {device.label}"))
+
+    @staticmethod
+    def _fits(device: Device, role: str) -> bool:
+        # A barcode scanner may serve as patron reader (the barcode on the card).
+        if role == "patron_reader" and isinstance(device, BarcodeScanner):
+            return True
+        return isinstance(device, ROLE_KINDS[role])
+
+    def _open(self, url: str, roles: list[str]) -> Device:
+        try:
+            device = open_device(url, kind=ROLE_KINDS[roles[0]])
+        except DeviceUrlError:
+            if roles[0] != "patron_reader":
+                raise
+            device = open_device(url, kind=BarcodeScanner)
+        for role in roles:
+            if not self._fits(device, role):
+                raise DeviceError(f"{device.label} cannot serve as {role}")
+        return device
+
+    def _route(self, roles: list[str], event: Event, label: str) -> tuple[str, Event] | None:
+        """The one role an input event is for (an OSDP reader is several roles
+        but each of its events is handled once)."""
+        if isinstance(event, Scanned):
+            if "scanner" in roles and "patron_reader" in roles:
+                return SHARED_SCANNER, event
+            if "patron_reader" in roles:
+                return "patron_reader", CardPresented(event.data, IdentifierKind.BARCODE, label)
+            return ("scanner", event) if "scanner" in roles else None
+        for role, kinds in ROLE_EVENTS.items():
+            if role in roles and isinstance(event, kinds):
+                return role, event
+        return None
 
     async def _run(self, url: str, device: Device) -> None:
         roles = self.roles_of(url)
@@ -102,9 +147,9 @@ class DeviceHub:
                     if isinstance(event, DeviceEvent):
                         self._set(url, event.kind != "lost", event.detail)
                         continue
-                    for role in roles:
-                        if self._post is not None:
-                            self._post(role, event)
+                    routed = self._route(roles, event, device.label)
+                    if routed is not None and self._post is not None:
+                        self._post(*routed)
             finally:
                 stream.close()
             if self._closing:

@@ -15,7 +15,7 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.lang import Builder
-from kivy.properties import ObjectProperty, StringProperty
+from kivy.properties import NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 
 from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
@@ -46,6 +46,8 @@ class KioskRoot(FloatLayout):
 
     language = StringProperty("nl")
     flows = ObjectProperty(None, allownone=True)
+    #: room kept free on the right (the demo's simulator panel)
+    side_panel_width = NumericProperty(0)
 
     def __init__(self, flows: KioskFlows | None = None, *, title: Text | None = None,
                  cues: CuePlayer | None = None, **kwargs: Any) -> None:
@@ -72,7 +74,7 @@ class KioskRoot(FloatLayout):
             flows.subscribe(self.view_changed)
             flows.on_cue(self.cue)
         self.render_now()
-        self.bind(size=lambda *_: self._render_trigger())
+        self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
 
     # ------------------------------------------------------------------ from the flows
 
@@ -132,7 +134,8 @@ class KioskRoot(FloatLayout):
         if show:
             overlay.update(view, tr)
             # Overlays leave the top bar free: the language switch stays usable.
-            overlay.size_hint = (1, None)
+            overlay.size_hint = (None, None)
+            overlay.width = self.width - self.side_panel_width
             overlay.height = self.height - self.ids.topbar.height
             overlay.pos = self.pos
             if overlay.parent is None:

@@ -17,6 +17,13 @@ def configure_kivy(*, width: int = 1280, height: int = 800, fullscreen: bool = F
     """Kivy settings that must be made before kivy.core.window is imported."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    # Kivy logs through Python's logging as configured by the bibkiosk
+    # command, and leaves stderr alone.
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    kivy_logger = logging.getLogger("kivy")
+    kivy_logger.setLevel(log_level)
+    # Kivy sets its logger's level from its own config file at import: filter instead.
+    kivy_logger.addFilter(lambda record: record.levelno >= log_level)
     from kivy.config import Config
 
     Config.set("graphics", "width", str(width))
@@ -46,12 +53,21 @@ def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factor
         def load_kv(self, filename=None):  # noqa: ANN001, ANN202
             return None  # kiosk.kv is loaded once by kiosk.ui.app, not by name
 
+        first_frame_at: float | None = None
+
         def build(self):  # noqa: ANN202
+            Window.bind(on_flip=self._flipped)
             self.kroot = KioskRoot(flows, title=title, cues=CuePlayer(enabled=sounds))
             self.panel = panel_factory(self.kroot) if panel_factory else None
             Window.bind(on_key_down=self._on_key)
             Window.clearcolor = (0.96, 0.96, 0.94, 1)
             return self.kroot
+
+        def _flipped(self, *_a: Any) -> None:
+            import time
+
+            self.first_frame_at = time.perf_counter()
+            Window.unbind(on_flip=self._flipped)
 
         def _on_key(self, _window, key: int, _scancode: int, _codepoint: str, _modifiers: list) -> bool:
             # F2 / F12 toggles the simulator panel (demo only)
@@ -63,18 +79,30 @@ def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factor
     return KioskApp()
 
 
-async def first_frame(timeout: float = 10.0) -> float:
-    """Wait for the next drawn frame (Window.on_flip); returns loop time."""
+async def first_frame(app: Any = None, timeout: float = 10.0) -> float:
+    """Wait until *app* has drawn its first frame (or, without an app, the
+    next frame); returns time.perf_counter() of that frame."""
+    import time
+
     from kivy.core.window import Window
 
+    deadline = time.perf_counter() + timeout
+    if app is not None:
+        while getattr(app, "first_frame_at", None) is None:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("no frame drawn")
+            Window.canvas.ask_update()
+            await asyncio.sleep(0.005)
+        return app.first_frame_at
     loop = asyncio.get_running_loop()
     done: asyncio.Future[float] = loop.create_future()
 
     def flipped(*_a: Any) -> None:
         if not done.done():
-            done.set_result(loop.time())
+            done.set_result(time.perf_counter())
 
     Window.bind(on_flip=flipped)
+    Window.canvas.ask_update()
     try:
         return await asyncio.wait_for(done, timeout)
     finally:

@@ -420,3 +420,40 @@ async def test_no_pin_when_site_does_not_require_it(lib, tmp_path):
         assert h.state is State.MENU
     finally:
         await close_harness(h)
+
+
+async def test_barcode_scanner_as_patron_reader_and_shared_scanner(lib, tmp_path):
+    roles = {
+        "patron_reader": ["sim://scanner?name=cardscan", "sim://door-controller?name=osdp"],
+        "scanner": ["sim://scanner?name=cardscan"],
+        "pinpad": ["sim://door-controller?name=osdp"],
+        "indicator": ["sim://door-controller?name=osdp"],
+        "printer": ["sim://printer"],
+    }
+    h = await make_harness(lib, tmp_path, roles=roles, now=NOW)
+    try:
+        # One scanner for cards and items: at rest a scan is a card ...
+        sim.scan("1001", name="cardscan")
+        await h.settle()
+        assert h.state is State.PIN
+        # ... and the OSDP-like reader's keypad is the PIN pad (each key once).
+        sim.press_keys("1234#", name="osdp")
+        await h.settle()
+        assert h.state is State.MENU
+        # ... and once identified, a scan is an item.
+        sim.scan("I7", name="cardscan")
+        await h.settle()
+        assert h.state is State.BORROW and [ln.item_id for ln in h.view.lines] == ["I7"]
+        assert [c[0] for c in lib.calls].count("identify") == 2
+    finally:
+        await close_harness(h)
+
+
+async def test_device_that_cannot_serve_its_role_is_out_of_order(lib, tmp_path):
+    roles = {"patron_reader": ["sim://patron"], "item_reader": ["sim://printer?name=notapad"], "scanner": ["sim://scanner"]}
+    h = await make_harness(lib, tmp_path, roles=roles, now=NOW)
+    try:
+        assert kio("kiosk.device.rfid_down") in h.text()
+        assert h.view.can_borrow  # the scanner still works
+    finally:
+        await close_harness(h)

@@ -1,0 +1,231 @@
+"""``bibkiosk kiosk --config FILE`` (production) and ``bibkiosk demo``.
+
+``kiosk`` runs the touch kiosk with the devices and the library system of a
+machine configuration.  ``demo`` runs it with the embedded library system
+and its demo data, simulated devices, and a simulator panel (F2 / F12) to
+tap the demo cards and place the demo items; see docs/demo-data.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("kiosk.cli")
+
+EXIT_OK, EXIT_ERROR = 0, 2
+#: The demo data's dates are chosen around this day; the demo runs on it.
+DEMO_DAY = date(2026, 11, 23)
+DEMO_ROLES = {
+    "patron_reader": ["sim://patron"],
+    "item_reader": ["sim://rfid"],
+    "scanner": ["sim://scanner"],
+    "pinpad": ["sim://pinpad"],
+    "indicator": ["sim://indicator"],
+    "printer": ["sim://printer"],
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    k = sub.add_parser("kiosk", help="run the touch kiosk", description=__doc__)
+    k.add_argument("--config", required=True, metavar="FILE", help="machine configuration (TOML)")
+    _display_options(k)
+    k.set_defaults(func=_run_kiosk)
+    d = sub.add_parser("demo", help="run the kiosk on the embedded demo library with simulated devices",
+                       description=__doc__)
+    d.add_argument("--state-dir", metavar="DIR", help="keep the demo's state here (default: a fresh temporary folder)")
+    d.add_argument("--language", choices=("nl", "fr", "en"), default="nl", help="language shown at rest")
+    d.add_argument("--offline", choices=("off", "return_only", "checkout"), default="checkout",
+                   help="what the kiosk does when the library system is down (try it from the simulator panel)")
+    d.add_argument("--no-panel", action="store_true", help="start with the simulator panel hidden")
+    d.add_argument("--fullscreen", action="store_true", help="full screen (default: a window)")
+    _display_options(d, default_size="1680x800")
+    d.set_defaults(func=_run_demo)
+
+
+def _display_options(p: argparse.ArgumentParser, default_size: str = "1280x800") -> None:
+    p.add_argument("--windowed", action="store_true", help="a window instead of full screen")
+    p.add_argument("--size", default=default_size, metavar="WxH", help=f"window size (default {default_size})")
+    p.add_argument("--exit-after-first-frame", action="store_true", help=argparse.SUPPRESS)
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    """WxH, or None (with a message) when it is not a usable size."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        print(f"bibkiosk: error: --size expects WxH such as 1280x800, not {text[:20]!r}", file=sys.stderr)
+        return None
+    if not (320 <= w <= 8000 and 240 <= h <= 8000):
+        print("bibkiosk: error: --size out of range (320x240 .. 8000x8000)", file=sys.stderr)
+        return None
+    return w, h
+
+
+def _warn_no_display() -> None:
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")
+    ):
+        print("bibkiosk: no DISPLAY or WAYLAND_DISPLAY; trying the console (kmsdrm). "
+              "Headless: SDL_VIDEODRIVER=offscreen", file=sys.stderr)
+
+
+async def _exit_after_first_frame(app: Any, started: float) -> None:
+    from kiosk.ui.runner import first_frame
+
+    at = await first_frame(app)
+    print(f"first frame after {at - started:.3f} s", flush=True)
+
+
+# ------------------------------------------------------------------ kiosk
+
+
+def _run_kiosk(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    from kiosk.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for path, msg in exc.problems:
+            print(f"{exc.source}: {path}: {msg}" if path else f"{exc.source}: {msg}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        key = config.secret("pseudonym_key")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    if not key:
+        print(f"{args.config}: secrets.pseudonym_key: required by the kiosk journal", file=sys.stderr)
+        return EXIT_ERROR
+    size = _size(args.size)
+    if size is None:
+        return EXIT_ERROR
+    width, height = size
+    _warn_no_display()
+
+    from kiosk.adapter import LibrarySystemError, library_system_from_config
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows
+    from kiosk.journal import Journal, JournalError
+
+    try:
+        journal = Journal(config.state_dir / "kiosk-journal.sqlite", pseudonym_key=key.encode())
+    except (JournalError, OSError) as exc:
+        print(f"bibkiosk kiosk: journal: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        library = library_system_from_config(config)
+    except LibrarySystemError as exc:
+        print(f"bibkiosk kiosk: library system: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    hub = DeviceHub.from_config(config.devices)
+    flows = KioskFlows(library, journal, hub, FlowSettings.from_config(config))
+
+    from kiosk.ui.runner import configure_kivy
+
+    configure_kivy(width=width, height=height, fullscreen=config.kiosk.fullscreen and not args.windowed,
+                   log_level=logging.getLogger().getEffectiveLevel())
+
+    async def main() -> None:
+        from kiosk.ui.runner import run_ui
+
+        scenario = (lambda app: _exit_after_first_frame(app, started)) if args.exit_after_first_frame else None
+        try:
+            await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
+        finally:
+            await library.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        journal.close()
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ demo
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    size = _size(args.size)
+    if size is None:
+        return EXIT_ERROR
+    width, height = size
+    _warn_no_display()
+    from kiosk.config import OfflineMode
+    from kiosk.ui.runner import configure_kivy
+
+    configure_kivy(width=width, height=height, fullscreen=args.fullscreen and not args.windowed,
+                   log_level=logging.getLogger().getEffectiveLevel())
+    if args.state_dir:
+        state = Path(args.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(_demo(args, state, OfflineMode(args.offline), started))
+    with tempfile.TemporaryDirectory(prefix="bibkiosk-demo-") as tmp:
+        return asyncio.run(_demo(args, Path(tmp), OfflineMode(args.offline), started))
+
+
+def demo_now() -> datetime:
+    """The demo's clock: the demo day at the real time of day."""
+    return datetime.combine(DEMO_DAY, datetime.now().time()).astimezone()
+
+
+async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: float) -> int:
+    from kiosk.adapter import EmbeddedLibrarySystem, LibrarySystemError
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows
+    from kiosk.journal import Journal
+    from kiosk.library.datafile import load_data
+    from kiosk.library.server import site_rules
+    from kiosk.ui.runner import run_ui
+    from kiosk.ui.simpanel import SimPanel, demo_cards, demo_items
+    from policy import DEFAULT_PIN_REQUIRED
+
+    library = EmbeddedLibrarySystem("demo", database=state / "library.sqlite", clock=demo_now)
+    try:
+        await library.start()
+    except LibrarySystemError as exc:
+        print(f"bibkiosk demo: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    key_file = state / "pseudonym.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    journal = Journal(state / "kiosk-journal.sqlite", pseudonym_key=key_file.read_text().encode())
+    rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+    settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
+                            offline_item_limit=3)
+    flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now)
+    data = load_data("demo")
+    server = library._server  # the in-process SIP2 server: the panel takes it down and up
+    port = library.settings.port
+
+    async def switch_library(up: bool) -> None:
+        if up:
+            await server.start("127.0.0.1", port)
+        else:
+            await server.close()
+
+    def panel(kroot: Any) -> Any:
+        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=switch_library)
+        if not args.no_panel:
+            p.toggle()
+        return p
+
+    scenario = (lambda app: _exit_after_first_frame(app, started)) if args.exit_after_first_frame else None
+    print("bibkiosk demo: every demo card's PIN is 1234; F2 or F12 shows/hides the simulator "
+          "(cards and items: docs/demo-data.md)", file=sys.stderr)
+    try:
+        await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
+    finally:
+        journal.close()
+        await library.close()
+    return EXIT_OK

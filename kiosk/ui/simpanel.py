@@ -1,0 +1,152 @@
+"""The demo's simulator panel: tap the demo cards, place or scan the demo
+items, unplug the RFID pad, take the library system down.  F2 or F12 shows
+and hides it.  It acts on the sim:// devices through devices.sim, exactly as
+real hardware would send events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kivy.metrics import dp, sp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.scrollview import ScrollView
+
+from devices import sim
+from devices.base import Tag
+
+from .widgets import KButton, KLabel
+
+log = logging.getLogger("kiosk.ui.sim")
+
+PANEL_WIDTH_DP = 400
+
+
+@dataclass(frozen=True)
+class DemoCard:
+    number: str
+    label: str
+
+
+@dataclass(frozen=True)
+class DemoItem:
+    item_id: str
+    title: str
+    rfid: bool
+    parts: int = 1
+
+
+def demo_cards(data: Any) -> list[DemoCard]:
+    """Every card and temporary number of the demo data, labelled by patron."""
+    out = []
+    for patron in data.patrons:
+        name = patron.name.removeprefix("Demo Klant ").strip() or patron.name
+        for card in patron.cards:
+            state = "" if card.status.value == "active" else f" [{card.status.value}]"
+            out.append(DemoCard(card.number, f"{name}{state}"))
+        if patron.temporary_number:
+            out.append(DemoCard(patron.temporary_number, f"{name} (temp. nr)"))
+    out.append(DemoCard("00000000000000", "unknown card"))
+    return out
+
+
+def demo_items(data: Any) -> list[DemoItem]:
+    return [DemoItem(i.item_id, i.title, bool(i.rfid), i.parts) for i in data.items]
+
+
+def part_tags(item: DemoItem, parts: Iterable[int]) -> list[Tag]:
+    return [sim.tag_for(item.item_id, part_number=n, set_parts=item.parts) for n in parts]
+
+
+class SimPanel(BoxLayout):
+    """The panel; ``toggle()`` shows or hides it on *host* (the KioskRoot)."""
+
+    def __init__(self, host: Any, *, cards: list[DemoCard], items: list[DemoItem],
+                 library_switch: Callable[[bool], Any] | None = None, pin: str = "1234", **kwargs: Any) -> None:
+        super().__init__(orientation="vertical", size_hint=(None, 1), width=dp(PANEL_WIDTH_DP),
+                         padding=dp(12), spacing=dp(8), **kwargs)
+        from kivy.graphics import Color, Rectangle
+
+        with self.canvas.before:
+            Color(0.11, 0.13, 0.16, 0.97)
+            self._bg = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=lambda *_: setattr(self._bg, "pos", self.pos), size=lambda *_: setattr(self._bg, "size", self.size))
+        self.host = host
+        self._library_switch = library_switch
+        self._library_up = True
+        self._rfid_up = True
+        self.add_widget(KLabel(text="Simulator  (F2 / F12)", tone="topbar_text", bold=True, font_size=sp(22)))
+        self.add_widget(KLabel(text=f"PIN of every demo card: {pin}", tone="topbar_text", font_size=sp(17)))
+        scroll = ScrollView(do_scroll_x=False, bar_width=dp(8))
+        body = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(6))
+        body.bind(minimum_height=body.setter("height"))
+        scroll.add_widget(body)
+        self.add_widget(scroll)
+
+        def section(title: str) -> None:
+            body.add_widget(KLabel(text=title, tone="topbar_text", bold=True, font_size=sp(19)))
+
+        def button(text: str, callback: Callable[[], None], role: str = "secondary") -> KButton:
+            b = KButton(text=text, role=role, height=dp(48), font_size=sp(16), bold=False)
+            b.bind(on_release=lambda *_: self._safe(callback))
+            body.add_widget(b)
+            return b
+
+        section("Patron cards: tap")
+        for card in cards:
+            button(f"{card.label}  ·  {card.number}", lambda c=card: sim.tap_card(c.number), role="lang")
+        section("Items: place on the pad (RFID) or scan (barcode)")
+        for item in items:
+            short = item.title if len(item.title) <= 30 else item.title[:29] + "…"
+            if item.parts > 1:
+                button(f"place {short} (all {item.parts} parts)", lambda i=item: sim.place_items(part_tags(i, range(1, i.parts + 1))))
+                button(f"place {short} (part 1 only)", lambda i=item: sim.place_items(part_tags(i, [1])))
+            elif item.rfid:
+                button(f"place {short}", lambda i=item: sim.place_items([i.item_id]))
+            button(f"scan {short}", lambda i=item: sim.scan(i.item_id))
+        section("Pad and links")
+        button("clear the pad", lambda: sim.remove_items(), role="primary")
+        self._rfid_button = button("unplug the RFID pad", self._toggle_rfid, role="danger")
+        if library_switch is not None:
+            self._library_button = button("take the library system down", self._toggle_library, role="danger")
+
+    def _safe(self, func: Callable[[], Any]) -> None:
+        try:
+            func()
+        except Exception as exc:  # noqa: BLE001 - a demo button must not crash the kiosk
+            log.warning("simulator: %s", exc)
+
+    def _toggle_rfid(self) -> None:
+        if self._rfid_up:
+            sim.unplug(name="rfid")
+            self._rfid_button.text = "plug the RFID pad back in"
+        else:
+            sim.replug(name="rfid")
+            self._rfid_button.text = "unplug the RFID pad"
+        self._rfid_up = not self._rfid_up
+
+    def _toggle_library(self) -> None:
+        assert self._library_switch is not None
+        self._library_up = not self._library_up
+        result = self._library_switch(self._library_up)
+        if asyncio.iscoroutine(result):
+            asyncio.get_running_loop().create_task(result)
+        self._library_button.text = (
+            "take the library system down" if self._library_up else "bring the library system back"
+        )
+
+    @property
+    def shown(self) -> bool:
+        return self.parent is not None
+
+    def toggle(self) -> None:
+        if self.parent is not None:
+            self.parent.remove_widget(self)
+            self.host.side_panel_width = 0
+        else:
+            self.pos_hint = {"right": 1, "top": 1}
+            self.host.side_panel_width = self.width
+            self.host.add_widget(self)
