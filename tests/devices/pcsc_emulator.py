@@ -98,6 +98,7 @@ class Card(ABC):
 
     def __init__(self) -> None:
         self.log: list[bytes] = []
+        self.times: list[float] = []  # time.monotonic() when each APDU arrived
         self.lock = threading.Lock()
 
     def power_on(self) -> None:
@@ -111,6 +112,7 @@ class Card(ABC):
 
     def handle(self, apdu: bytes) -> bytes:
         with self.lock:
+            self.times.append(time.monotonic())
             self.log.append(bytes(apdu))
             return self.apdu(bytes(apdu))
 
@@ -528,6 +530,8 @@ class VpcdEmulator:
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self.atr_requests = 0
+        self.connected_at: float | None = None  # when the card "touched" the reader
+        self.atr_times: list[float] = []  # when vpcd asked for the ATR (pcscd's presence polls)
 
     @property
     def reader_name(self) -> str:
@@ -540,6 +544,8 @@ class VpcdEmulator:
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.atr_requests = 0
+        self.connected_at = None
+        self.atr_times = []
         self._thread = threading.Thread(target=self._run, args=(card, self._stop), name=f"vpcd-{self.port}", daemon=True)
         self._thread.start()
         if wait:
@@ -589,6 +595,8 @@ class VpcdEmulator:
             sock = self._connect(stop)
             if sock is None:
                 return
+            if self.connected_at is None:
+                self.connected_at = time.monotonic()
             self.connected.set()
             try:
                 self._serve(sock, card, stop)
@@ -632,6 +640,7 @@ class VpcdEmulator:
                     card.reset()
                 elif code == 4:
                     self.atr_requests += 1
+                    self.atr_times.append(time.monotonic())
                     sock.sendall(struct.pack(">H", len(card.atr)) + card.atr)
                 continue
             response = card.handle(payload)
