@@ -23,6 +23,7 @@ help:
 	@echo "make demo   - install what is missing, then run the bibkiosk demo"
 	@echo "make test   - install what is missing, then run the whole test suite"
 	@echo "make bench  - run the benchmarks in bench/ (figures go in bench/RESULTS.md)"
+	@echo "make screenshots - render every kiosk screen in nl, fr, en into docs/screenshots/"
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -54,6 +55,9 @@ demo: deps
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+screenshots: deps
+	SDL_VIDEODRIVER=offscreen SDL_AUDIODRIVER=dummy $(PY) -m kiosk.ui.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
