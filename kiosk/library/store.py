@@ -352,6 +352,7 @@ class Store:
         """Fault injection for the crash test: a pause between the writes of
         one transaction (0 in production)."""
         if self.fault_delay:
+            log.warning("fault injection: pausing %.3f s inside a transaction", self.fault_delay)
             time.sleep(self.fault_delay)
 
     def _q(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def settings_for(port: int, *, user: str = "kiosk1", password: str = "kiosk1", **kw) -> ClientSettings:
-    return ClientSettings(
+    values = dict(
         port=port,
         user=user,
         password=SecretStr(password),
@@ -35,8 +35,9 @@ def settings_for(port: int, *, user: str = "kiosk1", password: str = "kiosk1", *
         location="9901",
         keepalive_seconds=None,
         timeout=10,
-        **kw,
     )
+    values.update(kw)
+    return ClientSettings(**values)
 
 
 @pytest.fixture
