@@ -125,7 +125,7 @@ def parse_money(text: str | None) -> Decimal | None:
         value = Decimal(cleaned)
     except InvalidOperation:
         return None
-    if not value.is_finite() or value < 0:
+    if not value.is_finite() or value < 0 or value >= 1_000_000_000:
         return None
     return value.quantize(Decimal("0.01"))
 
