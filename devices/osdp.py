@@ -293,6 +293,8 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
             raise DeviceUrlError("give the key once: scbk or scbk_file, not both")
         if path:
             try:
+                if Path(path).stat().st_mode & 0o077:
+                    log.warning("%s: the OSDP key file can be read by other users: chmod 600 it", self.label)
                 key = _hex_key(Path(path).read_text())
             except OSError as exc:
                 raise DeviceUrlError(f"scbk_file: cannot read ({exc.strerror or exc})") from None

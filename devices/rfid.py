@@ -65,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -366,6 +367,7 @@ class PcscRfidReader(PcscDevice, ItemReader):
         self._reversed: dict[bytes, bool] = {}
         self._last_uids: tuple[str, ...] = ()
         self._last_problem = ""
+        self._last_problem_at = 0.0
 
     # -- card connection (under self._io) --
     def _handle(self, link: PcscLink) -> CardHandle:
@@ -479,14 +481,17 @@ class PcscRfidReader(PcscDevice, ItemReader):
             except DeviceDisconnected:
                 raise
             except DeviceError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                if problem != self._last_problem:  # once per kind of trouble, not per poll
-                    log.warning("%s: reading the field failed: %s", self.label, problem)
-                    self._last_problem = problem
+                # Once per kind of trouble (and at most every minute), not on every poll.
+                kind = type(exc).__name__
+                now = time.monotonic()
+                if kind != self._last_problem or now - self._last_problem_at > 60:
+                    log.warning("%s: reading the field failed: %s: %s", self.label, kind, exc)
+                    self._last_problem, self._last_problem_at = kind, now
                 with self._io:
                     self._drop_card()
                 return
         self._last_problem = ""
+        self._last_problem_at = 0.0
         self._publish(tags)
 
     def _publish(self, tags: list[Tag]) -> None:
@@ -509,12 +514,16 @@ class PcscRfidReader(PcscDevice, ItemReader):
         log.info("%s: %d tag(s) in the field (+%d -%d, %d undecodable)", self.label, len(tags), len(added), len(removed), bad)
         self._emit_threadsafe(TagsChanged(tuple(tags), added, removed))
 
-    async def _disconnect(self) -> None:
-        await super()._disconnect()
+    def _forget_field(self) -> None:
         with self._io:
             self._drop_card()
             self._cache = {}
             self._reversed = {}
+
+    async def _disconnect(self) -> None:
+        await super()._disconnect()
+        # Under the I/O lock, which a call in a worker thread may hold: not in the loop thread.
+        await asyncio.to_thread(self._forget_field)
         self._last_uids = ()
 
     # -- public API --

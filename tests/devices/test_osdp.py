@@ -156,9 +156,14 @@ def test_a_key_is_required():
     assert TEST_KEY.hex() not in repr(dev).lower()
 
 
-async def test_key_from_a_file(osdp_bus, pd, tmp_path):
+async def test_key_from_a_file(osdp_bus, pd, tmp_path, caplog):
     key_file = tmp_path / "osdp.key"
     key_file.write_text(TEST_KEY.hex().upper() + "\n")
+    key_file.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="devices.osdp"):
+        OsdpDevice(f"osdp://{osdp_bus.url_path}?scbk_file={key_file}")
+    assert "chmod 600" in caplog.text
+    key_file.chmod(0o600)
     async with OsdpDevice(f"osdp://{osdp_bus.url_path}?address=101&scbk_file={key_file}") as dev:
         assert dev.status.ok
 
