@@ -69,6 +69,7 @@ except ImportError:  # pragma: no cover - exercised only where pyscard is missin
 
 __all__ = [
     "PcscPatronReader",
+    "PcscDevice",
     "PcscLink",
     "CardHandle",
     "CardGone",
