@@ -3,7 +3,8 @@
 URL grammar::
 
     pcsc://                              # the first PC/SC reader
-    pcsc://READER[?options]              # the reader whose name contains READER
+    pcsc://?reader=READER[&options]      # the reader whose name contains READER
+    pcsc://READER[?options]              # the same, READER in the path
                                          # (case-insensitive; percent-encode spaces)
     pcsc://OMNIKEY%205022?identify=national_number
 
@@ -21,6 +22,7 @@ uid_order      as_read | reversed ``as_read``      byte order of contactless UID
 poll           float              1.0              seconds between status checks (a card is
                                                    seen at once; this bounds how fast a
                                                    stop request or a vanished reader is seen)
+reader         str                (first reader)   the reader whose name contains this text
 name           str                -                label for logs and events
 retry_initial  float              0.2              first reconnect delay (s)
 retry_max      float              10               longest reconnect delay (s)
@@ -402,6 +404,7 @@ class PcscDevice(ReconnectingDevice):
 
     OPTIONS: ClassVar[dict[str, OptionSpec]] = {
         "poll": (float, 1.0, "seconds between status checks (bounds how fast a vanished reader is seen)"),
+        "reader": (str, "", "the reader whose name contains this text (case-insensitive); same as the URL path"),
     }
 
     def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
@@ -415,9 +418,16 @@ class PcscDevice(ReconnectingDevice):
         self._thread_done = threading.Event()
         self._thread_done.set()
         self.reader_name = ""
+        path = self.url.path.strip("/")
+        if path and self.options["reader"] and path != self.options["reader"]:
+            from .errors import DeviceUrlError
+
+            raise DeviceUrlError("name the reader in the path or with ?reader=, not both")
+        #: Text the reader's name must contain ("" = the first reader).
+        self.wanted_reader: str = self.options["reader"] or path
 
     async def _connect(self) -> None:
-        link = PcscLink(self.url.path.strip("/"))
+        link = PcscLink(self.wanted_reader)
         name = await asyncio.to_thread(link.open)
         self._link = link
         self.reader_name = name

@@ -3,7 +3,8 @@
 URL grammar::
 
     pcsc-rfid://                         # the first PC/SC reader
-    pcsc-rfid://READER[?options]         # the reader whose name contains READER
+    pcsc-rfid://?reader=READER[&options] # the reader whose name contains READER
+    pcsc-rfid://READER[?options]         # the same, READER in the path
     pcsc-rfid://OMNIKEY?style=omnikey&blocks=reversed
 
 Options:

@@ -66,6 +66,17 @@ async def test_contactless_uid(patron_slot):
         assert dev.cards_read == 2
 
 
+async def test_reader_option_is_the_path_form(patron_slot):
+    """``pcsc://?reader=ACS`` (the documented grammar) names the reader as the path does."""
+    async with PcscPatronReader("pcsc://?reader=PCD%2000%2000") as dev:
+        stream = dev.events()
+        patron_slot.insert(ContactlessCard(UID), wait=0)
+        assert (await next_card(stream)).identifier == "04A1B2C3D4E5F6"
+        assert dev.reader_name == "Virtual PCD 00 00"
+    with pytest.raises(DeviceUrlError, match="not both"):
+        PcscPatronReader("pcsc://ACS?reader=OMNIKEY")
+
+
 async def test_uid_byte_order_option(patron_slot):
     async with PcscPatronReader(READER + "?uid_order=reversed") as dev:
         stream = dev.events()
