@@ -16,10 +16,12 @@ No log line carries a card number, PIN or name.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import ssl
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -78,7 +80,7 @@ from policy import (
 
 from .datafile import Account, CardStatus, HoldStatus
 from .errors import LibraryError
-from .store import Identified, ItemView, PatronView, Store
+from .store import GroupWriter, Identified, ItemView, PatronView, Store
 
 log = logging.getLogger("kiosk.library.server")
 
@@ -191,8 +193,10 @@ class LibraryHandler(Sip2Handler):
         fields: FieldCodes | None = None,
         clock: Callable[[], datetime] | None = None,
         extra_accounts: tuple[Account, ...] = (),
+        writer: GroupWriter | None = None,
     ) -> None:
         self.store = store
+        self.writer = writer
         self.fields = fields or FieldCodes()
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.accounts = store.accounts()
@@ -206,6 +210,14 @@ class LibraryHandler(Sip2Handler):
 
     def _now(self) -> datetime:
         return self.clock()
+
+    async def _write(self, operation: Callable[[Store], Any]) -> Any:
+        """Run a write operation whole: through the group-commit writer when
+        there is one, else here, in one transaction."""
+        if self.writer is not None:
+            return await self.writer(operation)
+        with self.store.group():
+            return operation(self.store)
 
     def _find_patron(self, number: str, password: str | None, *, lists: bool = False) -> _Patron | None:
         identified = self.store.identify(number)
@@ -399,15 +411,16 @@ class LibraryHandler(Sip2Handler):
             end_session=True, institution_id=self.institution_id, patron_identifier=msg.patron_identifier
         )
 
-    def on_block_patron(self, msg: BlockPatron, session: Sip2Session) -> Message:
+    async def on_block_patron(self, msg: BlockPatron, session: Sip2Session) -> Message:
         """01: block the card (the card becomes 'blocked'); answered with a 24."""
-        if self.store.block_card(msg.patron_identifier):
+        number = msg.patron_identifier
+        if await self._write(lambda s: s.block_card(number)):
             log.info("connection %d: a card was blocked by the SC", session.connection_id)
         return self.on_patron_status(
             PatronStatusRequest(institution_id=msg.institution_id, patron_identifier=msg.patron_identifier), session
         )
 
-    def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session) -> Message:
+    async def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session) -> Message:
         patron = self._find_patron(msg.patron_identifier, None)
         amount = parse_money(msg.fee_amount)
         lang = patron.view.language if patron else None
@@ -426,8 +439,9 @@ class LibraryHandler(Sip2Handler):
         if amount is None or amount <= 0:
             return answer(False, _t("library.payment_refused", lang))
         what = "fee" if (msg.fee_type == 2 or (msg.fee_identifier or "").lower() in ("membership", "fee")) else "charges"
+        pid, cents = patron.view.patron_id, int(amount * 100)
         try:
-            self.store.pay(patron.view.patron_id, int(amount * 100), what=what)
+            await self._write(lambda s: s.pay(pid, cents, what=what))
         except LibraryError:
             return answer(False, _t("library.payment_refused", lang))
         return answer(True, _t("library.payment_ok", lang))
@@ -448,7 +462,7 @@ class LibraryHandler(Sip2Handler):
             screen_message=(text,),
         )
 
-    def on_checkout(self, msg: CheckoutRequest, session: Sip2Session) -> Message:
+    async def on_checkout(self, msg: CheckoutRequest, session: Sip2Session) -> Message:
         patron = self._find_patron(msg.patron_identifier, msg.patron_password)
         if patron is None:
             return self._checkout_refusal(msg, self._unknown_patron_text())
@@ -477,13 +491,18 @@ class LibraryHandler(Sip2Handler):
                 if limit and self.store.loan_count(pid) >= limit:
                     return self._checkout_refusal(msg, _t("library.loan_limit", lang), item)
         due = msg.nb_due_date.date() if (msg.no_block and msg.nb_due_date) else None
-        try:
+        item_id = item.item_id
+
+        def lend(s: Store):  # noqa: ANN202
             if renewal:
-                loan = self.store.renew(pid, item.item_id, today=today, due=due)
-            else:
-                if item.loan is not None:  # no-block checkout of an item on loan to another patron
-                    self.store.checkin(item.item_id, today=today)
-                loan = self.store.checkout(pid, item.item_id, today=today, due=due)
+                return s.renew(pid, item_id, today=today, due=due)
+            with s.transaction():
+                if s.item(item_id).loan is not None:  # no-block checkout of an item on loan to another patron
+                    s.checkin(item_id, today=today)
+                return s.checkout(pid, item_id, today=today, due=due)
+
+        try:
+            loan = await self._write(lend)
         except LibraryError:
             return self._checkout_refusal(msg, _t("library.item_on_loan", lang), item)
         return CheckoutResponse(
@@ -501,7 +520,7 @@ class LibraryHandler(Sip2Handler):
             extra_fields=self._item_extensions(item),
         )
 
-    def on_checkin(self, msg: CheckinRequest, session: Sip2Session) -> Message:
+    async def on_checkin(self, msg: CheckinRequest, session: Sip2Session) -> Message:
         item = self.store.item(msg.item_identifier)
         if item is None:
             return CheckinResponse(
@@ -514,7 +533,19 @@ class LibraryHandler(Sip2Handler):
                 screen_message=(_t("library.item_unknown", None),),
             )
         today = (msg.return_date or self._now()).date() if msg.no_block else self._now().date()
-        result = self.store.checkin(item.item_id, today=today)
+        item_id = item.item_id
+        try:
+            result = await self._write(lambda s: s.checkin(item_id, today=today))
+        except LibraryError:
+            return CheckinResponse(
+                ok=False,
+                resensitize=False,
+                magnetic_media=False,
+                alert=True,
+                institution_id=self.institution_id,
+                item_identifier=msg.item_identifier,
+                screen_message=(_t("library.item_unknown", None),),
+            )
         lang = None
         if result.patron_id is not None:
             lang = self.store.patron(result.patron_id, with_lists=False).language
@@ -542,7 +573,7 @@ class LibraryHandler(Sip2Handler):
             extra_fields=self._item_extensions(item),
         )
 
-    def _renew_one(self, patron: _Patron, item: ItemView | None, today: date, *, no_block: bool, nb_due: date | None):
+    async def _renew_one(self, patron: _Patron, item: ItemView | None, today: date, *, no_block: bool, nb_due: date | None):
         """Renew one item: (loan, None) or (None, refusal text)."""
         lang = patron.view.language
         pid = patron.view.patron_id
@@ -555,9 +586,13 @@ class LibraryHandler(Sip2Handler):
                 return None, _t("library.renew_hold", lang)
             if item.loan.renewals >= item.max_renewals:
                 return None, _t("library.renewal_limit", lang)
-        return self.store.renew(pid, item.item_id, today=today, due=nb_due), None
+        item_id = item.item_id
+        try:
+            return await self._write(lambda s: s.renew(pid, item_id, today=today, due=nb_due)), None
+        except LibraryError:
+            return None, _t("library.not_your_loan", lang)
 
-    def on_renew(self, msg: RenewRequest, session: Sip2Session) -> Message:
+    async def on_renew(self, msg: RenewRequest, session: Sip2Session) -> Message:
         def refusal(text: str, item: ItemView | None = None) -> RenewResponse:
             return RenewResponse(
                 ok=False,
@@ -581,7 +616,7 @@ class LibraryHandler(Sip2Handler):
                 return refusal(_policy_text(decision, lang))
         item = self.store.item(msg.item_identifier) if msg.item_identifier else None
         nb_due = msg.nb_due_date.date() if (msg.no_block and msg.nb_due_date) else None
-        loan, problem = self._renew_one(patron, item, self._now().date(), no_block=msg.no_block, nb_due=nb_due)
+        loan, problem = await self._renew_one(patron, item, self._now().date(), no_block=msg.no_block, nb_due=nb_due)
         if problem is not None:
             return refusal(problem, item)
         assert item is not None and loan is not None
@@ -599,7 +634,7 @@ class LibraryHandler(Sip2Handler):
             screen_message=(_t("library.renew_ok", lang, due=_due_text(loan.due, lang)),),
         )
 
-    def on_renew_all(self, msg: RenewAllRequest, session: Sip2Session) -> Message:
+    async def on_renew_all(self, msg: RenewAllRequest, session: Sip2Session) -> Message:
         patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True)
         if patron is None:
             return RenewAllResponse(ok=False, institution_id=self.institution_id, screen_message=(self._unknown_patron_text(),))
@@ -617,7 +652,7 @@ class LibraryHandler(Sip2Handler):
         renewed, unrenewed = [], []
         today = self._now().date()
         for item_id in items:
-            loan, problem = self._renew_one(patron, self.store.item(item_id), today, no_block=False, nb_due=None)
+            loan, problem = await self._renew_one(patron, self.store.item(item_id), today, no_block=False, nb_due=None)
             (renewed if loan is not None else unrenewed).append(item_id)
         return RenewAllResponse(
             ok=True,
@@ -673,9 +708,13 @@ class LibraryServer:
         encoding: str = "cp850",
         clock: Callable[[], datetime] | None = None,
         extra_accounts: tuple[Account, ...] = (),
+        group_commit: bool = True,
     ) -> None:
         self.store = store
-        self.handler = LibraryHandler(store, fields=fields, clock=clock, extra_accounts=extra_accounts)
+        self.writer = GroupWriter(store.path, fault_delay=store.fault_delay) if group_commit else None
+        self.handler = LibraryHandler(
+            store, fields=fields, clock=clock, extra_accounts=extra_accounts, writer=self.writer
+        )
         self.server = Sip2Server(self.handler, encoding=encoding)
         self.port: int | None = None
 
@@ -690,6 +729,9 @@ class LibraryServer:
 
     async def close(self) -> None:
         await self.server.close()
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)
 
     async def __aenter__(self) -> LibraryServer:
         return self

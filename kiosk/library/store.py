@@ -12,6 +12,8 @@ thread (the server's event loop thread); every call is sub-millisecond.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import logging
 import os
@@ -244,6 +246,7 @@ class Store:
         self.path = path
         self.fault_delay = fault_delay
         self._in_tx = False
+        self._group = False
         self._item_types: dict[str, ItemType] | None = None
 
     # ------------------------------------------------------------ opening
@@ -320,9 +323,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls everything back."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls everything back.
+
+        Inside a :meth:`group` (the group-commit writer) it is a savepoint
+        instead: the operation is still whole or not at all, and its commit
+        is the group's."""
         if self._in_tx:
-            raise StoreError("nested transaction")
+            if not self._group:
+                raise StoreError("nested transaction")
+            with self._savepoint():
+                yield self._conn
+            return
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -347,6 +358,29 @@ class Store:
                 except sqlite3.Error:
                     pass
                 raise StoreError(f"cannot commit: {exc}") from None
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._conn.execute("SAVEPOINT op")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO op")
+            self._conn.execute("RELEASE op")
+            raise
+        else:
+            self._conn.execute("RELEASE op")
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction for a group of operations, each in its own
+        savepoint (see :class:`GroupWriter`)."""
+        with self.transaction():
+            self._group = True
+            try:
+                yield
+            finally:
+                self._group = False
 
     def _fault_pause(self) -> None:
         """Fault injection for the crash test: a pause between the writes of
@@ -895,3 +929,66 @@ def data_digest(data: DataFile) -> str:
     """A digest of a data file's content, to know whether a state file was
     loaded from it."""
     return hashlib.sha256(dump_data(data).encode()).hexdigest()
+
+
+class GroupWriter:
+    """Group commit for the SIP2 server: write operations submitted from the
+    event loop run in one writer thread on its own connection.  Whatever is
+    queued while a commit is under way goes into the next group: one
+    ``BEGIN IMMEDIATE`` … ``COMMIT`` (one fsync) for the group, each
+    operation in its own savepoint — still whole or not at all, and answered
+    only after its group is durable.  The event loop keeps serving reads
+    (its own connection; WAL readers never wait for the writer) meanwhile."""
+
+    def __init__(self, path: str | os.PathLike[str], *, fault_delay: float = 0.0, max_group: int = 256) -> None:
+        self.store = Store.open(path, fault_delay=fault_delay)
+        self.max_group = max_group
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="library-writer")
+        self._pending: list[tuple[object, object]] = []
+        self._flushing = False
+        self.groups = 0
+        self.operations = 0
+
+    async def __call__(self, operation):  # noqa: ANN001, ANN204 - Callable[[Store], T] -> T
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((operation, future))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                group, self._pending = self._pending[: self.max_group], self._pending[self.max_group :]
+                try:
+                    outcomes = await loop.run_in_executor(self._executor, self._run, [op for op, _ in group])
+                except BaseException as exc:  # the commit itself failed: nobody's write happened
+                    outcomes = [(False, exc if isinstance(exc, Exception) else StoreError("writer stopped"))] * len(group)
+                for (_, future), (ok, value) in zip(group, outcomes):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        finally:
+            self._flushing = False
+
+    def _run(self, operations: list) -> list[tuple[bool, object]]:
+        outcomes: list[tuple[bool, object]] = []
+        with self.store.group():
+            for operation in operations:
+                try:
+                    outcomes.append((True, operation(self.store)))
+                except Exception as exc:  # the operation's savepoint is rolled back
+                    outcomes.append((False, exc))
+        self.groups += 1
+        self.operations += len(operations)
+        return outcomes
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.store.close()
