@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from kiosk.adapter.fields import FieldCodes
+
 from .errors import DataFileError
 
 __all__ = [
@@ -219,6 +221,9 @@ class ServerSection(_Model):
     accounts: list[Account] = Field(
         default_factory=list, description="SIP2 login accounts, one per kiosk; none: every login is accepted"
     )
+    fields: FieldCodes = Field(
+        default_factory=FieldCodes, description="SIP2 extension field codes (docs/sip2-fields.md); defaults as the adapter's"
+    )
 
 
 class PatronRunSettings(_Model):
@@ -406,6 +411,8 @@ def demo_path() -> Path:
 def dump_data(data: DataFile) -> str:
     """The data file's text: stable key order, two-space indent, trailing newline."""
     payload = data.model_dump(mode="json", by_alias=True)
+    if payload["server"]["fields"] == FieldCodes().model_dump():
+        del payload["server"]["fields"]  # the defaults: keep files short
     return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
 
 

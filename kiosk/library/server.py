@@ -197,7 +197,7 @@ class LibraryHandler(Sip2Handler):
     ) -> None:
         self.store = store
         self.writer = writer
-        self.fields = fields or FieldCodes()
+        self.fields = fields or store.field_codes()
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.accounts = store.accounts()
         self.accounts.update({a.login: a for a in extra_accounts})

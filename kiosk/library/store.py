@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from kiosk.adapter.fields import FieldCodes
+
 from .datafile import (
     Account,
     Badge,
@@ -409,6 +411,7 @@ class Store:
             "institution": data.institution,
             "source_digest": data_digest(data),
             "patron_run": data.patron_run.model_dump_json(),
+            "server_fields": data.server.fields.model_dump_json(),
         }
         c.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
         c.executemany(
@@ -555,7 +558,7 @@ class Store:
             items=items,
             loans=loans,
             holds=holds,
-            server=ServerSection(accounts=accounts),
+            server=ServerSection(accounts=accounts, fields=self.field_codes()),
             patron_run=PatronRunSettings.model_validate_json(self.meta("patron_run") or "{}"),
         )
 
@@ -914,6 +917,10 @@ class Store:
         items = [r[0] for r in self._q("SELECT item_id FROM holds WHERE patron_id = ? AND status != 'cancelled' ORDER BY hold_id", (patron_id,))]
         self._conn.execute("UPDATE holds SET status = 'cancelled' WHERE patron_id = ? AND status != 'cancelled'", (patron_id,))
         return items
+
+    def field_codes(self) -> FieldCodes:
+        """The SIP2 extension field codes of the data file (``server.fields``)."""
+        return FieldCodes.model_validate_json(self.meta("server_fields") or "{}")
 
     def patron_run_settings(self) -> PatronRunSettings:
         return PatronRunSettings.model_validate_json(self.meta("patron_run") or "{}")

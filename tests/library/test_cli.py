@@ -203,3 +203,56 @@ def test_check_errors(tmp_path, capsys):
     assert info.value.code == 2
     with pytest.raises(SystemExit):
         main(["check", "--library", "demo", "--card", "1", "--action", "borrow"])
+
+
+def _config(tmp_path, extra: str = "") -> str:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(
+        f'state_dir = "{tmp_path}"\n\n[library]\nkind = "embedded"\ndata = "demo"\n\n'
+        '[policy]\nunmanned_badge = "Onbemande openingsuren"\nmin_entry_age = 18\n'
+        '[policy.max_charges]\n"53" = 20.00\n\n' + extra
+    )
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_check_with_a_config(tmp_path, capsys):
+    config = _config(tmp_path)
+    # The configuration's [policy] decides: R1's maximum here is 20.00, so 12.50 is fine.
+    assert main(["check", "--config", config, "--card", "29999000000020", "--action", "checkout", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["check", "--config", config, "--card", "29999000000030", "--action", "checkout", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["rules"] == ["R2"]
+    # min_entry_age 18 from the configuration; the demo patron is 12.
+    assert main(["check", "--config", config, "--card", "29999000000170", "--pin", PIN, "--action", "entry", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["rules"] == ["A1"]
+
+
+def test_check_with_a_config_schedule(tmp_path, capsys):
+    schedule = (
+        '[schedule]\n[schedule.branches."9901"]\n'
+        'monday = [{ kind = "staffed", from = "10:00", until = "17:00" },'
+        ' { kind = "unmanned", from = "17:00", until = "21:00" }]\n'
+    )
+    config = _config(tmp_path, schedule)
+    args = ["check", "--config", config, "--card", "29999000000150", "--pin", PIN, "--action", "entry", "--json"]
+    assert main([*args, "--at", "2026-11-23T11:00"]) == 0  # staffed: the door is open to all
+    capsys.readouterr()
+    assert main([*args, "--at", "2026-11-23T18:00"]) == 1  # unmanned: no badge
+    assert json.loads(capsys.readouterr().out)["rules"] == ["B1"]
+    assert main([*args, "--at", "2026-11-23T23:00"]) == 1
+    assert json.loads(capsys.readouterr().out)["rules"] == ["S1", "B1"]
+    # --period overrides the schedule.
+    assert main([*args, "--at", "2026-11-23T23:00", "--period", "staffed"]) == 0
+    capsys.readouterr()
+
+
+def test_check_with_a_bad_config(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[library]\nkind = "embedded"\n')
+    assert main(["check", "--config", str(bad), "--card", "1", "--action", "checkout"]) == 2
+    assert "library" in capsys.readouterr().err
+    unreachable = tmp_path / "far.toml"
+    unreachable.write_text('[library]\nkind = "sip2"\nhost = "127.0.0.1"\nport = 1\nuser = "x"\ntimeout_seconds = 1\n')
+    assert main(["check", "--config", str(unreachable), "--card", "1", "--action", "checkout"]) == 2
+    assert "library system" in capsys.readouterr().err

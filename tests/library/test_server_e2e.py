@@ -299,3 +299,30 @@ async def test_checkout_message_names_rule_in_french(client):
     req = CheckoutRequest(institution_id="9999", patron_identifier="29999000000060", item_identifier="30000000000043")
     answer = await client.request(req)
     assert answer.screen_message == (translate("policy", "policy.R5", "fr"),)
+
+
+async def test_extension_codes_are_settings_on_both_sides(tmp_path):
+    import json
+
+    from kiosk.adapter import FieldCodes, Sip2LibrarySystem
+    from kiosk.library.datafile import load_data, parse_data
+    from kiosk.library.server import LibraryServer
+    from kiosk.library.store import Store
+
+    raw = json.loads(load_data("demo").model_dump_json(by_alias=True))
+    raw["server"]["fields"] = {"badges": "ZB", "subscription_status": "ZS", "charges": "ZG"}
+    store = Store.create(tmp_path / "s.sqlite", parse_data(json.dumps(raw)))
+    async with LibraryServer(store, clock=lambda: NOW) as server:
+        port = await server.start()
+        codes = FieldCodes(badges="ZB", subscription_status="ZS", charges="ZG")
+        async with Sip2LibrarySystem(settings_for(port), fields=codes) as system:
+            patron = await system.identify("29999000000020", PIN)
+            assert [b.name for b in patron.badges] == ["Onbemande openingsuren"]
+            assert len(patron.charges) == 2 and not patron.flags_only
+            answer = await system.client.patron_information("29999000000020")
+            assert answer.extra("ZB") == "Onbemande openingsuren" and answer.extra("XB") is None
+        # An adapter with the default codes sees none of the moved fields.
+        async with Sip2LibrarySystem(settings_for(port)) as other:
+            patron = await other.identify("29999000000020", PIN)
+            assert patron.badges == ()
+    store.close()
