@@ -168,6 +168,18 @@ class _Patron:
     snapshot: PatronSnapshot
 
 
+_CHARSET_FALLBACKS = str.maketrans({"€": "EUR", "…": "...", "’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+
+
+def _to_charset(text: str, encoding: str) -> str:
+    """*text* itself when *encoding* can carry it, else a close copy it can."""
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.translate(_CHARSET_FALLBACKS).encode(encoding, "replace").decode(encoding)
+
+
 def _t(key: str, lang: str | None, **params: object) -> str:
     return translate("library", key, lang, **params)
 
@@ -210,6 +222,36 @@ class LibraryHandler(Sip2Handler):
 
     def _now(self) -> datetime:
         return self.clock()
+
+    #: the server's SIP2 character set (set by LibraryServer)
+    encoding = "cp850"
+
+    async def handle(self, msg: Message, session: Sip2Session) -> Message | None:
+        answer = await super().handle(msg, session)
+        return None if answer is None else self._encodable(answer)
+
+    def _encodable(self, answer: Message) -> Message:
+        """Replace what the character set cannot carry (a title with '€' in
+        cp850 …) so that the answer — often to a transaction already made —
+        always goes out."""
+        enc = self.encoding
+        changes: dict[str, Any] = {}
+        for spec in answer.SPEC:
+            value = getattr(answer, spec.name)
+            if isinstance(value, str):
+                fixed = _to_charset(value, enc)
+                if fixed is not value:
+                    changes[spec.name] = fixed
+            elif isinstance(value, tuple) and value and isinstance(value[0], str):
+                fixed_all = tuple(_to_charset(v, enc) for v in value)
+                if any(a is not b for a, b in zip(fixed_all, value)):
+                    changes[spec.name] = fixed_all
+        extras = answer.extra_fields
+        if extras:
+            fixed_extras = tuple((code, _to_charset(value, enc)) for code, value in extras)
+            if any(a[1] is not b[1] for a, b in zip(fixed_extras, extras)):
+                changes["extra_fields"] = fixed_extras
+        return answer.replace(**changes) if changes else answer
 
     async def _write(self, operation: Callable[[Store], Any]) -> Any:
         """Run a write operation whole: through the group-commit writer when
@@ -517,6 +559,7 @@ class LibraryHandler(Sip2Handler):
             due_date=self._due_field(loan.due),
             media_type=item.media_type,
             screen_message=(_t("library.checkout_ok", lang, due=_due_text(loan.due, lang)),),
+            print_line=(f"{item.title[:60]} - {_due_text(loan.due, lang)}",),
             extra_fields=self._item_extensions(item),
         )
 
@@ -632,6 +675,7 @@ class LibraryHandler(Sip2Handler):
             due_date=self._due_field(loan.due),
             media_type=item.media_type,
             screen_message=(_t("library.renew_ok", lang, due=_due_text(loan.due, lang)),),
+            print_line=(f"{item.title[:60]} - {_due_text(loan.due, lang)}",),
         )
 
     async def on_renew_all(self, msg: RenewAllRequest, session: Sip2Session) -> Message:
@@ -715,6 +759,7 @@ class LibraryServer:
         self.handler = LibraryHandler(
             store, fields=fields, clock=clock, extra_accounts=extra_accounts, writer=self.writer
         )
+        self.handler.encoding = encoding
         self.server = Sip2Server(self.handler, encoding=encoding)
         self.port: int | None = None
 

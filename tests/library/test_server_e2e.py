@@ -326,3 +326,24 @@ async def test_extension_codes_are_settings_on_both_sides(tmp_path):
             patron = await other.identify("29999000000020", PIN)
             assert patron.badges == ()
     store.close()
+
+
+async def test_text_the_charset_cannot_carry_still_goes_out(tmp_path):
+    """cp850 has no '€': a title with one must not turn a made loan into an error."""
+    import json
+
+    from kiosk.library.datafile import load_data, parse_data
+    from kiosk.library.server import LibraryServer
+    from kiosk.library.store import Store
+    from kiosk.sip2.client import Sip2Client
+
+    raw = json.loads(load_data("demo").model_dump_json(by_alias=True))
+    raw["items"][3]["title"] = "Sparen in € — een gids…"
+    store = Store.create(tmp_path / "s.sqlite", parse_data(json.dumps(raw)))
+    async with LibraryServer(store, clock=lambda: NOW) as server:
+        port = await server.start()
+        async with Sip2Client(settings_for(port)) as client:
+            answer = await client.checkout("29999000000150", "30000000000043", PIN)
+            assert answer.ok and answer.title_identifier == "Sparen in EUR - een gids..."
+            assert answer.print_line == ("Sparen in EUR - een gids... - 14-12-2026",)
+    store.close()
