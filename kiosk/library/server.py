@@ -21,6 +21,7 @@ import hmac
 import logging
 import ssl
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -180,6 +181,12 @@ def _to_charset(text: str, encoding: str) -> str:
         return text.translate(_CHARSET_FALLBACKS).encode(encoding, "replace").decode(encoding)
 
 
+@lru_cache(maxsize=None)
+def _text_fields(kind: type[Message]) -> tuple[str, ...]:
+    """Names of a message class's text fields (str and repeated str)."""
+    return tuple(spec.name for spec in kind.SPEC if spec.kind in ("str", "list", "char"))
+
+
 def _t(key: str, lang: str | None, **params: object) -> str:
     return translate("library", key, lang, **params)
 
@@ -236,21 +243,20 @@ class LibraryHandler(Sip2Handler):
         always goes out."""
         enc = self.encoding
         changes: dict[str, Any] = {}
-        for spec in answer.SPEC:
-            value = getattr(answer, spec.name)
+        for name in _text_fields(type(answer)):
+            value = getattr(answer, name)
             if isinstance(value, str):
-                fixed = _to_charset(value, enc)
-                if fixed is not value:
-                    changes[spec.name] = fixed
-            elif isinstance(value, tuple) and value and isinstance(value[0], str):
+                if not value.isascii():
+                    fixed = _to_charset(value, enc)
+                    if fixed is not value:
+                        changes[name] = fixed
+            elif value and not all(v.isascii() for v in value):
                 fixed_all = tuple(_to_charset(v, enc) for v in value)
                 if any(a is not b for a, b in zip(fixed_all, value)):
-                    changes[spec.name] = fixed_all
+                    changes[name] = fixed_all
         extras = answer.extra_fields
-        if extras:
-            fixed_extras = tuple((code, _to_charset(value, enc)) for code, value in extras)
-            if any(a[1] is not b[1] for a, b in zip(fixed_extras, extras)):
-                changes["extra_fields"] = fixed_extras
+        if extras and not all(v.isascii() for _, v in extras):
+            changes["extra_fields"] = tuple((code, _to_charset(value, enc)) for code, value in extras)
         return answer.replace(**changes) if changes else answer
 
     async def _write(self, operation: Callable[[Store], Any]) -> Any:
