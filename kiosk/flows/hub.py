@@ -73,6 +73,8 @@ class DeviceHub:
         self._post: Post | None = None
         self._retry = retry_seconds
         self._closing = False
+        self._first_try: dict[str, asyncio.Event] = {}
+        self._open_timeout = 10.0
 
     @classmethod
     def from_config(cls, devices_config: Any) -> DeviceHub:
@@ -94,7 +96,12 @@ class DeviceHub:
                 self._ok[url] = False
                 continue
             self._devices[url] = device
+            self._first_try[url] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._run(url, device), name=f"kiosk device {device.label}"))
+        # Return once every device was tried once (opened or out of order).
+        if self._first_try:
+            await asyncio.wait([asyncio.ensure_future(e.wait()) for e in self._first_try.values()],
+                               timeout=self._open_timeout)
 
     @staticmethod
     def _fits(device: Device, role: str) -> bool:
@@ -138,9 +145,11 @@ class DeviceHub:
                 if self._ok.get(url, True):
                     log.warning("%s (%s) out of order: %s", device.label, "/".join(roles), exc)
                     self._set(url, False, str(exc))
+                self._first_try[url].set()
                 await asyncio.sleep(self._retry)
                 continue
             self._set(url, True, "open")
+            self._first_try[url].set()
             stream = device.events()
             try:
                 async for event in stream:

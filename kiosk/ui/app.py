@@ -9,6 +9,8 @@ however many updates came in).  Touches go back to the flows as
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from kiosk.flows.model import K
 
 from .audio import CuePlayer
 from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
-from .widgets import KLabel
+from .widgets import KLabel, sync_children
 
 log = logging.getLogger("kiosk.ui")
 
@@ -39,6 +41,16 @@ def load_kv() -> None:
 
         Builder.load_file(str(KV_FILE))
         _loaded = True
+
+
+def release_memory() -> None:
+    """Between patrons: collect garbage and hand freed heap back to the OS
+    (glibc keeps freed texture buffers of the software renderer otherwise)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 class KioskRoot(FloatLayout):
@@ -119,13 +131,13 @@ class KioskRoot(FloatLayout):
         self.language = view.language
         tr = self.tr
         self.ids.appname.text = tr(self._title)
-        notices = self.ids.notices
-        notices.clear_widgets()
-        for notice in view.notices:
-            notices.add_widget(KLabel(text=tr(notice), tone="notice_text", bold=True))
+        sync_children(self.ids.notices, [(KLabel, {"text": tr(n), "tone": "notice_text", "bold": True})
+                                         for n in view.notices])
         screen = self._screens[view.state]
         screen.update(view, tr)
         if self.ids.sm.current != screen.name:
+            if view.state is State.IDLE:
+                Clock.schedule_once(lambda _dt: release_memory(), 0.5)
             self.ids.sm.current = screen.name
         self._overlay(self._busy, view.busy is not None, view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)

@@ -18,7 +18,7 @@ from kivy.uix.screenmanager import Screen
 from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View
 
 from . import theme
-from .widgets import ItemRow, KButton, KLabel, LoanRow
+from .widgets import ItemRow, KButton, KLabel, LoanRow, sync_children
 
 Tr = Callable[[Text], str]
 
@@ -136,37 +136,38 @@ class MenuScreen(KScreen):
         ids.finish.text = tr(K("kiosk.button.finish"))
 
 
-def item_row(line: ItemLine, tr: Tr, lang: str, kroot) -> ItemRow:
-    row = ItemRow(
-        title=line.title or line.item_id,
-        status=tr(status_text(line.status, line.kind.value)) if line.status else "",
-        tone=line.status.value,
-        detail=tr(line.text) if line.text else "",
-        extra=tr(line.extra) if line.extra else "",
-        due=tr(K("kiosk.due", date=fmt_date(line.due, lang))) if line.due and line.kind.value != "return" else "",
-    )
-    if line.status is LineStatus.OFFER_RENEW and kroot is not None:
-        button = KButton(text=tr(K("kiosk.item.renew_button")), size_hint=(None, None), width=dp(260),
-                         height=dp(64), font_size=dp(24))
-        button.bind(on_release=lambda *_: kroot.press("renew_item", line.item_id))
-        row.add_widget(button)
-    return row
+def item_row_props(line: ItemLine, tr: Tr, lang: str, kroot) -> dict:
+    return {
+        "title": line.title or line.item_id,
+        "status": tr(status_text(line.status, line.kind.value)) if line.status else "",
+        "tone": line.status.value,
+        "detail": tr(line.text) if line.text else "",
+        "extra": tr(line.extra) if line.extra else "",
+        "due": tr(K("kiosk.due", date=fmt_date(line.due, lang))) if line.due and line.kind.value != "return" else "",
+        "overdue": False,
+        "offer": tr(K("kiosk.item.renew_button")) if line.status is LineStatus.OFFER_RENEW else "",
+        "item_id": line.item_id,
+        "kroot": kroot,
+    }
 
 
 class ItemsScreen(KScreen):
-    """Borrow and return share one layout."""
+    """Borrow and return share one layout.  Oldest line first; the list
+    scrolls to the newest."""
 
     def update(self, view: View, tr: Tr) -> None:
         kind = "borrow" if self.state is State.BORROW else "return"
         ids = self.ids
         ids.title.text = tr(K(f"kiosk.{kind}.title"))
         ids.instructions.text = tr(K(f"kiosk.{kind}.instructions"))
-        ids.rows.clear_widgets()
         lines = [ln for ln in view.lines if ln.kind.value == kind or (kind == "borrow" and ln.kind.value == "renew")]
+        before = len(ids.rows.children)
         if not lines:
-            ids.rows.add_widget(KLabel(text=tr(K("kiosk.items.empty")), tone="muted"))
-        for line in reversed(lines):  # newest on top
-            ids.rows.add_widget(item_row(line, tr, view.language, self.kroot))
+            sync_children(ids.rows, [(KLabel, {"text": tr(K("kiosk.items.empty")), "tone": "muted"})])
+        else:
+            sync_children(ids.rows, [(ItemRow, item_row_props(ln, tr, view.language, self.kroot)) for ln in lines])
+        if len(ids.rows.children) > before:
+            ids.scroll.scroll_y = 0  # show the newest
         ids.menu.text = tr(K("kiosk.button.menu"))
         ids.menu.opacity = 1 if view.identified else 0
         ids.menu.disabled = not view.identified
@@ -189,24 +190,21 @@ class RenewScreen(KScreen):
         ids.title.text = tr(K("kiosk.renew.title"))
         ids.instructions.text = tr(K("kiosk.renew.instructions"))
         ids.hint.text = tr(view.hint) if view.hint else ""
-        ids.rows.clear_widgets()
         if not view.loans:
-            ids.rows.add_widget(KLabel(text=tr(K("kiosk.renew.none")), tone="muted"))
-        for loan in view.loans:
-            ids.rows.add_widget(
-                LoanRow(
-                    title=loan.title or loan.item_id,
-                    due=tr(K("kiosk.overdue" if loan.overdue else "kiosk.due", date=fmt_date(loan.due, view.language)))
-                    if loan.due else "",
-                    overdue=loan.overdue,
-                    selected=loan.selected,
-                    status=tr(status_text(loan.status, "renew")) if loan.status else "",
-                    tone=loan.status.value if loan.status else "working",
-                    detail=tr(loan.text) if loan.text and loan.status is not LineStatus.OK else "",
-                    item_id=loan.item_id,
-                    kroot=self.kroot,
-                )
-            )
+            sync_children(ids.rows, [(KLabel, {"text": tr(K("kiosk.renew.none")), "tone": "muted"})])
+        else:
+            sync_children(ids.rows, [(LoanRow, {
+                "title": loan.title or loan.item_id,
+                "due": tr(K("kiosk.overdue" if loan.overdue else "kiosk.due",
+                            date=fmt_date(loan.due, view.language))) if loan.due else "",
+                "overdue": loan.overdue,
+                "selected": loan.selected,
+                "status": tr(status_text(loan.status, "renew")) if loan.status else "",
+                "tone": loan.status.value if loan.status else "working",
+                "detail": tr(loan.text) if loan.text and loan.status is not LineStatus.OK else "",
+                "item_id": loan.item_id,
+                "kroot": self.kroot,
+            }) for loan in view.loans])
         ids.renew_selected.text = tr(K("kiosk.renew.selected"))
         ids.renew_all.text = tr(K("kiosk.renew.all"))
         ids.renew_selected.disabled = ids.renew_all.disabled = not view.loans
@@ -222,40 +220,34 @@ class AccountScreen(KScreen):
         lang = view.language
         ids.title.text = tr(K("kiosk.account.title"))
         ids.loans_title.text = tr(K("kiosk.account.loans")) + f" ({len(view.loans)})"
-        ids.loans.clear_widgets()
         if not view.loans:
-            ids.loans.add_widget(KLabel(text=tr(K("kiosk.renew.none")), tone="muted"))
-        for loan in view.loans:
-            ids.loans.add_widget(
-                ItemRow(
-                    title=loan.title or loan.item_id,
-                    status="",
-                    tone="working",
-                    due=tr(K("kiosk.overdue" if loan.overdue else "kiosk.due", date=fmt_date(loan.due, lang)))
-                    if loan.due else "",
-                    overdue=loan.overdue,
-                )
-            )
-        ids.holds_title.text = tr(K("kiosk.account.holds"))
-        ids.holds.clear_widgets()
-        if not view.holds:
-            ids.holds.add_widget(KLabel(text=tr(K("kiosk.account.no_holds")), tone="muted"))
-        for hold in view.holds:
-            ids.holds.add_widget(
-                ItemRow(
-                    title=hold.title or hold.item_id,
-                    status=tr(K("kiosk.account.hold_ready" if hold.ready else "kiosk.account.hold_waiting")),
-                    tone="ok" if hold.ready else "working",
-                    detail=tr(K("kiosk.account.pickup", branch=hold.pickup)) if hold.pickup else "",
-                )
-            )
-        ids.blocks_title.text = tr(K("kiosk.account.blocks"))
-        ids.blocks.clear_widgets()
-        if view.blocks:
-            for block in view.blocks:
-                ids.blocks.add_widget(KLabel(text=tr(block), tone="refusal_text", bold=True))
+            sync_children(ids.loans, [(KLabel, {"text": tr(K("kiosk.renew.none")), "tone": "muted"})])
         else:
-            ids.blocks.add_widget(KLabel(text=tr(K("kiosk.account.no_blocks")), tone="success"))
+            sync_children(ids.loans, [(ItemRow, {
+                "title": loan.title or loan.item_id,
+                "status": "",
+                "tone": "working",
+                "due": tr(K("kiosk.overdue" if loan.overdue else "kiosk.due", date=fmt_date(loan.due, lang)))
+                if loan.due else "",
+                "overdue": loan.overdue,
+            }) for loan in view.loans])
+        ids.holds_title.text = tr(K("kiosk.account.holds"))
+        if not view.holds:
+            sync_children(ids.holds, [(KLabel, {"text": tr(K("kiosk.account.no_holds")), "tone": "muted"})])
+        else:
+            sync_children(ids.holds, [(ItemRow, {
+                "title": hold.title or hold.item_id,
+                "status": tr(K("kiosk.account.hold_ready" if hold.ready else "kiosk.account.hold_waiting")),
+                "tone": "ok" if hold.ready else "working",
+                "detail": tr(K("kiosk.account.pickup", branch=hold.pickup)) if hold.pickup else "",
+            }) for hold in view.holds])
+        ids.blocks_title.text = tr(K("kiosk.account.blocks"))
+        if view.blocks:
+            sync_children(ids.blocks, [(KLabel, {"text": tr(b), "tone": "refusal_text", "bold": True})
+                                       for b in view.blocks])
+        else:
+            sync_children(ids.blocks, [(KLabel, {"text": tr(K("kiosk.account.no_blocks")), "tone": "success",
+                                                 "bold": False})])
         ids.renew.text = tr(K("kiosk.button.renew"))
         ids.renew.disabled = not view.loans or not view.can_renew
         ids.menu.text = tr(K("kiosk.button.menu"))
@@ -277,7 +269,6 @@ class SummaryScreen(KScreen):
     def update(self, view: View, tr: Tr) -> None:
         ids = self.ids
         ids.title.text = tr(K("kiosk.summary.title"))
-        ids.counts.clear_widgets()
         s = view.summary
         lines: list[str] = []
         if s is not None:
@@ -292,8 +283,7 @@ class SummaryScreen(KScreen):
             if s.receipt_printed:
                 lines.append(tr(K("kiosk.summary.receipt")))
         lines.append(tr(K("kiosk.summary.card")))
-        for text in lines:
-            ids.counts.add_widget(KLabel(text=text, font_size=dp(30)))
+        sync_children(ids.counts, [(KLabel, {"text": text, "font_size": dp(30)}) for text in lines])
         ids.ok.text = tr(K("kiosk.button.ok"))
 
 

@@ -77,7 +77,8 @@ class Panel(BoxLayout):
 
 
 class ItemRow(BoxLayout):
-    """One item line: title, status badge, reason / advice."""
+    """One item line: title, status badge, reason / advice, and (when an item
+    already lent to the patron is offered for renewal) a Renew button."""
 
     title = StringProperty("")
     status = StringProperty("")
@@ -86,6 +87,31 @@ class ItemRow(BoxLayout):
     extra = StringProperty("")
     due = StringProperty("")
     overdue = BooleanProperty(False)
+    offer = StringProperty("")  # the Renew button's text; empty: no button
+    item_id = StringProperty("")
+    kroot = ObjectProperty(None, allownone=True)
+
+
+def sync_children(container, specs: list[tuple[type, dict]]) -> None:
+    """Make *container*'s children (in display order) match *specs*, reusing
+    widgets of the same class and changing only properties that differ, so
+    Kivy re-renders only texts that changed."""
+    current = list(reversed(container.children))
+    for index, (klass, props) in enumerate(specs):
+        widget = current[index] if index < len(current) else None
+        if widget is not None and type(widget) is klass:
+            for key, value in props.items():
+                if getattr(widget, key) != value:
+                    setattr(widget, key, value)
+            continue
+        for stale in current[index:]:
+            container.remove_widget(stale)
+        current = current[:index]
+        widget = klass(**props)
+        container.add_widget(widget)
+        current.append(widget)
+    for stale in current[len(specs):]:
+        container.remove_widget(stale)
 
 
 class LoanRow(ButtonBehavior, BoxLayout):

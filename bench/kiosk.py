@@ -1,0 +1,386 @@
+"""Benchmark: the kiosk.
+
+1. Stack checkout: ten RFID-tagged items put on the (simulated) pad at once,
+   from "items placed" to "all done" (every line borrowed: journal written
+   before and after each transaction, SIP2 checkout to the embedded library
+   system over loopback, security bit cleared).  Target < 250 ms.
+   Peer, same run: the adapter alone doing the same ten checkouts
+   (``LibrarySystem.checkout`` x 10 over the same SIP2 link: no flows, no
+   journal, no devices).
+
+2. Cold start: ``bibkiosk kiosk --config FILE`` (embedded library, sim
+   devices, offscreen rendering) from process spawn to the first drawn
+   frame.  Target < 1.5 s.  Peer, same run: a bare Kivy app (one Label)
+   from spawn to its first frame, the same way.
+
+3. Memory: resident set size of a kiosk process (Kivy UI offscreen on Mesa
+   llvmpipe, flows, embedded library, journal) after 100 sessions (identify +
+   PIN, borrow two items, receipt, return them, finish); also after 10 and 50
+   to show it is not growing.  Target < 150 MB.  Peer, same run: a bare Kivy
+   window with one Label, same renderer.  Both VmRSS (shared libraries
+   included: libLLVM alone is ~85 MB of file pages) and RssAnon (the
+   process's own memory; llvmpipe keeps textures there, a GPU would not).
+
+Prints medians and ratios, then one JSON line per metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NOW = datetime(2026, 11, 23, 12, 0).astimezone()
+CARD = "29999000000010"
+PIN = "1234"
+BENCH_ITEMS = [f"31000000000{n:03d}" for n in range(1, 11)]
+ENV = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "SDL_AUDIODRIVER": "dummy", "KIVY_NO_ARGS": "1",
+       "KIVY_NO_CONSOLELOG": "1", "PYTHONPATH": str(ROOT)}
+ROLES = {
+    "patron_reader": ["sim://patron"],
+    "item_reader": ["sim://rfid"],
+    "scanner": ["sim://scanner"],
+    "indicator": ["sim://indicator"],
+    "printer": ["sim://printer"],
+}
+
+
+def bench_data(path: Path) -> Path:
+    """The demo data plus ten RFID-tagged books for the stack."""
+    data = json.loads((ROOT / "kiosk/library/demo.json").read_text())
+    for n, item in enumerate(BENCH_ITEMS, start=1):
+        data["items"].append({"item_id": item, "rfid": f"E0041600000{n:05d}", "title": f"Bench book {n}",
+                              "author": "", "item_type": "book", "parts": 1, "branch": None})
+    path.write_text(json.dumps(data))
+    return path
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """VmRSS (all resident pages, shared libraries included) or RssAnon (the
+    process's own heap, textures of the software renderer included), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ------------------------------------------------------------------ 1. stack checkout
+
+
+async def stack_checkout(rounds: int) -> tuple[list[float], list[float]]:
+    from devices import sim
+    from kiosk.adapter import EmbeddedLibrarySystem
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, LineStatus, State, Ui
+    from kiosk.journal import Journal
+    from kiosk.library.server import site_rules
+    from policy import DEFAULT_PIN_REQUIRED
+
+    ours: list[float] = []
+    peer: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        library = EmbeddedLibrarySystem(bench_data(Path(tmp) / "data.json"), database=Path(tmp) / "lib.sqlite",
+                                        clock=lambda: NOW)
+        await library.start()
+        journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"bench-key-0123456789")
+        rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+        flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules), now=lambda: NOW)
+        await flows.start(ticker=False)
+        done = asyncio.Event()
+
+        def watch(view) -> None:
+            if sum(1 for ln in view.lines if ln.status is LineStatus.OK) == len(BENCH_ITEMS):
+                done.set()
+
+        flows.subscribe(watch)
+
+        async def settle() -> None:
+            for _ in range(3):
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                await flows.settle()
+
+        async def reset() -> None:
+            for item in BENCH_ITEMS:
+                await library.checkin(item)
+
+        tags = [sim.tag_for(item) for item in BENCH_ITEMS]
+        try:
+            for r in range(rounds + 2):
+                sim.tap_card(CARD)
+                await settle()
+                for d in PIN:
+                    flows.press(Ui.PIN_DIGIT, d)
+                flows.press(Ui.PIN_ENTER)
+                await settle()
+                flows.press(Ui.BORROW)
+                await settle()
+                assert flows.state is State.BORROW, flows.state
+                done.clear()
+                t0 = time.perf_counter()
+                sim.place_items(tags)
+                await done.wait()
+                elapsed = time.perf_counter() - t0
+                assert not any(t.secured for t in sim.BUS.tags())
+                flows.press(Ui.FINISH)
+                await settle()
+                flows.press(Ui.RECEIPT_NO)
+                await settle()
+                flows.press(Ui.OK)
+                sim.remove_items()
+                await settle()
+                await reset()
+                # Peer: the same ten checkouts through the adapter alone.
+                t0 = time.perf_counter()
+                for item in BENCH_ITEMS:
+                    res = await library.checkout(CARD, item, pin=PIN)
+                    assert res.ok, res
+                peer_elapsed = time.perf_counter() - t0
+                await reset()
+                if r >= 2:  # two warm-up rounds
+                    ours.append(elapsed)
+                    peer.append(peer_elapsed)
+        finally:
+            await flows.close()
+            journal.close()
+            await library.close()
+    return ours, peer
+
+
+# ------------------------------------------------------------------ 2. cold start
+
+BARE_KIVY = textwrap.dedent("""
+    import os, sys, time
+    t0 = time.perf_counter()
+    from kivy.config import Config
+    Config.set("graphics", "width", "1280"); Config.set("graphics", "height", "800")
+    from kivy.app import App
+    from kivy.uix.label import Label
+    from kivy.core.window import Window
+    class Bare(App):
+        def load_kv(self, filename=None):
+            return None
+        def build(self):
+            Window.bind(on_flip=self.flipped)
+            return Label(text="hello")
+        def flipped(self, *a):
+            print("first frame", flush=True)
+            self.stop()
+    Bare().run()
+""")
+
+
+def spawn_to_first_frame(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("first frame"):
+            elapsed = time.perf_counter() - t0
+            break
+    else:
+        proc.wait()
+        raise RuntimeError(f"no first frame: {proc.stderr.read() if proc.stderr else ''}")
+    proc.communicate(timeout=60)
+    return elapsed
+
+
+def cold_start(runs: int) -> tuple[list[float], list[float]]:
+    ours, peer = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "kiosk.toml"
+        cfg.write_text(textwrap.dedent(f"""
+            state_dir = "{tmp}/state"
+            [library]
+            kind = "embedded"
+            data = "demo"
+            [devices.patron_reader]
+            url = "sim://patron"
+            [devices.item_reader]
+            url = "sim://rfid"
+            [devices.scanner]
+            url = "sim://scanner"
+            [devices.printer]
+            url = "sim://printer"
+            [kiosk]
+            fullscreen = false
+            sounds = false
+            [secrets.pseudonym_key]
+            env = "BENCH_PSEUDONYM_KEY"
+        """))
+        os.environ["BENCH_PSEUDONYM_KEY"] = "bench-pseudonym-key-0123456789"
+        ENV["BENCH_PSEUDONYM_KEY"] = os.environ["BENCH_PSEUDONYM_KEY"]
+        kiosk_cmd = [sys.executable, "-m", "kiosk", "kiosk", "--config", str(cfg), "--windowed",
+                     "--exit-after-first-frame"]
+        bare_cmd = [sys.executable, "-c", BARE_KIVY]
+        spawn_to_first_frame(kiosk_cmd)  # warm the page cache once, both
+        spawn_to_first_frame(bare_cmd)
+        for _ in range(runs):
+            ours.append(spawn_to_first_frame(kiosk_cmd))
+            peer.append(spawn_to_first_frame(bare_cmd))
+    return ours, peer
+
+
+# ------------------------------------------------------------------ 3. memory (child process)
+
+
+async def sessions_child(count: int) -> None:
+    """Run the whole kiosk (UI offscreen) and *count* sessions; print RSS lines."""
+    from kiosk.ui.runner import configure_kivy
+
+    configure_kivy()
+    from devices import sim
+    from kiosk.adapter import EmbeddedLibrarySystem
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State, Ui
+    from kiosk.journal import Journal
+    from kiosk.library.server import site_rules
+    from kiosk.ui.runner import run_ui
+    from policy import DEFAULT_PIN_REQUIRED
+
+    with tempfile.TemporaryDirectory() as tmp:
+        library = EmbeddedLibrarySystem(bench_data(Path(tmp) / "data.json"), database=Path(tmp) / "lib.sqlite",
+                                        clock=lambda: NOW)
+        await library.start()
+        journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"bench-key-0123456789")
+        rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+        flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules), now=lambda: NOW)
+
+        async def settle() -> None:
+            for _ in range(3):
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                await flows.settle()
+            await asyncio.sleep(0.02)  # let Kivy draw
+
+        async def scenario(app) -> None:
+            import gc
+
+            await asyncio.sleep(0.3)
+            gc.collect()
+            print(f"rss 0 {rss_mb():.1f} {rss_mb('RssAnon'):.1f}", flush=True)
+            items = BENCH_ITEMS[:2]
+            for n in range(1, count + 1):
+                sim.tap_card(CARD)
+                await settle()
+                for d in PIN:
+                    flows.press(Ui.PIN_DIGIT, d)
+                flows.press(Ui.PIN_ENTER)
+                await settle()
+                flows.press(Ui.BORROW)
+                await settle()
+                sim.place_items(items)
+                await settle()
+                assert flows.state is State.BORROW
+                flows.press(Ui.FINISH)
+                await settle()
+                flows.press(Ui.RECEIPT_YES)
+                await settle()
+                flows.press(Ui.OK)
+                sim.remove_items()
+                await settle()
+                flows.press(Ui.RETURN)
+                await settle()
+                sim.place_items(items)
+                await settle()
+                flows.press(Ui.FINISH)
+                await settle()
+                flows.press(Ui.RECEIPT_NO)
+                await settle()
+                flows.press(Ui.OK)
+                sim.remove_items()
+                await settle()
+                assert flows.state is State.IDLE, flows.state
+                if n in (1, 5, 10, 25, 50, 75, 100) or n == count:
+                    await asyncio.sleep(0.6)  # the kiosk trims its heap at rest
+                    print(f"rss {n} {rss_mb():.1f} {rss_mb('RssAnon'):.1f}", flush=True)
+
+        try:
+            await run_ui(flows, sounds=False, scenario=scenario)
+        finally:
+            journal.close()
+            await library.close()
+
+
+def memory(count: int) -> dict[int, tuple[float, float]]:
+    out = subprocess.run([sys.executable, __file__, "--sessions-child", str(count)], cwd=ROOT, env=ENV,
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return {int(m.group(1)): (float(m.group(2)), float(m.group(3)))
+            for m in re.finditer(r"^rss (\d+) ([\d.]+) ([\d.]+)$", out.stdout, re.M)}
+
+
+BARE_KIVY_RSS = BARE_KIVY.replace(
+    'print("first frame", flush=True)',
+    'import pathlib; st = pathlib.Path("/proc/self/status").read_text(); '
+    'print("rss", *[l.split()[1] for l in st.splitlines() if l.startswith(("VmRSS:", "RssAnon:"))], flush=True)',
+)
+
+
+def bare_kivy_rss() -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", BARE_KIVY_RSS], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                         timeout=60)
+    match = re.search(r"^rss (\d+) (\d+)$", out.stdout, re.M)
+    if not match:
+        raise RuntimeError(out.stderr[-2000:])
+    return int(match.group(1)) / 1024, int(match.group(2)) / 1024
+
+
+# ------------------------------------------------------------------ main
+
+
+def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--sessions-child":
+        asyncio.run(sessions_child(int(sys.argv[2])))
+        return 0
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    lines = []
+
+    ours, peer = asyncio.run(stack_checkout(rounds=15))
+    m, p = statistics.median(ours) * 1000, statistics.median(peer) * 1000
+    print(f"stack checkout, 10 RFID items, placed -> all done: median {m:.1f} ms (max {max(ours) * 1000:.1f}), "
+          f"adapter-only 10 checkouts {p:.1f} ms, ratio {m / p:.2f}  (target < 250 ms)")
+    lines.append({"bench": "kiosk", "metric": "stack_checkout_10_items_median", "value": round(m, 1), "unit": "ms",
+                  "peer": f"adapter-only 10 checkouts over the same SIP2 link: {p:.1f} ms", "ratio": round(m / p, 2)})
+
+    ours, peer = cold_start(runs=5)
+    m, p = statistics.median(ours), statistics.median(peer)
+    print(f"cold start bibkiosk kiosk -> first frame: median {m:.2f} s, bare Kivy app {p:.2f} s, ratio {m / p:.2f}"
+          "  (target < 1.5 s)")
+    lines.append({"bench": "kiosk", "metric": "cold_start_to_first_frame_median", "value": round(m, 2), "unit": "s",
+                  "peer": f"bare Kivy Label app, spawn to first frame: {p:.2f} s", "ratio": round(m / p, 2)})
+
+    rss = memory(100)
+    bare_vm, bare_anon = bare_kivy_rss()
+    (base, base_anon), (r10, a10), (r50, a50), (r100, a100) = rss[0], rss[10], rss[50], rss[100]
+    print(f"VmRSS: start {base:.1f} MB, after 10 sessions {r10:.1f}, 50 {r50:.1f}, 100 {r100:.1f} MB "
+          f"(10->100: {r100 - r10:+.1f} MB; target < 150 MB); bare Kivy window {bare_vm:.1f} MB")
+    print(f"RssAnon (own heap, renderer textures included): start {base_anon:.1f}, 10 {a10:.1f}, 50 {a50:.1f}, "
+          f"100 {a100:.1f} MB; bare Kivy window {bare_anon:.1f} MB")
+    lines.append({"bench": "kiosk", "metric": "vmrss_after_100_sessions", "value": round(r100, 1), "unit": "MB",
+                  "peer": f"bare Kivy Label window, offscreen Mesa llvmpipe: {bare_vm:.1f} MB",
+                  "ratio": round(r100 / bare_vm, 2)})
+    lines.append({"bench": "kiosk", "metric": "rss_anon_after_100_sessions", "value": round(a100, 1), "unit": "MB",
+                  "peer": f"bare Kivy Label window: {bare_anon:.1f} MB", "ratio": round(a100 / bare_anon, 2)})
+    lines.append({"bench": "kiosk", "metric": "vmrss_growth_sessions_10_to_100", "value": round(r100 - r10, 1),
+                  "unit": "MB", "peer": None, "ratio": None})
+    for line in lines:
+        print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
