@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from kiosk.adapter.fields import FieldCodes as Sip2Fields  # one set of codes for server and adapter
 from policy import Schedule, SiteRules
 
 
@@ -82,28 +83,6 @@ class Secrets(_Strict):
 
 
 # --------------------------------------------------------------------------- library
-
-
-class Sip2Fields(_Strict):
-    """Extension field codes (Wise's own codes are not public): the same
-    defaults on the embedded server and the adapter; see docs/sip2-fields.md."""
-
-    birth_date: str = "PB"
-    patron_type: str = "PC"
-    subscription_status: str = "XS"
-    fee_open: str = "XF"
-    replacement_invoice: str = "XR"
-    badges: str = "XB"
-    card_state: str = "XC"
-    subscription_end: str = "XE"
-    temporary_number: str = "XT"
-
-    @field_validator("*")
-    @classmethod
-    def _two_chars(cls, v: str) -> str:
-        if len(v) != 2 or not v.isalnum() or not v.isupper():
-            raise ValueError("expected a two-character SIP2 field code such as PB")
-        return v
 
 
 class EmbeddedLibrary(_Strict):
@@ -337,6 +316,8 @@ def parse_config(data: dict[str, Any], source: Path | None = None, *, check_secr
     except ValidationError as exc:
         raise ConfigError(where, problems_from(exc)) from None
     config = config.model_copy(update={"source": source.resolve() if source else None})
+    # Relative paths are relative to the config file, wherever the process runs.
+    config = config.model_copy(update={"state_dir": config.resolve(config.state_dir)})
     if check_secrets:
         _check_secret_files(config, where)
     _check_devices(config, where, read_secrets=check_secrets)

@@ -5,8 +5,8 @@ reads them).
 SIP2 2.00 has no place for a birth date, a subscription status, an open
 membership fee, a replacement invoice or patron badges, and Wise's own codes
 for badges are not public.  So every code is a setting with a default, the
-same on both sides; docs/sip2-fields.md documents them.  The defaults of the
-codes shared with ``kiosk.config.Sip2Fields`` are the same.
+same on both sides; docs/sip2-fields.md documents them.  The configuration's
+``[library.fields]`` table is this model.
 
 Value formats (all plain ASCII, never containing ``|``):
 
@@ -47,9 +47,8 @@ BADGE_OFF_SUFFIX = ";off"
 
 
 class FieldCodes(BaseModel):
-    """Extension field codes.  The first nine are ``kiosk.config.Sip2Fields``'s
-    (same names, same defaults); the rest are needed for a full patron
-    snapshot (charges with their dates, the home branch) and for sets."""
+    """Extension field codes: the ``[library.fields]`` table of the
+    configuration, and the embedded library system's ``server.fields``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -77,7 +76,7 @@ class FieldCodes(BaseModel):
     @classmethod
     def from_settings(cls, settings: Any | None) -> FieldCodes:
         """Codes from any object or mapping with (some of) these names, e.g.
-        ``kiosk.config.Sip2Fields``; missing names keep their defaults."""
+        ``kiosk.config.Config().library.fields``; missing names keep their defaults."""
         if settings is None:
             return cls()
         if isinstance(settings, FieldCodes):

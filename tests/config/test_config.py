@@ -201,3 +201,18 @@ url = "osdp:///dev/ttyUSB0?address=101"
     assert "devices.pinpad.url" in found
     monkeypatch.setenv("BK_OSDP_KEY", "00112233445566778899aabbccddeeff")
     load_config(write(tmp_path, text + '[secrets.osdp_key]\nenv = "BK_OSDP_KEY"\n'))
+
+
+def test_relative_state_dir_is_relative_to_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    config = load_config(write(tmp_path, 'state_dir = "state"\n' + MINIMAL))
+    assert config.state_dir == (tmp_path / "state").resolve()
+
+
+def test_extension_field_codes_are_the_adapters(tmp_path):
+    from kiosk.adapter.fields import FieldCodes
+
+    config = load_config(write(tmp_path, MINIMAL + '\n[library.fields]\ncharges = "ZG"\nbadges = "ZB"\n'))
+    assert isinstance(config.library.fields, FieldCodes)
+    assert (config.library.fields.charges, config.library.fields.badges, config.library.fields.birth_date) == ("ZG", "ZB", "PB")
+    assert problems(tmp_path, MINIMAL + '\n[library.fields]\nbadges = "badge"\n')[0][0] == "library.fields.badges"
