@@ -16,6 +16,7 @@ import secrets
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,107 @@ async def _exit_after_first_frame(app: Any, started: float) -> None:
 
     at = await first_frame(app)
     print(f"first frame after {at - started:.3f} s", flush=True)
+
+
+# ------------------------------------------------------------------ the demo's library system
+
+
+class LinkSwitch:
+    """A loopback TCP relay between the kiosk and a SIP2 server that can be
+    switched off and on: the network cable of the demo (and of the tests of
+    offline mode).  Off closes the listening socket and every relayed
+    connection, so the kiosk sees exactly what a dead link looks like."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def up(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> int:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+            self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def set(self, up: bool) -> None:
+        await (self.start() if up else self.stop())
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+@dataclass
+class DemoLibrary:
+    """The embedded library system served on loopback, reached through a LinkSwitch."""
+
+    library: Any  # kiosk.adapter.Sip2LibrarySystem
+    server: Any  # kiosk.library.server.LibraryServer
+    store: Any  # kiosk.library.store.Store
+    link: LinkSwitch
+
+    async def close(self) -> None:
+        await self.library.close()
+        await self.link.stop()
+        await self.server.close()
+        self.store.close()
+
+
+async def start_demo_library(database: Path, clock: Any, data: str = "demo") -> DemoLibrary:
+    """The embedded library system with *data* (state in *database*) on a free
+    loopback port, and a SIP2 adapter that reaches it through a LinkSwitch."""
+    from pydantic import SecretStr
+
+    from kiosk.adapter import Sip2LibrarySystem
+    from kiosk.library.datafile import Account, load_data
+    from kiosk.library.server import LibraryServer
+    from kiosk.library.store import Store
+    from kiosk.sip2.client import ClientSettings
+
+    store, _resumed = Store.open_or_create(database, load_data(data))
+    password = secrets.token_urlsafe(16)
+    account = Account(login="bibkiosk-demo", password=password, location="9901")
+    server = LibraryServer(store, encoding="utf-8", clock=clock, extra_accounts=(account,))
+    port = await server.start("127.0.0.1", 0)
+    link = LinkSwitch("127.0.0.1", port)
+    relay = await link.start()
+    settings = ClientSettings(host="127.0.0.1", port=relay, user=account.login, password=SecretStr(password),
+                              institution=store.institution, location="9901", encoding="utf-8",
+                              keepalive_seconds=None, timeout=5)
+    library = Sip2LibrarySystem(settings)
+    return DemoLibrary(library, server, store, link)
 
 
 # ------------------------------------------------------------------ kiosk
@@ -180,42 +282,34 @@ def demo_now() -> datetime:
 
 
 async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: float) -> int:
-    from kiosk.adapter import EmbeddedLibrarySystem, LibrarySystemError
     from kiosk.flows import DeviceHub, FlowSettings, KioskFlows
     from kiosk.journal import Journal
+    from kiosk.library import LibraryError
     from kiosk.library.datafile import load_data
     from kiosk.library.server import site_rules
     from kiosk.ui.runner import run_ui
     from kiosk.ui.simpanel import SimPanel, demo_cards, demo_items
     from policy import DEFAULT_PIN_REQUIRED
 
-    library = EmbeddedLibrarySystem("demo", database=state / "library.sqlite", clock=demo_now)
     try:
-        await library.start()
-    except LibrarySystemError as exc:
-        print(f"bibkiosk demo: {exc}", file=sys.stderr)
+        demo = await start_demo_library(state / "library.sqlite", demo_now)
+    except (LibraryError, OSError) as exc:
+        print(f"bibkiosk demo: embedded library system: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    library = demo.library
     key_file = state / "pseudonym.key"
     if not key_file.exists():
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
     journal = Journal(state / "kiosk-journal.sqlite", pseudonym_key=key_file.read_text().encode())
-    rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+    rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
     settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
                             offline_item_limit=3)
     flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now)
     data = load_data("demo")
-    server = library._server  # the in-process SIP2 server: the panel takes it down and up
-    port = library.settings.port
-
-    async def switch_library(up: bool) -> None:
-        if up:
-            await server.start("127.0.0.1", port)
-        else:
-            await server.close()
 
     def panel(kroot: Any) -> Any:
-        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=switch_library)
+        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=demo.link.set)
         if not args.no_panel:
             p.toggle()
         return p
@@ -227,5 +321,5 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
         await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
     finally:
         journal.close()
-        await library.close()
+        await demo.close()
     return EXIT_OK
