@@ -898,15 +898,19 @@ class KioskFlows:
         txn = self.journal.begin(TxnKind.CHECKOUT, sess.card, item_id)
         try:
             raw = await self.library.checkout(sess.card, item_id, pin=sess.pin)
-        except LibrarySystemUnavailable:
-            self.journal.finish(txn, ok=None)
+        except LibrarySystemUnavailable as exc:
+            self.journal.finish(txn, ok=None, message="sent, no answer" if exc.outcome_unknown else "not sent")
             self._library_down()
+            may_go_offline = self.settings.offline is OfflineMode.CHECKOUT and self.journal.recently_verified(
+                sess.card, timedelta(hours=self.settings.offline_recent_hours), now=self._now()
+            )
+            if may_go_offline:
+                sess.offline = True
+                if not exc.outcome_unknown:  # it never reached the library system: queue it
+                    await self._borrow_offline(item_id, uids)
+                    return
             line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
             self._signal(False)
-            if self.settings.offline is OfflineMode.CHECKOUT and self.journal.recently_verified(
-                sess.card, timedelta(hours=self.settings.offline_recent_hours), now=self._now()
-            ):
-                sess.offline = True
             return
         except LibrarySystemError as exc:
             self.journal.finish(txn, ok=None)
@@ -968,9 +972,12 @@ class KioskFlows:
         txn = self.journal.begin(TxnKind.CHECKIN, sess.card, item_id)
         try:
             raw = await self.library.checkin(item_id)
-        except LibrarySystemUnavailable:
-            self.journal.finish(txn, ok=None)
+        except LibrarySystemUnavailable as exc:
+            self.journal.finish(txn, ok=None, message="sent, no answer" if exc.outcome_unknown else "not sent")
             self._library_down()
+            if not exc.outcome_unknown and self.settings.offline is not OfflineMode.OFF:
+                await self._return_item(item_id, uids)  # never sent: the offline queue takes it
+                return
             line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
             self._signal(False)
             return

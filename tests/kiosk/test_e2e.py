@@ -257,3 +257,48 @@ async def test_offline_checkout_then_replay_exactly_once(tmp_path):
     finally:
         await close_harness(h)
         await demo.close()
+
+
+async def test_no_card_number_pin_or_name_in_any_log_line(h, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    await h.tap(OK_CARD)
+    await h.pin("9753")  # a wrong PIN
+    await h.pin(PIN)
+    await h.press(Ui.BORROW)
+    await h.scan("30000000000043")
+    await h.press(Ui.FINISH)
+    await h.press(Ui.RECEIPT_YES)
+    text = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records)
+    assert "kiosk.flows" in text  # the flows did log
+    for secret in (OK_CARD, PIN, "9753", "Demo Klant"):
+        assert secret not in text, secret
+
+
+async def test_watcher_replays_the_queue_when_the_link_comes_back(tmp_path):
+    import asyncio
+
+    from kiosk.kiosk_cli import start_demo_library
+
+    demo = await start_demo_library(tmp_path / "library.sqlite", lambda: NOW)
+    s = settings_for(demo.store, offline=OfflineMode.RETURN_ONLY)
+    from dataclasses import replace
+
+    h = await make_harness(demo.library, tmp_path, settings=replace(s, probe_seconds=0.05), now=lambda: NOW)
+    h.flows._background.append(asyncio.create_task(h.flows._watch_library()))
+    try:
+        await demo.link.set(False)
+        await h.press(Ui.RETURN)
+        await h.place([sim.tag_for(HOLD_ITEM, secured=False)])
+        assert h.view.lines[0].status is LineStatus.QUEUED
+        await demo.link.set(True)
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if h.journal.pending_count() == 0:
+                break
+        assert h.journal.pending_count() == 0
+        assert (await demo.library.item_information(HOLD_ITEM)).status.value == "on_hold_shelf"
+    finally:
+        await close_harness(h)
+        await demo.close()

@@ -457,3 +457,18 @@ async def test_device_that_cannot_serve_its_role_is_out_of_order(lib, tmp_path):
         assert h.view.can_borrow  # the scanner still works
     finally:
         await close_harness(h)
+
+
+async def test_link_lost_mid_session_queues_what_was_never_sent(lib, tmp_path):
+    h = await make_harness(lib, tmp_path, settings=FlowSettings(offline=OfflineMode.CHECKOUT), now=NOW)
+    try:
+        await login(h)
+        await h.press(Ui.BORROW)
+        lib.down = True  # connection refused: the checkout never left the kiosk
+        await h.scan("I4")
+        line = h.view.lines[0]
+        assert line.status is LineStatus.QUEUED and h.view.offline
+        states = [(e.mode.value, e.state.value, e.message) for e in h.journal.entries()]
+        assert states == [("online", "failed", "not sent"), ("offline", "queued", None)]
+    finally:
+        await close_harness(h)
