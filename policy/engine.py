@@ -137,7 +137,10 @@ def decide(
     # Identity and card.
     if action is not _RETURN:
         if not patron.known:
+            # Nothing else is known of a card the library system does not
+            # know: no PIN to check, no badge, no subscription.
             hits.append("U1")
+            return _denied(action, hits, patron, rules, now, None, None, None)
         if patron.identified_by is _TEMPORARY:
             hits.append("C1")
         state = patron.card_state

@@ -25,7 +25,7 @@ CHECKOUT = {
     "29999000000160": [],
     "29999000000170": [],  # young
     "29999000000180": [],
-    "00000000000000": ["U1", "P2"],  # unknown card (its PIN cannot be checked: P2)
+    "00000000000000": ["U1"],  # unknown card: nothing else about it can be judged
 }
 
 #: card -> rules unmanned entry fires (PIN right) at the patron's home branch.

@@ -56,6 +56,15 @@ def test_card_rules_refuse_all_but_return_even_at_the_door(rule, change) -> None
                 assert decision.message.key == f"policy.{rule}"
 
 
+def test_unknown_card_names_only_what_is_known() -> None:
+    """No PIN, badge or subscription can be judged for a card nobody knows."""
+    unknown = clean(known=False, subscription=None, badges=(), card_state=None, pin=PinCheck.UNKNOWN)
+    for action in (CO, RN, HD, PY, EN):
+        assert verdict(action, unknown).rule_ids() == ["U1"]
+    closed = decide(EN, unknown, SITE, NOW, period=PeriodKind.CLOSED)
+    assert closed.rule_ids() == ["S1", "U1"]
+
+
 def test_replaced_card_advice_names_the_newest_card() -> None:
     from kiosk.i18n import translate
 
@@ -282,7 +291,6 @@ def test_every_rule_is_reachable_and_ordered() -> None:
     """One scenario per rule id; together they fire every rule in RULES."""
     rules = SITE.model_copy(update={"min_entry_age": 18})
     worst = clean(
-        known=False,
         identified_by=IdentifiedBy.TEMPORARY_NUMBER,
         card_state=CardState.REPLACED,
         pin=PinCheck.WRONG,
@@ -297,6 +305,7 @@ def test_every_rule_is_reachable_and_ordered() -> None:
     for patron, kw in [
         (worst, dict(period=PeriodKind.CLOSED, failed_pin_attempts=fails(0, 1, 2, 3, 4))),
         (clean(card_state=CardState.BLOCKED, pin=PinCheck.UNKNOWN), {}),
+        (clean(known=False), dict(period=PeriodKind.CLOSED)),
         (clean(subscription=sub(status=SubscriptionStatus.DEREGISTERED)), {}),
         (clean(subscription=sub(status=SubscriptionStatus.NOT_PAID)), {}),
         (clean(subscription=sub(status=SubscriptionStatus.INVOICED)), {}),

@@ -130,7 +130,7 @@ def _blocks(patron: PatronSnapshot, draw) -> list[tuple[str, PatronSnapshot, boo
     add = lambda name, superset=True, **update: out.append((name, patron.model_copy(update=update), superset))  # noqa: E731
     add("unpaid charge", charges=patron.charges + (draw(st.builds(Charge, amount=amounts, created=days_ago)),))
     add("replacement invoice", replacement_invoice=True)
-    add("unknown card", known=False)
+    add("unknown card", superset=False, known=False)  # U1 alone: nothing else is known of the card
     add("temporary number", identified_by=IdentifiedBy.TEMPORARY_NUMBER)
     add("badges gone", badges=())
     add("badges switched off", badges=tuple(b.model_copy(update={"active": False}) for b in patron.badges))
