@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from kivy.clock import Clock
 from kivy.graphics import Color, Ellipse, InstructionGroup
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ObjectProperty
@@ -166,12 +167,18 @@ class ItemsScreen(KScreen):
             sync_children(ids.rows, [(KLabel, {"text": tr(K("kiosk.items.empty")), "tone": "muted"})])
         else:
             sync_children(ids.rows, [(ItemRow, item_row_props(ln, tr, view.language, self.kroot)) for ln in lines])
-        if len(ids.rows.children) > before:
-            ids.scroll.scroll_y = 0  # show the newest
+        if len(ids.rows.children) != before:
+            Clock.schedule_once(self._scroll_to_newest, 0)
         ids.menu.text = tr(K("kiosk.button.menu"))
         ids.menu.opacity = 1 if view.identified else 0
         ids.menu.disabled = not view.identified
         ids.finish.text = tr(K("kiosk.button.finish"))
+
+
+    def _scroll_to_newest(self, _dt: float) -> None:
+        scroll, rows = self.ids.scroll, self.ids.rows
+        # content taller than the view: show its end (the newest); else keep it at the top
+        scroll.scroll_y = 0 if rows.height > scroll.height else 1
 
 
 class BorrowScreen(ItemsScreen):
