@@ -7,7 +7,6 @@ Parts, each usable on its own:
 - :mod:`kiosk.door.limits`   wrong-PIN lockout store, per-reader rate limit
 - :mod:`kiosk.door.monitor`  door contact / exit button / alarm state machine
 - :mod:`kiosk.door.webhooks` alarm delivery to staff, never blocking the door
-- :mod:`kiosk.door.notify`   systemd sd_notify (READY, WATCHDOG)
 - :mod:`kiosk.door.schedule` period changes and closing announcements
 - :mod:`kiosk.door.service`  DoorService, the asyncio entry service
 - :mod:`kiosk.door.cli`      ``bibkiosk door [run|log|status] --config FILE``

@@ -83,7 +83,7 @@ from kiosk.door.monitor import (
     ReleaseReason,
     Relock,
 )
-from kiosk.door.notify import Notifier
+from kiosk.notify import Notifier, watchdog_loop
 from kiosk.door.schedule import (
     DEFAULT_SOUNDS,
     Announce,
@@ -290,7 +290,7 @@ class DoorService:
         self._spawn(self._monitor_timer(), "monitor timer")
         self._spawn(self._housekeeping(), "housekeeping")
         if self._notifier.ping_interval():
-            self._spawn(self._watchdog(), "watchdog")
+            self._spawn(watchdog_loop(self._notifier), "watchdog")
         self._started = True
         self._write_status()
         self._notifier.ready(f"door ready: {self._period.kind.value if self._period else '?'}")
@@ -949,12 +949,6 @@ class DoorService:
                 raise
             except Exception:  # noqa: BLE001
                 log.exception("door housekeeping failed")
-
-    async def _watchdog(self) -> None:
-        interval = self._notifier.ping_interval() or 10.0
-        while True:
-            self._notifier.watchdog()
-            await asyncio.sleep(interval)
 
     async def _schedule_tick(self) -> None:
         now = self._clock()

@@ -77,6 +77,8 @@ def _fail(message: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from kiosk.notify import Notifier, watchdog_loop
+
     from .datafile import demo_path, load_data, save_data
     from .server import LibraryServer, tls_context
     from .store import Store
@@ -120,8 +122,15 @@ def _serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        notifier = Notifier()
+        notifier.ready(f"serving SIP2 on {args.host}:{port}")
+        pings = asyncio.create_task(watchdog_loop(notifier)) if notifier.ping_interval() else None
         await stop.wait()
+        notifier.stopping()
+        if pings is not None:
+            pings.cancel()
         await server.close()
+        notifier.close()
         return EXIT_OK
 
     try:

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from kiosk.door.notify import Notifier
+from kiosk.notify import Notifier
 from kiosk.door.webhooks import WebhookSender
 
 

@@ -67,3 +67,14 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+async def watchdog_loop(notifier: Notifier) -> None:
+    """Ping the watchdog at systemd's interval until cancelled.  It runs on
+    the event loop, so a hung loop stops the pings and systemd restarts us."""
+    import asyncio
+
+    interval = notifier.ping_interval() or 10.0
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
