@@ -54,6 +54,8 @@ def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factor
             return None  # kiosk.kv is loaded once by kiosk.ui.app, not by name
 
         first_frame_at: float | None = None
+        #: Called once, with the time, when the first frame is on screen.
+        first_frame_hook: Callable[[float], None] | None = None
 
         def build(self):  # noqa: ANN202
             Window.bind(on_flip=self._flipped)
@@ -68,6 +70,8 @@ def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factor
 
             self.first_frame_at = time.perf_counter()
             Window.unbind(on_flip=self._flipped)
+            if self.first_frame_hook is not None:
+                self.first_frame_hook(self.first_frame_at)
 
         def _on_key(self, _window, key: int, _scancode: int, _codepoint: str, _modifiers: list) -> bool:
             # F2 / F12 toggles the simulator panel (demo only)
@@ -140,8 +144,23 @@ async def run_ui(flows: Any, *, title: Any = None, sounds: bool = True,
                  scenario: Callable[[Any], Awaitable[None]] | None = None) -> None:
     """Run the UI and the flows on this loop until the window closes (or
     *scenario(app)* returns, then stop)."""
+    from kiosk.notify import Notifier, watchdog_loop
+
     app = make_app(flows, title=title, sounds=sounds, panel_factory=panel_factory)
     ui = asyncio.create_task(app.async_run(async_lib="asyncio"), name="kivy")
+    notifier = Notifier()
+    pings: asyncio.Task | None = None
+
+    def drawn(_at: float) -> None:
+        # systemd: ready once the patron can see the kiosk; then watchdog
+        # pings from the loop that runs Kivy (a hung UI stops them).
+        nonlocal pings
+        notifier.ready("kiosk ready")
+        if notifier.ping_interval():
+            pings = asyncio.get_running_loop().create_task(watchdog_loop(notifier), name="watchdog")
+
+    if notifier.enabled:
+        app.first_frame_hook = drawn
     await flows.start()
     try:
         if scenario is not None:
@@ -151,7 +170,12 @@ async def run_ui(flows: Any, *, title: Any = None, sounds: bool = True,
             app.stop()
         await ui
     finally:
+        if pings is not None:
+            pings.cancel()
+        notifier.stopping()
         if not ui.done():
             app.stop()
             await asyncio.gather(ui, return_exceptions=True)
         await flows.close()
+        notifier.close()
+

@@ -76,3 +76,25 @@ def test_bad_size_is_a_clear_error():
 def test_example_config_passes_config_check():
     out = bibkiosk("config", "check", "deploy/kiosk.toml")
     assert out.returncode == 0, out.stderr
+
+
+def test_kiosk_tells_systemd_when_it_is_drawn(tmp_path):
+    """Type=notify: READY=1 once the first frame is on screen, STOPPING=1 at the end."""
+    import socket
+
+    sock_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(sock_path))
+        env = {**ENV, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "30000000"}
+        out = bibkiosk("kiosk", "--config", str(kiosk_config(tmp_path)), "--windowed", "--exit-after-first-frame", env=env)
+        assert out.returncode == 0, out.stderr
+        sock.settimeout(1)
+        messages = []
+        try:
+            while True:
+                messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            pass
+    assert any("READY=1" in m for m in messages), messages
+    assert any("STOPPING=1" in m for m in messages), messages
+    assert [i for i, m in enumerate(messages) if "READY=1" in m][0] < [i for i, m in enumerate(messages) if "STOPPING=1" in m][0]
