@@ -366,57 +366,53 @@ class LibraryHandler(Sip2Handler):
 
     # ------------------------------------------------------------------ patrons
 
-    def on_patron_status(self, msg: PatronStatusRequest, session: Sip2Session) -> Message:
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password or None)
-        if patron is None:
-            return PatronStatusResponse(
-                patron_status=_DENIED_ALL,
-                language=msg.language,
-                institution_id=self.institution_id,
-                patron_identifier=msg.patron_identifier,
-                valid_patron=False,
-                valid_patron_password=False,
-                screen_message=(self._unknown_patron_text(),),
-            )
+    def _unknown_patron(self, answer: type[Message], msg: Message) -> Message:
+        """A 24 or 64 for a card nobody knows: every privilege denied."""
+        return answer(
+            patron_status=_DENIED_ALL,
+            language=msg.language,
+            institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier,
+            valid_patron=False,
+            valid_patron_password=False,
+            screen_message=(self._unknown_patron_text(),),
+        )
+
+    def _patron_fields(self, patron: Any, msg: Message) -> dict[str, Any]:
+        """The fields a 24 and a 64 share for a known patron."""
         flags, decisions = self._flags(patron)
         view = patron.view
-        lang = view.language
-        owed = view.charges_open_cents + (view.subscription.fee_open_cents if view.subscription else 0)
-        return PatronStatusResponse(
+        sub = view.subscription
+        return dict(
             patron_status=flags,
-            language=LANGUAGE_CODES.get(lang, 0),
+            language=LANGUAGE_CODES.get(view.language, 0),
             institution_id=self.institution_id,
             patron_identifier=msg.patron_identifier,
             personal_name=view.name,
             valid_patron=True,
             valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
             currency_type=CURRENCY,
-            fee_amount=format_money(owed),
-            screen_message=self._screen(decisions, lang),
+            fee_amount=format_money(view.charges_open_cents + (sub.fee_open_cents if sub else 0)),
+            screen_message=self._screen(decisions, view.language),
             extra_fields=tuple(self._extensions(patron)),
         )
+
+    def on_patron_status(self, msg: PatronStatusRequest, session: Sip2Session) -> Message:
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password or None)
+        if patron is None:
+            return self._unknown_patron(PatronStatusResponse, msg)
+        return PatronStatusResponse(**self._patron_fields(patron, msg))
 
     def on_patron_information(self, msg: PatronInformationRequest, session: Sip2Session) -> Message:
         patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True)
         if patron is None:
-            return PatronInformationResponse(
-                patron_status=_DENIED_ALL,
-                language=msg.language,
-                institution_id=self.institution_id,
-                patron_identifier=msg.patron_identifier,
-                valid_patron=False,
-                valid_patron_password=False,
-                screen_message=(self._unknown_patron_text(),),
-            )
-        flags, decisions = self._flags(patron)
+            return self._unknown_patron(PatronInformationResponse, msg)
         view = patron.view
-        lang = view.language
         today = self._now().date()
         overdue = [loan for loan in view.loans if loan.due < today]
         available = [h for h in view.holds if h.status is HoldStatus.AVAILABLE]
         waiting = [h for h in view.holds if h.status is HoldStatus.WAITING]
         sub = view.subscription
-        owed = view.charges_open_cents + (sub.fee_open_cents if sub else 0)
 
         start = max(1, msg.start_item or 1)
         end = msg.end_item if msg.end_item else start + 49
@@ -426,22 +422,14 @@ class LibraryHandler(Sip2Handler):
             return tuple(values[window]) if kind in msg.summary else ()
 
         return PatronInformationResponse(
-            patron_status=flags,
-            language=LANGUAGE_CODES.get(lang, 0),
+            **self._patron_fields(patron, msg),
             hold_items_count=len(available),
             overdue_items_count=len(overdue),
             charged_items_count=len(view.loans),
             fine_items_count=len(view.charges),
             recall_items_count=0,
             unavailable_holds_count=len(waiting),
-            institution_id=self.institution_id,
-            patron_identifier=msg.patron_identifier,
-            personal_name=view.name,
             charged_items_limit=sub.loan_limit if sub else None,
-            valid_patron=True,
-            valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
-            currency_type=CURRENCY,
-            fee_amount=format_money(owed),
             fee_limit=format_money(sub.max_charges_cents) if sub else None,
             hold_items=listed(Summary.HOLD, [h.item_id for h in available]),
             overdue_items=listed(Summary.OVERDUE, [loan.item_id for loan in overdue]),
@@ -450,8 +438,6 @@ class LibraryHandler(Sip2Handler):
                 Summary.FINE, [f"{format_charge(c.created, c.amount_cents)} {c.description}".strip() for c in view.charges]
             ),
             unavailable_hold_items=listed(Summary.UNAVAILABLE, [h.item_id for h in waiting]),
-            screen_message=self._screen(decisions, lang),
-            extra_fields=tuple(self._extensions(patron)),
         )
 
     def on_end_patron_session(self, msg: EndPatronSessionRequest, session: Sip2Session) -> Message:
