@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Literal
 
+from kiosk.logsafe import stack_only
+
 from .codec import DEFAULT_MAX_FRAME, Sip2Codec
 from .errors import LocalSip2Error, RemoteSip2Error, Sip2Error
 from .messages import (
@@ -443,14 +445,14 @@ class Sip2Server:
             pass
         except Exception as exc:  # never let one connection take the server down
             log.error("connection %d failed: %s", session.connection_id, type(exc).__name__)
-            log.debug("connection %d failure detail", session.connection_id, exc_info=True)
+            log.debug("connection %d failure detail:\n%s", session.connection_id, stack_only(exc))
         finally:
             self.sessions.pop(session.connection_id, None)
             self._writers.discard(writer)
             try:
                 await self.handler.on_disconnect(session)
-            except Exception:  # pragma: no cover - a handler bug
-                log.debug("on_disconnect failed", exc_info=True)
+            except Exception as exc:  # pragma: no cover - a handler bug
+                log.debug("on_disconnect failed:\n%s", stack_only(exc))
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -530,7 +532,7 @@ class Sip2Server:
                 type(exc).__name__,
                 exc if isinstance(exc, Sip2Error) else "",
             )
-            log.debug("handler failure detail", exc_info=True)
+            log.debug("handler failure detail:\n%s", stack_only(exc))
             try:
                 answer = handler.on_error(msg, session, exc)
             except Exception as again:
