@@ -235,25 +235,46 @@ def cold_start(runs: int) -> tuple[list[float], list[float]]:
 # ------------------------------------------------------------------ 3. memory (child process)
 
 
-async def sessions_child(count: int) -> None:
-    """Run the whole kiosk (UI offscreen) and *count* sessions; print RSS lines."""
+async def sessions_child(count: int, remote: bool = False) -> None:
+    """Run the whole kiosk (UI offscreen) and *count* sessions; print RSS lines.
+
+    *remote*: as on a site with Wise, the library system is another process
+    (`bibkiosk library serve`) and the kiosk process holds only its SIP2
+    client; otherwise the embedded library runs inside the kiosk process."""
     from kiosk.ui.runner import configure_kivy
 
     configure_kivy()
     from devices import sim
-    from kiosk.adapter import EmbeddedLibrarySystem
+    from kiosk.adapter import EmbeddedLibrarySystem, Sip2LibrarySystem
     from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State, Ui
     from kiosk.journal import Journal
     from kiosk.library.server import site_rules
+    from kiosk.library.store import Store
+    from kiosk.library.datafile import load_data
+    from kiosk.sip2.client import ClientSettings
     from kiosk.ui.runner import run_ui
     from policy import DEFAULT_PIN_REQUIRED
 
     with tempfile.TemporaryDirectory() as tmp:
-        library = EmbeddedLibrarySystem(bench_data(Path(tmp) / "data.json"), database=Path(tmp) / "lib.sqlite",
-                                        clock=lambda: NOW)
+        data_file = bench_data(Path(tmp) / "data.json")
+        server = None
+        if remote:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "kiosk", "library", "serve", "--data", str(data_file), "--port", "0",
+                 "--encoding", "utf-8"],
+                cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            port = int(re.search(r":(\d+)", server.stdout.readline()).group(1))
+            library = Sip2LibrarySystem(ClientSettings(host="127.0.0.1", port=port, user="kiosk1", password="kiosk1",
+                                                       location="9901", encoding="utf-8"))
+            rules_store = Store.create(Path(tmp) / "rules.sqlite", load_data(data_file))
+            rules = site_rules(rules_store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+            rules_store.close()
+        else:
+            library = EmbeddedLibrarySystem(data_file, database=Path(tmp) / "lib.sqlite", clock=lambda: NOW)
         await library.start()
         journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"bench-key-0123456789")
-        rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+        if not remote:
+            rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
         flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules), now=lambda: NOW)
 
         async def settle() -> None:
@@ -310,10 +331,14 @@ async def sessions_child(count: int) -> None:
         finally:
             journal.close()
             await library.close()
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=15)
 
 
-def memory(count: int) -> dict[int, tuple[float, float]]:
-    out = subprocess.run([sys.executable, __file__, "--sessions-child", str(count)], cwd=ROOT, env=ENV,
+def memory(count: int, remote: bool = False) -> dict[int, tuple[float, float]]:
+    child = ["--sessions-child-remote" if remote else "--sessions-child", str(count)]
+    out = subprocess.run([sys.executable, __file__, *child], cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
@@ -341,14 +366,29 @@ def bare_kivy_rss() -> tuple[float, float]:
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] == "--sessions-child":
-        asyncio.run(sessions_child(int(sys.argv[2])))
+    if len(sys.argv) == 3 and sys.argv[1] in ("--sessions-child", "--sessions-child-remote"):
+        asyncio.run(sessions_child(int(sys.argv[2]), remote=sys.argv[1].endswith("remote")))
         return 0
+    if sys.argv[1:] == ["--memory-only"]:
+        sections = ("memory",)
+    else:
+        sections = ("stack", "cold", "memory")
     import logging
 
     logging.basicConfig(level=logging.ERROR)
     lines = []
 
+    if "stack" in sections:
+        stack_section(lines)
+    if "cold" in sections:
+        cold_section(lines)
+    memory_section(lines)
+    for line in lines:
+        print(json.dumps(line))
+    return 0
+
+
+def stack_section(lines: list) -> None:
     ours, peer = asyncio.run(stack_checkout(rounds=15))
     m, p = statistics.median(ours) * 1000, statistics.median(peer) * 1000
     print(f"stack checkout, 10 RFID items, placed -> all done: median {m:.1f} ms (max {max(ours) * 1000:.1f}), "
@@ -356,6 +396,8 @@ def main() -> int:
     lines.append({"bench": "kiosk", "metric": "stack_checkout_10_items_median", "value": round(m, 1), "unit": "ms",
                   "peer": f"adapter-only 10 checkouts over the same SIP2 link: {p:.1f} ms", "ratio": round(m / p, 2)})
 
+
+def cold_section(lines: list) -> None:
     ours, peer = cold_start(runs=5)
     m, p = statistics.median(ours), statistics.median(peer)
     print(f"cold start bibkiosk kiosk -> first frame: median {m:.2f} s, bare Kivy app {p:.2f} s, ratio {m / p:.2f}"
@@ -363,6 +405,8 @@ def main() -> int:
     lines.append({"bench": "kiosk", "metric": "cold_start_to_first_frame_median", "value": round(m, 2), "unit": "s",
                   "peer": f"bare Kivy Label app, spawn to first frame: {p:.2f} s", "ratio": round(m / p, 2)})
 
+
+def memory_section(lines: list) -> None:
     rss = memory(100)
     bare_vm, bare_anon = bare_kivy_rss()
     (base, base_anon), (r10, a10), (r50, a50), (r100, a100) = rss[0], rss[10], rss[50], rss[100]
@@ -377,9 +421,16 @@ def main() -> int:
                   "peer": f"bare Kivy Label window: {bare_anon:.1f} MB", "ratio": round(a100 / bare_anon, 2)})
     lines.append({"bench": "kiosk", "metric": "vmrss_growth_sessions_10_to_100", "value": round(r100 - r10, 1),
                   "unit": "MB", "peer": None, "ratio": None})
-    for line in lines:
-        print(json.dumps(line))
-    return 0
+    # As on a site with Wise: the library system is not in the kiosk process.
+    remote = memory(100, remote=True)
+    (rb, _), (rr10, _), (rr100, ra100) = remote[0], remote[10], remote[100]
+    print(f"library in its own process: VmRSS start {rb:.1f}, 10 {rr10:.1f}, 100 {rr100:.1f} MB, "
+          f"RssAnon {ra100:.1f} MB (bare Kivy window {bare_vm:.1f} / {bare_anon:.1f} MB)")
+    lines.append({"bench": "kiosk", "metric": "vmrss_after_100_sessions_library_in_own_process", "value": round(rr100, 1),
+                  "unit": "MB", "peer": f"bare Kivy Label window: {bare_vm:.1f} MB", "ratio": round(rr100 / bare_vm, 2)})
+    lines.append({"bench": "kiosk", "metric": "rss_anon_after_100_sessions_library_in_own_process",
+                  "value": round(ra100, 1), "unit": "MB", "peer": f"bare Kivy Label window: {bare_anon:.1f} MB",
+                  "ratio": round(ra100 / bare_anon, 2)})
 
 
 if __name__ == "__main__":
