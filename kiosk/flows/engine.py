@@ -404,6 +404,7 @@ class KioskFlows:
         else:
             v.lines, v.loans, v.holds, v.blocks = [], [], [], []
             v.borrow_refusal = None
+            v.renew_refused = False
         v.notices = self._notices()
         items_ok = self._items_device_ok()
         online_or_offline_ok = self._library_up or self.settings.offline is not OfflineMode.OFF
@@ -692,6 +693,7 @@ class KioskFlows:
         else:
             self.journal.forget_verified(card)
         self.view.borrow_refusal = None if decision.allowed else policy_text(decision.message)
+        self.view.renew_refused = not guards.may_renew(ctx).allowed
         self.view.blocks = [policy_text(d.message) for d in guards.blocks(ctx)]
         await self._load_account()
         self._signal(True)
@@ -1229,6 +1231,7 @@ class KioskFlows:
         v = self.view
         v.lines, v.loans, v.holds, v.blocks = [], [], [], []
         v.borrow_refusal = v.hint = v.pin_error = None
+        v.renew_refused = False
         v.busy = None
         v.language = normalise_language(self.settings.language)
 

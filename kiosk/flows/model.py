@@ -161,6 +161,7 @@ class View:
     can_renew: bool = True
     can_receipt: bool = True
     borrow_refusal: Text | None = None  # shown on the menu when borrowing is refused
+    renew_refused: bool = False  # the policy refuses renewals too (the menu shows Renew as secondary)
     summary: Summary | None = None
     version: int = 0
 

@@ -130,6 +130,7 @@ class MenuScreen(KScreen):
         ids.return_button.text = tr(K("kiosk.button.return"))
         ids.return_button.disabled = not view.can_return
         ids.renew.text = tr(K("kiosk.button.renew"))
+        ids.renew.role = "secondary" if view.renew_refused else "primary"
         ids.renew.disabled = not view.can_renew
         ids.account.text = tr(K("kiosk.button.account"))
         ids.account.disabled = not view.can_renew

@@ -64,6 +64,7 @@ async def test_identify_with_pin_in_patrons_language(h):
     assert len(h.journal.pin_failures("1001", since=NOW().replace(year=2000))) == 1
     await h.pin("1234")
     assert h.state is State.MENU and h.view.identified
+    assert h.view.borrow_refusal is None and not h.view.renew_refused
     assert h.view.language == "fr"  # the library system gave French
     assert h.journal.pin_failures("1001", since=NOW().replace(year=2000)) == []
     assert {ln.item_id for ln in h.view.loans} == {"L1", "L2"}
@@ -108,6 +109,7 @@ async def test_blocked_patron_sees_reason_on_menu_and_when_borrowing(h):
     await login(h, "1002")
     assert h.state is State.MENU
     assert h.view.borrow_refusal.render("nl") == pol("policy.R2")
+    assert h.view.renew_refused  # R2 refuses renewals too: Renew is shown as secondary, like Borrow
     await h.press(Ui.BORROW)
     assert h.state is State.MESSAGE and h.view.message.render("nl") == pol("policy.R2")
     await h.press(Ui.OK)

@@ -139,6 +139,12 @@ class KioskUiTest(GraphicUnitTest):
             await self.login(R2_CARD)
             r2 = translate("policy", "policy.R2", "nl")
             assert r2 in self.screen_text()
+            # R2 refuses borrowing and renewing: both buttons drawn as secondary (still touchable,
+            # so every refused item or loan gets its own reason); returning stays primary.
+            roles = {key: self.root.find_button(kio(key)).role
+                     for key in ("kiosk.button.borrow", "kiosk.button.renew", "kiosk.button.return")}
+            assert roles == {"kiosk.button.borrow": "secondary", "kiosk.button.renew": "secondary",
+                             "kiosk.button.return": "primary"}, roles
             await self.touch(kio("kiosk.button.borrow"))
             assert self.flows.state is State.MESSAGE and r2 in self.screen_text()
             await self.touch("Français")
