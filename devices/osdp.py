@@ -32,6 +32,9 @@ strike_output     int                 0            output that drives the door s
 door_input        int                 0            input of the door contact (-1: none)
 exit_input        int                 1            input of the exit button (-1: none)
 door_open_when    active | inactive   active       input state meaning "door open"
+display_rows      int                 0            rows of the reader's text display (0: none)
+display_cols      int                 16           characters per display row
+display_seconds   int                 10           how long a text stays (temporary text)
 connect_timeout   float               8            seconds to wait for the secure channel
 offline_after     float               1.5          seconds of silence before the PD counts as
                                                    lost (libosdp itself waits 8 s)
@@ -52,6 +55,8 @@ keypad                                                 :class:`KeyPressed`: ``0-
                                                        (enter, 0x0D), ``*`` (clear, 0x7F)
 LED and buzzer patterns                                :meth:`OsdpDevice.show`
 door strike (timed output; > 25.5 s timed by us)       :meth:`release` / :meth:`lock`
+text display (osdp_TEXT, temporary, ASCII)             :meth:`show_text`: the first sentence,
+                                                       wrapped to ``display_rows`` x ``cols``
 door contact, exit button (input status reports)       DoorOpened / DoorClosed / ExitPressed
 PD offline, serial adapter unplugged                   lost once, backoff, back
 polling the PD's input status (osdp_ISTAT)             no (PDs report changes themselves)
@@ -94,7 +99,7 @@ from .base import (
 from .errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceProtocolError, DeviceUrlError
 from .url import Choice, DeviceUrl, OptionSpec, UsbId, resolve_serial_port
 
-__all__ = ["OsdpDevice", "wiegand_identifier", "keypad_keys", "PATTERNS"]
+__all__ = ["OsdpDevice", "wiegand_identifier", "keypad_keys", "display_rows", "PATTERNS"]
 
 log = logging.getLogger("devices.osdp")
 
@@ -262,6 +267,9 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
         "door_open_when": (Choice("active", "inactive"), "active", "input state meaning door open"),
         "connect_timeout": (float, 8.0, "seconds to wait for the secure channel"),
         "offline_after": (float, 1.5, "seconds of silence on the line before the PD counts as lost"),
+        "display_rows": (int, 0, "rows of the reader's text display (0: no display)"),
+        "display_cols": (int, 16, "characters per display row"),
+        "display_seconds": (int, 10, "seconds a text stays on the display"),
     }
     #: How often the session thread checks the PD (seconds).
     CHECK_INTERVAL: ClassVar[float] = 0.1
@@ -517,6 +525,44 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
             cmd.update(buzzer)
             await self._command(cmd)
 
+    async def show_text(self, text: str) -> None:
+        """Show *text* on the reader's display (osdp_TEXT, temporary).
+
+        Reader displays are small: the first sentence of *text* is shown,
+        transliterated to ASCII and wrapped to ``display_rows`` rows of
+        ``display_cols`` characters (cut with "..." when longer).  Without a
+        display (``display_rows=0``) this does nothing."""
+        import osdp
+
+        rows = display_rows(text, self.options["display_rows"], self.options["display_cols"])
+        if rows and not await self._has_display():
+            # A PD NAKs an unsupported command and libosdp then takes it
+            # offline for minutes: never send text to a reader without one.
+            raise DeviceProtocolError(f"{self.label}: the reader reports no text display (display_rows is set)")
+        for number, row in enumerate(rows, start=1):
+            await self._command({
+                "command": osdp.Command.Text,
+                "reader": self.options["reader_no"],
+                "control_code": 3,  # temporary text, no wrap
+                "temp_time": self.options["display_seconds"],
+                "offset_row": number,
+                "offset_col": 1,
+                "data": row,
+            })
+
+    async def _has_display(self) -> bool:
+        import osdp
+
+        cp = self._cp
+        if cp is None:
+            raise DeviceDisconnected(f"{self.label}: not connected")
+        try:
+            compliance, _rows = await asyncio.to_thread(cp.check_capability, self.options["address"],
+                                                        osdp.Capability.TextOutput)
+        except Exception:  # noqa: BLE001 - an older libosdp: assume the configuration is right
+            return True
+        return compliance > 0
+
     async def release(self, seconds: float) -> None:
         """Energise the strike output for *seconds*, then lock again.
 
@@ -571,3 +617,24 @@ class OsdpDevice(ReconnectingDevice, PatronReader, PinPad, Indicator, Lock, Door
     @property
     def door_open(self) -> bool | None:
         return self._door_open
+
+
+def display_rows(text: str, rows: int, cols: int) -> list[str]:
+    """The first sentence of *text* in ASCII, wrapped to at most *rows* rows
+    of *cols* characters; "..." marks what did not fit."""
+    import textwrap
+    import unicodedata
+
+    if rows <= 0 or cols <= 0:
+        return []
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    ascii_text = " ".join(ascii_text.split())
+    for end in (". ", "! ", "? "):
+        if end in ascii_text:
+            ascii_text = ascii_text.split(end, 1)[0] + end.strip()
+            break
+    lines = textwrap.wrap(ascii_text, cols) or [""]
+    if len(lines) > rows:
+        lines = lines[:rows]
+        lines[-1] = (lines[-1][: max(0, cols - 3)]).rstrip() + "..."
+    return lines

@@ -842,7 +842,7 @@ class DoorService:
 
     async def _display(self, text: str) -> None:
         """The text on the readers' own displays, where a driver offers one
-        (an async ``show_text(text)``; no driver in devices/ has it yet)."""
+        (an async ``show_text(text)``: OSDP readers with ``display_rows``)."""
         for dev in self._role("patron_reader"):
             show_text = getattr(dev, "show_text", None)
             if show_text is None:

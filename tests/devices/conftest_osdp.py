@@ -90,7 +90,9 @@ class OsdpBus:
 class PdProcess:
     """``tests/devices/osdp_pd.py`` in its own process; JSON lines over its stdin/stdout."""
 
-    def __init__(self, bus: OsdpBus, *, address: int = 101, key: bytes | None = TEST_KEY, install: bool = False) -> None:
+    def __init__(self, bus: OsdpBus, *, address: int = 101, key: bytes | None = TEST_KEY, install: bool = False,
+                 display: bool = True) -> None:
+        self.display = display
         self.bus = bus
         self.address = address
         self.key = key
@@ -106,6 +108,8 @@ class PdProcess:
         except ImportError:
             pytest.fail("libosdp is not installed (pip install 'bibkiosk[osdp]')", pytrace=False)
         args = [sys.executable, "-m", "tests.devices.osdp_pd", "--port", str(self.bus.pd_path), "--address", str(self.address)]
+        if not self.display:
+            args.append("--no-display")
         if self.install:
             args += ["--install", "--key-file", str(self.key_file)]
         elif self.key is not None:

@@ -106,6 +106,7 @@ def main() -> int:
     parser.add_argument("--address", type=int, default=101)
     parser.add_argument("--key", default="")
     parser.add_argument("--install", action="store_true")
+    parser.add_argument("--no-display", action="store_true", help="declare no text display")
     parser.add_argument("--key-file", default="")
     args = parser.parse_args()
 
@@ -120,6 +121,7 @@ def main() -> int:
             (Capability.ContactStatusMonitoring, 1, 2),
             (Capability.Readers, 1, 1),
         ]
+        + ([] if args.no_display else [(Capability.TextOutput, 1, 2)])  # a 2-row text display
     )
 
     def on_command(cmd: dict) -> tuple[int, None]:

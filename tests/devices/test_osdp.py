@@ -20,7 +20,7 @@ from devices.base import (
     kind_names,
 )
 from devices.errors import DeviceNotFound, DeviceProtocolError, DeviceTimeout, DeviceUrlError
-from devices.osdp import OsdpDevice, keypad_keys, wiegand_identifier
+from devices.osdp import OsdpDevice, display_rows, keypad_keys, wiegand_identifier
 from devices.registry import open_device
 from tests.devices.conftest_osdp import TEST_KEY, PdProcess, osdp_bus, osdp_key, pd  # noqa: F401
 
@@ -107,6 +107,44 @@ async def test_led_and_buzzer_patterns(osdp_bus, pd):
         await dev.show(Pattern.ERROR)
         assert (await asyncio.to_thread(pd.command, "buzzer"))["on_count"] == 10
         assert dev.commands_sent == 9
+
+
+async def test_text_on_the_readers_display(osdp_bus, pd):
+    """osdp_TEXT reaches the PD: the first sentence, ASCII, one command per display row."""
+    async with OsdpDevice(url(osdp_bus, extra="&display_rows=2&display_cols=16&display_seconds=7")) as dev:
+        await dev.show_text("Je lidgeld staat nog open. Betaal het aan de balie.")
+        first = await asyncio.to_thread(pd.command, "text")
+        second = await asyncio.to_thread(pd.command, "text")
+        rows = sorted((first, second), key=lambda c: c["offset_row"])
+        assert [r["data"] for r in rows] == ["Je lidgeld staat", "nog open."]
+        assert all(r["control_code"] == 3 and r["temp_time"] == 7 and r["offset_col"] == 1 for r in rows)
+    async with OsdpDevice(url(osdp_bus)) as dev:  # no display configured: nothing is sent
+        await dev.show_text("Welkom!")
+        assert dev.commands_sent == 0
+
+
+async def test_text_is_never_sent_to_a_reader_without_a_display(osdp_bus):
+    """A PD NAKs an unsupported command and libosdp then takes it offline for
+    minutes: a misconfigured display_rows is refused by us instead."""
+    bare = PdProcess(osdp_bus, display=False)
+    bare.start()
+    try:
+        async with OsdpDevice(url(osdp_bus, extra="&display_rows=2")) as dev:
+            with pytest.raises(DeviceProtocolError, match="no text display"):
+                await dev.show_text("Welkom!")
+            await dev.show(Pattern.GRANTED)  # the reader is still online and obeys
+            assert (await asyncio.to_thread(bare.command, "led"))["on_color"] == 2
+            assert dev.status.ok
+    finally:
+        bare.stop()
+
+
+def test_display_rows_fit_a_small_display():
+    assert display_rows("Votre cotisation n'est toujours pas payée : vous ne pouvez pas emprunter.", 2, 16) == [
+        "Votre cotisation", "n'est toujour..."]
+    assert display_rows("Welkom! De deur gaat open.", 2, 16) == ["Welkom!"]
+    assert display_rows("Élan", 1, 16) == ["Elan"]
+    assert display_rows("anything", 0, 16) == []
 
 
 async def test_door_contact_and_exit_button(osdp_bus, pd):

@@ -11,7 +11,9 @@ import asyncio
 
 import pytest
 
+from devices.osdp import display_rows
 from kiosk.door.audit import AuditJournal
+from kiosk.i18n import translate
 from kiosk.door.service import DoorService
 from tests.devices.conftest_osdp import osdp_bus, osdp_key, pd  # noqa: F401 - fixtures
 
@@ -28,7 +30,7 @@ def osdp_config(tmp_path, bus, key: bytes, **door):
     key_file.write_text(key.hex())
     key_file.chmod(0o600)
     url = (f"osdp://{bus.url_path}?address=101&scbk_file={key_file}&card_format=decimal"
-           "&strike_output=0&door_input=0&exit_input=1&name=entrance")
+           "&strike_output=0&door_input=0&exit_input=1&name=entrance&display_rows=2&display_cols=16")
     cfg = door_config(tmp_path, devices={role: {"url": url} for role in
                                           ("patron_reader", "pinpad", "lock", "door_contact", "indicator")}, **door)
     data = cfg.model_dump(mode="json", exclude={"source"})
@@ -85,6 +87,11 @@ async def test_osdp_entry_refusal_closed_and_offline(tmp_path, osdp_bus, osdp_ke
         await asyncio.to_thread(
             pd.expect, lambda ev: ev["ev"] == "command" and ev["command"] == "led" and ev.get("on_color") == 1, 10
         )  # red: refused
+        # The reader's own display says why, in short (first sentence, ASCII, 2 x 16).
+        shown = await asyncio.to_thread(
+            pd.expect, lambda ev: ev["ev"] == "command" and ev["command"] == "text" and ev.get("offset_row") == 1, 10
+        )
+        assert shown["data"] == display_rows(translate("policy", "policy.B1", "nl"), 2, 16)[0]
         await asyncio.sleep(0.3)  # the offline-cache refresh of the first entry
         await library.down()
         clock.advance(days=1)
