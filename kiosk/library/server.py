@@ -556,8 +556,7 @@ class LibraryHandler(Sip2Handler):
         )
 
     async def on_checkin(self, msg: CheckinRequest, session: Sip2Session) -> Message:
-        item = self.store.item(msg.item_identifier)
-        if item is None:
+        def unknown_item() -> CheckinResponse:
             return CheckinResponse(
                 ok=False,
                 resensitize=False,
@@ -567,20 +566,16 @@ class LibraryHandler(Sip2Handler):
                 item_identifier=msg.item_identifier,
                 screen_message=(_t("library.item_unknown", None),),
             )
+
+        item = self.store.item(msg.item_identifier)
+        if item is None:
+            return unknown_item()
         today = (msg.return_date or self._now()).date() if msg.no_block else self._now().date()
         item_id = item.item_id
         try:
             result = await self._write(lambda s: s.checkin(item_id, today=today))
         except LibraryError:
-            return CheckinResponse(
-                ok=False,
-                resensitize=False,
-                magnetic_media=False,
-                alert=True,
-                institution_id=self.institution_id,
-                item_identifier=msg.item_identifier,
-                screen_message=(_t("library.item_unknown", None),),
-            )
+            return unknown_item()
         lang = None
         if result.patron_id is not None:
             lang = self.store.patron(result.patron_id, with_lists=False).language
