@@ -244,31 +244,27 @@ class Config(_Strict):
         ref: SecretRef | None = getattr(self.secrets, name)
         if ref is None:
             return None
-        return _read_secret(ref, name, self.source)
+        where = str(self.source) if self.source else "<config>"
+        if ref.env is not None:
+            value = os.environ.get(ref.env)
+            if value is None:
+                raise ConfigError(where, [(f"secrets.{name}.env", f"environment variable {ref.env} is not set")])
+            return value
+        if ref.file is not None:
+            path = self.resolve(ref.file)
+            try:
+                if _others_can_read(path):
+                    raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is readable by others; chmod 600 it")])
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(where, [(f"secrets.{name}.file", f"cannot read {path}: {exc.strerror}")]) from None
+        assert ref.value is not None
+        return ref.value.get_secret_value()
 
     def resolve(self, path: Path) -> Path:
         if path.is_absolute() or self.source is None:
             return path
         return (self.source.parent / path).resolve()
-
-
-def _read_secret(ref: SecretRef, name: str, source: Path | None) -> str:
-    where = str(source) if source else "<config>"
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
-        if value is None:
-            raise ConfigError(where, [(f"secrets.{name}.env", f"environment variable {ref.env} is not set")])
-        return value
-    if ref.file is not None:
-        path = ref.file if ref.file.is_absolute() or source is None else source.parent / ref.file
-        try:
-            if _others_can_read(path):
-                raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is readable by others; chmod 600 it")])
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(where, [(f"secrets.{name}.file", f"cannot read {path}: {exc.strerror}")]) from None
-    assert ref.value is not None
-    return ref.value.get_secret_value()
 
 
 # --------------------------------------------------------------------------- loading
