@@ -37,8 +37,9 @@ def load_kv() -> None:
     global _loaded
     if not _loaded:
         # Register our widget classes with the factory before the rules use them.
-        from . import widgets  # noqa: F401
+        from . import widgets
 
+        widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
         _loaded = True
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Ellipse, InstructionGroup
+from kivy.graphics import Color, InstructionGroup, SmoothEllipse
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ObjectProperty
 from kivy.uix.floatlayout import FloatLayout
@@ -96,7 +96,7 @@ class PinScreen(KScreen):
         total = n * size + max(n - 1, 0) * gap
         x = widget.center_x - total / 2
         for i in range(n):
-            self._dots.add(Ellipse(pos=(x + i * (size + gap), widget.center_y - size / 2), size=(size, size)))
+            self._dots.add(SmoothEllipse(pos=(x + i * (size + gap), widget.center_y - size / 2), size=(size, size)))
 
     def update(self, view: View, tr: Tr) -> None:
         ids = self.ids

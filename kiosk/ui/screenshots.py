@@ -50,7 +50,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
     from kiosk.config import OfflineMode
     from devices.base import Tag
     from kiosk.adapter import EmbeddedLibrarySystem
-    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, Ui
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State, Ui
     from kiosk.flows.model import K
     from kiosk.journal import Journal
     from kiosk.library.server import site_rules
@@ -69,7 +69,10 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
             clock = _Clock()
             flows = KioskFlows(
                 library, journal, DeviceHub(_sim_roles()),
-                FlowSettings(rules=rules, language=lang, branch="Demo Centrum"),
+                FlowSettings(rules=rules, language=lang, branch="Demo Centrum",
+                             # no library probe during the run: it would end the
+                             # out-of-order screen before its screenshot
+                             probe_seconds=24 * 3600),
                 monotonic=clock, now=lambda: DEMO_NOW,
             )
             title = K("kiosk.app.name")
@@ -80,7 +83,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                         await asyncio.sleep(0)
                     await flows.settle()
 
-            async def shot(n: int, name: str) -> None:
+            async def shot(n: int, name: str, expect: State | None = None) -> None:
                 if only and name not in only:
                     return
                 if flows.view.language != lang:
@@ -89,6 +92,8 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 await asyncio.sleep(0.3)  # let Kivy lay out the new texts (a few frames)
                 path = outdir / f"{n:02d}-{name}-{lang}.png"
                 await screenshot(str(path))
+                if expect is not None and flows.state is not expect:
+                    raise RuntimeError(f"{path.name}: the kiosk left {expect.value} before its screenshot")
                 written.append(path)
 
             async def press(action: Ui, arg: str | None = None) -> None:
@@ -170,7 +175,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 flows._library_down()
                 flows._goto_idle()
                 flows._publish()
-                await shot(17, "out-of-order")
+                await shot(17, "out-of-order", expect=State.OUT_OF_ORDER)
                 sim.tap_card("2X1986")
                 await settle()
 

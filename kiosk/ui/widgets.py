@@ -19,6 +19,32 @@ from kivy.uix.widget import Widget
 from . import theme
 
 
+def release_text_surfaces() -> None:
+    """Make Kivy's text provider let go of each label's pixels once they are
+    on the texture.
+
+    Kivy's SDL2 provider keeps the SDL surface it drew a label's text into
+    (a full RGBA copy of the text) on the core label after the texture is
+    filled, for as long as the label lives: on this kiosk's screens that is
+    several MB held twice.  Idempotent; a provider without ``_surface``
+    (PIL, Pango) is left as it is."""
+    from kivy.core.text import Label as CoreLabel
+
+    if getattr(CoreLabel, "_bibkiosk_releases_surface", False):
+        return
+    render_end = CoreLabel._render_end
+
+    def _render_end(self):  # noqa: ANN001, ANN202
+        try:
+            return render_end(self)  # a copy of the pixels (ImageData)
+        finally:
+            if getattr(self, "_surface", None) is not None:
+                self._surface = None
+
+    CoreLabel._render_end = _render_end
+    CoreLabel._bibkiosk_releases_surface = True
+
+
 def _darker(rgba: tuple[float, float, float, float], by: float = 0.18) -> tuple[float, float, float, float]:
     r, g, b, a = rgba
     return (r * (1 - by), g * (1 - by), b * (1 - by), a)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import wave
+from pathlib import Path
 
 from kiosk.ui import audio, theme
 
@@ -43,3 +48,17 @@ def test_cue_files_are_ours_and_current(tmp_path):
 def test_player_without_audio_device_is_silent_not_broken():
     player = audio.CuePlayer(enabled=False)
     assert player.play("success") is False
+
+
+def test_kivy_settings_for_a_software_renderer():
+    """No multisampling: under llvmpipe 2x MSAA costs ~30 MB of framebuffers
+    at 1280x800; shapes are antialiased by Smooth* instructions instead."""
+    code = ("from kiosk.ui.runner import configure_kivy; configure_kivy(); "
+            "from kivy.config import Config; print(Config.get('graphics', 'multisamples'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "KIVY_NO_CONSOLELOG": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "0"
+    kv = (Path(__file__).resolve().parents[2] / "kiosk" / "ui" / "kiosk.kv").read_text()
+    assert "SmoothRoundedRectangle:" in kv
+    assert not re.search(r"^\s*(RoundedRectangle|Ellipse):", kv, re.M)

@@ -133,6 +133,34 @@ class KioskUiTest(GraphicUnitTest):
 
         self.run_scenario(scenario)
 
+    def test_label_pixels_live_only_in_textures(self):
+        """Kivy's SDL2 text provider would keep each label's SDL surface (a
+        second RGBA copy of its text) for the label's life; the kiosk drops it
+        once the texture holds the pixels."""
+        from kivy.uix.label import Label
+
+        async def scenario():
+            await self.frames()
+            await self.login(OK_CARD)
+            await self.touch(kio("kiosk.button.borrow"))
+            sim.place_items(["30000000000029"])
+            await self.frames()
+            labels = []
+
+            def walk(widget):
+                if isinstance(widget, Label):
+                    labels.append(widget)
+                for child in widget.children:
+                    walk(child)
+
+            walk(self.root)
+            drawn = [lb for lb in labels if lb.text and lb.texture is not None and lb.texture.width > 1]
+            assert len(drawn) > 10
+            assert [lb.text for lb in drawn if getattr(lb._label, "_surface", None) is not None] == []
+            assert "Max Havelaar" in self.screen_text()
+
+        self.run_scenario(scenario)
+
     def test_refusal_shows_the_policy_message_and_language_switch(self):
         async def scenario():
             await self.frames()
