@@ -165,6 +165,7 @@ BARE_KIVY = textwrap.dedent("""
     t0 = time.perf_counter()
     from kivy.config import Config
     Config.set("graphics", "width", "1280"); Config.set("graphics", "height", "800")
+    Config.set("graphics", "multisamples", os.environ.get("BARE_MULTISAMPLES", "2"))
     from kivy.app import App
     from kivy.uix.label import Label
     from kivy.core.window import Window
@@ -322,7 +323,7 @@ async def sessions_child(count: int, remote: bool = False) -> None:
                 sim.remove_items()
                 await settle()
                 assert flows.state is State.IDLE, flows.state
-                if n in (1, 5, 10, 25, 50, 75, 100) or n == count:
+                if n in (1, 5, 10, 25, 50, 75, 100, 150, 200) or n == count:
                     await asyncio.sleep(0.6)  # the kiosk trims its heap at rest
                     print(f"rss {n} {rss_mb():.1f} {rss_mb('RssAnon'):.1f}", flush=True)
 
@@ -353,8 +354,11 @@ BARE_KIVY_RSS = BARE_KIVY.replace(
 )
 
 
-def bare_kivy_rss() -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", BARE_KIVY_RSS], cwd=ROOT, env=ENV, capture_output=True, text=True,
+def bare_kivy_rss(multisamples: int = 0) -> tuple[float, float]:
+    """A Kivy window with one Label: with the kiosk's settings (no MSAA) or,
+    with *multisamples* 2, Kivy's defaults."""
+    out = subprocess.run([sys.executable, "-c", BARE_KIVY_RSS], cwd=ROOT,
+                         env={**ENV, "BARE_MULTISAMPLES": str(multisamples)}, capture_output=True, text=True,
                          timeout=60)
     match = re.search(r"^rss (\d+) (\d+)$", out.stdout, re.M)
     if not match:
@@ -409,13 +413,18 @@ def cold_section(lines: list) -> None:
 def memory_section(lines: list) -> None:
     rss = memory(100)
     bare_vm, bare_anon = bare_kivy_rss()
+    default_vm, default_anon = bare_kivy_rss(multisamples=2)
+    print(f"bare Kivy window, one Label, 1280x800, offscreen llvmpipe: {bare_vm:.1f} MB VmRSS / {bare_anon:.1f} MB "
+          f"RssAnon with the kiosk's settings (no MSAA); {default_vm:.1f} / {default_anon:.1f} MB with Kivy's "
+          "defaults (2x MSAA)")
     (base, base_anon), (r10, a10), (r50, a50), (r100, a100) = rss[0], rss[10], rss[50], rss[100]
     print(f"VmRSS: start {base:.1f} MB, after 10 sessions {r10:.1f}, 50 {r50:.1f}, 100 {r100:.1f} MB "
           f"(10->100: {r100 - r10:+.1f} MB; target < 150 MB); bare Kivy window {bare_vm:.1f} MB")
     print(f"RssAnon (own heap, renderer textures included): start {base_anon:.1f}, 10 {a10:.1f}, 50 {a50:.1f}, "
           f"100 {a100:.1f} MB; bare Kivy window {bare_anon:.1f} MB")
     lines.append({"bench": "kiosk", "metric": "vmrss_after_100_sessions", "value": round(r100, 1), "unit": "MB",
-                  "peer": f"bare Kivy Label window, offscreen Mesa llvmpipe: {bare_vm:.1f} MB",
+                  "peer": f"bare Kivy Label window, offscreen Mesa llvmpipe, no MSAA: {bare_vm:.1f} MB "
+                          f"(Kivy's default 2x MSAA: {default_vm:.1f} MB)",
                   "ratio": round(r100 / bare_vm, 2)})
     lines.append({"bench": "kiosk", "metric": "rss_anon_after_100_sessions", "value": round(a100, 1), "unit": "MB",
                   "peer": f"bare Kivy Label window: {bare_anon:.1f} MB", "ratio": round(a100 / bare_anon, 2)})
