@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import hashlib
 import logging
 import os
@@ -240,6 +241,43 @@ class CheckinResult:
 # --------------------------------------------------------------------------- the store
 
 
+#: How long :meth:`Store.open_or_create` waits for another process's rebuild.
+STATE_LOCK_TIMEOUT = 10.0
+
+
+class _StateLock:
+    """``flock`` on ``<state file>.lock``: shared while a process has the
+    store open, exclusive while one rebuilds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.with_name(path.name + ".lock")
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open {self.path}: {exc.strerror}") from None
+
+    def try_hold(self, mode: int) -> bool:
+        try:
+            fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def hold(self, mode: int, deadline: float) -> None:
+        while not self.try_hold(mode):
+            if time.monotonic() >= deadline:
+                raise StoreError(f"{self.path}: another process holds the state file (rebuilding it?); try again")
+            time.sleep(0.02)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 class Store:
     """The embedded library system's state in one SQLite file."""
 
@@ -250,6 +288,7 @@ class Store:
         self._in_tx = False
         self._group = False
         self._item_types: dict[str, ItemType] | None = None
+        self._state_lock: _StateLock | None = None
 
     # ------------------------------------------------------------ opening
 
@@ -302,24 +341,67 @@ class Store:
 
     @classmethod
     def open_or_create(
-        cls, path: str | os.PathLike[str], data: DataFile, *, fault_delay: float = 0.0
+        cls, path: str | os.PathLike[str], data: DataFile, *, fault_delay: float = 0.0,
+        lock_timeout: float = STATE_LOCK_TIMEOUT,
     ) -> tuple[Store, bool]:
         """Resume the store at *path* when it was loaded from this very data
-        (same digest), else rebuild it from *data*.  Returns (store, resumed)."""
+        (same digest), else rebuild it from *data*.  Returns (store, resumed).
+
+        Several processes may share one state file (a kiosk and a door on one
+        machine): each holds a shared lock on ``<path>.lock`` while it has the
+        store open, and a rebuild needs the exclusive lock.  So two processes
+        starting together build it once, and a process started with other data
+        is refused (:class:`StoreError`, after *lock_timeout* seconds) instead
+        of replacing a file that another process is writing loans to."""
         p = Path(path)
         digest = data_digest(data)
-        if p.exists():
-            try:
-                store = cls.open(p, fault_delay=fault_delay)
-                if store.meta("source_digest") == digest:
-                    return store, True
-                store.close()
-            except StoreError:
-                pass
-        return cls.create(p, data, fault_delay=fault_delay), False
+        lock = _StateLock(p)
+        deadline = time.monotonic() + lock_timeout
+        try:
+            while True:
+                lock.hold(fcntl.LOCK_SH, deadline)
+                store = cls._resume(p, digest, fault_delay)
+                resumed = store is not None
+                if store is None and lock.try_hold(fcntl.LOCK_EX):
+                    # (flock converts by unlocking first: look again, another
+                    # process may have built it in between)
+                    store = cls._resume(p, digest, fault_delay)
+                    resumed = store is not None
+                    if store is None:
+                        store = cls.create(p, data, fault_delay=fault_delay)
+                    lock.hold(fcntl.LOCK_SH, deadline)
+                if store is not None:
+                    store._state_lock = lock
+                    return store, resumed
+                lock.release()
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"{p} is in use by another process that loaded other library data; "
+                        "stop that process first, or give each its own state file")
+                time.sleep(0.05)
+        except BaseException:
+            lock.close()
+            raise
+
+    @classmethod
+    def _resume(cls, p: Path, digest: str, fault_delay: float) -> Store | None:
+        """The store at *p* if it exists and was loaded from data with *digest*."""
+        if not p.exists():
+            return None
+        try:
+            store = cls.open(p, fault_delay=fault_delay)
+        except StoreError:
+            return None
+        if store.meta("source_digest") == digest:
+            return store
+        store.close()
+        return None
 
     def close(self) -> None:
         self._conn.close()
+        lock, self._state_lock = self._state_lock, None
+        if lock is not None:
+            lock.close()
 
     # ------------------------------------------------------------ transactions
 

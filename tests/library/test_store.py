@@ -128,3 +128,62 @@ def test_open_rejects_garbage(tmp_path):
         Store.open(bad)
     with pytest.raises(StoreError):
         Store.open(tmp_path / "absent.sqlite")
+
+
+# ------------------------------------------------------------ one state file, several processes
+
+
+def test_two_users_of_one_state_file_share_it(tmp_path):
+    data = load_data("demo")
+    path = tmp_path / "shared.sqlite"
+    first, resumed_first = Store.open_or_create(path, data)
+    second, resumed_second = Store.open_or_create(path, data)
+    assert (resumed_first, resumed_second) == (False, True)
+    first.checkout("900015", "30000000000043", today=TODAY)
+    assert second.item("30000000000043").loan is not None
+    first.close()
+    second.close()
+
+
+def test_other_data_is_refused_while_the_state_file_is_in_use(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    kiosk, _ = Store.open_or_create(path, load_data("demo"))
+    kiosk.checkout("900015", "30000000000043", today=TODAY)
+    other = parse_data(text(ISSUE_EXAMPLE))
+    with pytest.raises(StoreError, match="in use by another process"):
+        Store.open_or_create(path, other, lock_timeout=0.3)
+    # nothing was replaced under the running user: its loans stay, it goes on writing
+    kiosk.checkin("30000000000043", today=TODAY)
+    kiosk.checkout("900015", "30000000000043", today=TODAY)
+    kiosk.close()
+    again, resumed = Store.open_or_create(path, load_data("demo"))
+    assert resumed and again.item("30000000000043").loan is not None
+    again.close()
+    # once nobody uses it, other data rebuilds it
+    rebuilt, resumed = Store.open_or_create(path, other)
+    assert not resumed and rebuilt.institution == "9401"
+    rebuilt.close()
+
+
+def _start_together(path, barrier, results):
+    store, resumed = Store.open_or_create(path, load_data("demo"))
+    results.put((resumed, store.meta("source_digest")))
+    barrier.wait(timeout=30)  # every process still has the store open
+    store.close()
+
+
+def test_processes_starting_together_build_the_state_once(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    path = tmp_path / "shared.sqlite"
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_start_together, args=(path, barrier, results)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [proc.exitcode for proc in procs] == [0, 0, 0, 0]
+    got = [results.get(timeout=5) for _ in procs]
+    assert sorted(resumed for resumed, _ in got) == [False, True, True, True]
+    assert {digest for _, digest in got} == {data_digest(load_data("demo"))}
