@@ -828,7 +828,56 @@ class ItemStatusUpdateResponse(Message):
 
 
 # ---------------------------------------------------------------------------
-# Anything else (Wise's SIP2+ dialogs 41/42, 15/16 holds, 25/26, ...)
+# Holds: 15/16
+# ---------------------------------------------------------------------------
+
+#: Hold modes of a 15: add a hold, delete (cancel) it, change it.
+HOLD_ADD, HOLD_DELETE, HOLD_CHANGE = "+", "-", "*"
+HOLD_MODES: tuple[str, ...] = (HOLD_ADD, HOLD_DELETE, HOLD_CHANGE)
+
+
+@_message("15")
+class HoldRequest(Message):
+    hold_mode: str = _fixed(K_CHAR, 1)  # HOLD_ADD "+", HOLD_DELETE "-", HOLD_CHANGE "*"
+    transaction_date: datetime | None = _date()
+    expiration_date: datetime | None = _var("BW", K_VDATE)
+    pickup_location: str | None = _var("BS")
+    hold_type: int | None = _var("BY", K_VINT, width=1)  # 1 other, 2 any copy of a title, 3 this copy, 4 any copy at a branch
+    institution_id: str = _ao()
+    patron_identifier: str = _var("AA", required=True, default=REQUIRED)
+    patron_password: str | None = _var("AD")
+    item_identifier: str | None = _var("AB")
+    title_identifier: str | None = _var("AJ")
+    terminal_password: str | None = _var("AC")
+    fee_acknowledged: bool | None = _var("BO", K_BOOL)
+
+    def __post_init__(self) -> None:
+        Message.__post_init__(self)  # (no zero-argument super() in a slotted dataclass)
+        if self.hold_mode not in HOLD_MODES:
+            raise LocalSip2Error(
+                f"HoldRequest.hold_mode must be '+' (add), '-' (delete) or '*' (change), not {self.hold_mode!r}",
+                field="hold_mode",
+            )
+
+
+@_message("16")
+class HoldResponse(Message):
+    ok: bool = _fixed(K_OK, 1)
+    available: bool = _fixed(K_YN, 1, False)
+    transaction_date: datetime | None = _date()
+    expiration_date: datetime | None = _var("BW", K_VDATE)
+    queue_position: int | None = _var("BR", K_VINT)
+    pickup_location: str | None = _var("BS")
+    institution_id: str = _ao()
+    patron_identifier: str = _var("AA", required=True, default=REQUIRED)
+    item_identifier: str | None = _var("AB")
+    title_identifier: str | None = _var("AJ")
+    screen_message: tuple[str, ...] = _af()
+    print_line: tuple[str, ...] = _ag()
+
+
+# ---------------------------------------------------------------------------
+# Anything else (Wise's SIP2+ dialogs 41/42, 25/26, ...)
 # ---------------------------------------------------------------------------
 
 
@@ -897,6 +946,12 @@ __all__ = [
     "FeePaidRequest",
     "FeePaidResponse",
     "FieldSpec",
+    "HOLD_ADD",
+    "HOLD_CHANGE",
+    "HOLD_DELETE",
+    "HOLD_MODES",
+    "HoldRequest",
+    "HoldResponse",
     "ItemInformationRequest",
     "ItemInformationResponse",
     "ItemStatusUpdate",

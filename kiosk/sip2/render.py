@@ -24,6 +24,7 @@ from .messages import (
     CheckoutResponse,
     EndSessionResponse,
     FeePaidResponse,
+    HoldResponse,
     ItemStatusUpdateResponse,
     LoginResponse,
     Message,
@@ -142,7 +143,7 @@ def format_message(msg: Message) -> str:
 def is_refusal(msg: Message, *, pin_given: bool = False) -> bool:
     """Whether an answer says no: ok=0, an invalid patron (or a wrong PIN
     when one was given), a payment not accepted, an offline ACS, a 96."""
-    if isinstance(msg, (LoginResponse, CheckoutResponse, CheckinResponse, RenewResponse, RenewAllResponse)):
+    if isinstance(msg, (LoginResponse, CheckoutResponse, CheckinResponse, RenewResponse, RenewAllResponse, HoldResponse)):
         return not msg.ok
     if isinstance(msg, ItemStatusUpdateResponse):
         return not msg.item_properties_ok

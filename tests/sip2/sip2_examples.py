@@ -19,6 +19,9 @@ from kiosk.sip2 import (
     EndSessionResponse,
     FeePaidRequest,
     FeePaidResponse,
+    HOLD_MODES,
+    HoldRequest,
+    HoldResponse,
     ItemInformationRequest,
     ItemInformationResponse,
     ItemStatusUpdate,
@@ -132,6 +135,14 @@ EXAMPLES: dict[str, Message] = {
                                    title_identifier="De Avonden", item_properties="CD"),
     "01": BlockPatron(card_retained=True, transaction_date=T, institution_id="BIB",
                       blocked_card_message="Kaart ingehouden", patron_identifier="2000123456", terminal_password="tp"),
+    "15": HoldRequest(hold_mode="+", transaction_date=T, expiration_date=DUE, pickup_location="MAIN", hold_type=3,
+                      institution_id="BIB", patron_identifier="2000123456", patron_password="1234",
+                      item_identifier="30001", title_identifier="De Avonden", terminal_password="tp",
+                      fee_acknowledged=False),
+    "16": HoldResponse(ok=True, available=False, transaction_date=T, expiration_date=DUE, queue_position=2,
+                       pickup_location="MAIN", institution_id="BIB", patron_identifier="2000123456",
+                       item_identifier="30001", title_identifier="De Avonden",
+                       screen_message=("Gereserveerd: plaats 2",), print_line=("De Avonden",)),
 }  # fmt: skip
 
 assert set(EXAMPLES) == set(MESSAGE_TYPES), set(MESSAGE_TYPES) ^ set(EXAMPLES)
@@ -190,8 +201,15 @@ def extras_for(cls: type[Message], alphabet) -> st.SearchStrategy:
     return st.lists(st.tuples(codes, _text(alphabet)), max_size=3).map(tuple)
 
 
+#: Fields whose values the class restricts further than their kind does.
+RESTRICTED: dict[type[Message], dict[str, st.SearchStrategy]] = {
+    HoldRequest: {"hold_mode": st.sampled_from(HOLD_MODES)},
+}
+
+
 def messages_of(cls: type[Message], alphabet=ALPHABET) -> st.SearchStrategy:
     fields = {spec.name: _value(spec, alphabet) for spec in cls.SPEC}
+    fields.update(RESTRICTED.get(cls, {}))
     fields["extra_fields"] = extras_for(cls, alphabet)
     return st.builds(cls, **fields)
 

@@ -17,6 +17,8 @@ from kiosk.sip2 import (
     AcsStatus,
     CheckinResponse,
     CheckoutResponse,
+    HoldRequest,
+    HoldResponse,
     LoginRequest,
     LoginResponse,
     PatronInformationResponse,
@@ -180,6 +182,68 @@ def test_realistic_checkout_and_checkin_fields():
     assert back.ok and back.resensitize and back.magnetic_media is False and back.alert
     assert back.sort_bin == "A3" and back.patron_identifier == "2000123456"
     assert back.extra("CV") == "02" and back.extra("CT") == "branch2"
+
+
+# Holds (15/16), in the field order of the SIP2 2.00 standard.
+HOLD_15 = ("15+20240115    104500BW20240215    235900|BS9901|BY3|AOBIB|AA2000123456|AD1234|AB30001234"
+           "|AJDe Avonden|ACtp|BON|AY1AZE24B")
+HOLD_16 = ("161N20240115    104501BW20240215    235900|BR2|BS9901|AOBIB|AA2000123456|AB30001234|AJDe Avonden"
+           "|AFGereserveerd: plaats 2 in de wachtrij|AY1AZD894")
+CANCEL_15 = "15-20240115    104600AOBIB|AA2000123456|AB30001234|AY2AZF372"
+REFUSED_16 = "160N20240115    104601AOBIB|AA2000123456|AB99999999|AFUnknown item|AFAsk at the desk|AY2AZE6E3"
+# pysip2's order: AO and AA before BW, BS and BY.
+CHANGE_15_OTHER_ORDER = "15*20240115    104700AOBIB|AA2000123456|BW20240301    235900|BS9902|BY2|AJDe Avonden|AY3AZE9E2"
+HOLD_FRAMES = {
+    HOLD_15: HoldRequest(
+        hold_mode="+", transaction_date=datetime(2024, 1, 15, 10, 45, tzinfo=UTC),
+        expiration_date=datetime(2024, 2, 15, 23, 59, tzinfo=UTC), pickup_location="9901", hold_type=3,
+        institution_id="BIB", patron_identifier="2000123456", patron_password="1234", item_identifier="30001234",
+        title_identifier="De Avonden", terminal_password="tp", fee_acknowledged=False,
+    ),
+    HOLD_16: HoldResponse(
+        ok=True, available=False, transaction_date=datetime(2024, 1, 15, 10, 45, 1, tzinfo=UTC),
+        expiration_date=datetime(2024, 2, 15, 23, 59, tzinfo=UTC), queue_position=2, pickup_location="9901",
+        institution_id="BIB", patron_identifier="2000123456", item_identifier="30001234",
+        title_identifier="De Avonden", screen_message=("Gereserveerd: plaats 2 in de wachtrij",),
+    ),
+    CANCEL_15: HoldRequest(
+        hold_mode="-", transaction_date=datetime(2024, 1, 15, 10, 46, tzinfo=UTC), institution_id="BIB",
+        patron_identifier="2000123456", item_identifier="30001234",
+    ),
+    REFUSED_16: HoldResponse(
+        ok=False, available=False, transaction_date=datetime(2024, 1, 15, 10, 46, 1, tzinfo=UTC),
+        institution_id="BIB", patron_identifier="2000123456", item_identifier="99999999",
+        screen_message=("Unknown item", "Ask at the desk"),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("text", sorted(HOLD_FRAMES))
+def test_hold_golden_frames(text):
+    assert verify_checksum(text.encode())  # pysip2 agrees the frame is well formed
+    codec = Sip2Codec(tz=UTC)
+    raw = text.encode() + b"\r"
+    msg = codec.decode(raw)
+    assert msg == HOLD_FRAMES[text] and not msg.extra_fields
+    assert codec.last_sequence == int(text[-7]) and codec.last_had_checksum
+    assert codec.encode(HOLD_FRAMES[text], codec.last_sequence) == raw
+
+
+def test_hold_fields_in_another_order_and_blank_optional_fields():
+    codec = Sip2Codec(tz=UTC)
+    msg = codec.decode(CHANGE_15_OTHER_ORDER.encode())
+    assert isinstance(msg, HoldRequest) and msg.command_code == "15"
+    assert msg.hold_mode == "*" and msg.hold_type == 2 and msg.pickup_location == "9902"
+    assert msg.expiration_date == datetime(2024, 3, 1, 23, 59, tzinfo=UTC)
+    assert msg.item_identifier is None and msg.title_identifier == "De Avonden" and msg.patron_password is None
+    # sent again in the standard's order
+    assert codec.encode_text(msg) == "15*20240115    104700BW20240301    235900|BS9902|BY2|AOBIB|AA2000123456|AJDe Avonden|"
+    # a peer's blank BR / BY: absent, not an error
+    answer = codec.decode(with_checksum("161Y20240115    104701BR|AOBIB|AA2000123456|AY4AZ"))
+    assert isinstance(answer, HoldResponse) and answer.ok and answer.available and answer.queue_position is None
+    with pytest.raises(RemoteSip2Error) as info:
+        codec.decode(with_checksum("15+20240115    104700BYx|AOBIB|AA2000123456|AY5AZ"))
+    assert info.value.field == "BY"
 
 
 def test_unknown_commands_are_kept_and_sent_back():

@@ -10,7 +10,10 @@ import pytest
 from kiosk.sip2 import (
     PATRON_STATUS_FLAGS,
     AcsStatus,
+    HOLD_MODES,
     CheckoutRequest,
+    HoldRequest,
+    HoldResponse,
     LocalSip2Error,
     LoginRequest,
     PatronInformationRequest,
@@ -21,6 +24,7 @@ from kiosk.sip2 import (
     Sip2Error,
     Summary,
     UnknownMessage,
+    redact_frame,
     supported_messages_field,
 )
 
@@ -63,6 +67,27 @@ def test_bad_types_and_widths_are_named():
                      status_update_ok=True, offline_ok=True, date_time_sync="now").field == "date_time_sync"  # fmt: skip
 
 
+def test_hold_fields_are_checked():
+    assert HOLD_MODES == ("+", "-", "*")
+    for mode in HOLD_MODES:
+        assert HoldRequest(hold_mode=mode, patron_identifier="1").hold_mode == mode
+    assert error_for(HoldRequest, patron_identifier="1").field == "hold_mode"  # no default: say what you want
+    exc = error_for(HoldRequest, hold_mode="x", patron_identifier="1")
+    assert exc.field == "hold_mode" and "'+'" in str(exc)
+    assert error_for(HoldRequest, hold_mode="++", patron_identifier="1").field == "hold_mode"
+    assert error_for(HoldRequest, hold_mode="+").field == "patron_identifier"
+    assert error_for(HoldRequest, hold_mode="+", patron_identifier="1", hold_type=10).field == "hold_type"
+    assert error_for(HoldRequest, hold_mode="+", patron_identifier="1", expiration_date="2024").field == "expiration_date"
+    assert error_for(HoldRequest, hold_mode="+", patron_identifier="1", fee_acknowledged="Y").field == "fee_acknowledged"
+    hold = HoldRequest(hold_mode="+", patron_identifier="1", item_identifier="2")
+    assert hold.replace(hold_mode="-").hold_mode == "-"
+    with pytest.raises(LocalSip2Error):
+        hold.replace(hold_mode="?")
+    assert error_for(HoldResponse, available=True, patron_identifier="1").field == "ok"
+    assert error_for(HoldResponse, ok=True, patron_identifier="1", queue_position=-1).field == "queue_position"
+    assert HoldResponse(ok=False, patron_identifier="1").available is False
+
+
 def test_extra_fields_are_checked():
     assert error_for(LoginRequest, login_user_id="u", login_password="p", extra_fields=(("XYZ", "1"),)).field == "extra_fields"
     assert error_for(LoginRequest, login_user_id="u", login_password="p", extra_fields=(("XI", "a|b"),)).field == "extra_fields[XI]"
@@ -94,6 +119,13 @@ def test_repr_never_shows_secrets_or_personal_data():
         assert secret not in text
     req = CheckoutRequest(patron_identifier="2000123456", item_identifier="3000", patron_password="4321")
     assert "4321" not in repr(req) and "3000" in repr(req)
+    hold = HoldRequest(hold_mode="+", patron_identifier="2000123456", patron_password="4321", terminal_password="tp9",
+                       item_identifier="3000")  # fmt: skip
+    for secret in ("2000123456", "4321", "tp9"):
+        assert secret not in repr(hold)
+    frame = redact_frame(Sip2Codec().encode(hold, 0))
+    assert "AA<10>|" in frame and "AD<4>|" in frame and "AB3000|" in frame
+    assert not any(secret in frame for secret in ("2000123456", "4321", "tp9"))
 
 
 def test_patron_status_flags_have_the_policy_names_in_wire_order():
