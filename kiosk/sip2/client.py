@@ -54,6 +54,8 @@ from .messages import (
     EndSessionResponse,
     FeePaidRequest,
     FeePaidResponse,
+    HoldRequest,
+    HoldResponse,
     ItemInformationRequest,
     ItemInformationResponse,
     ItemStatusUpdate,
@@ -602,6 +604,37 @@ class Sip2Client:
                 fee_acknowledged=fee_acknowledged,
             ),
             RenewAllResponse,
+        )
+
+    async def hold(
+        self,
+        patron_id: str,
+        item_id: str | None = None,
+        pin: str | None = None,
+        *,
+        mode: str = "+",
+        title_id: str | None = None,
+        pickup_location: str | None = None,
+        expiration_date: datetime | None = None,
+        hold_type: int | None = None,
+        fee_acknowledged: bool | None = None,
+    ) -> HoldResponse:
+        """A 15; ``mode`` is "+" (place a hold), "-" (cancel it) or "*" (change it)."""
+        return await self.request(
+            HoldRequest(
+                hold_mode=mode,
+                expiration_date=expiration_date,
+                pickup_location=pickup_location,
+                hold_type=hold_type,
+                institution_id=self.settings.institution,
+                patron_identifier=patron_id,
+                patron_password=pin,
+                item_identifier=item_id,
+                title_identifier=title_id,
+                terminal_password=self._ac(),
+                fee_acknowledged=fee_acknowledged,
+            ),
+            HoldResponse,
         )
 
     async def item_information(self, item_id: str) -> ItemInformationResponse:

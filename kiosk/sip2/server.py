@@ -53,6 +53,8 @@ from .messages import (
     EndSessionResponse,
     FeePaidRequest,
     FeePaidResponse,
+    HoldRequest,
+    HoldResponse,
     ItemInformationRequest,
     ItemInformationResponse,
     ItemStatusUpdate,
@@ -179,6 +181,11 @@ def refusal_for(msg: Message, screen_message: str | None = None) -> Message | No
         return ItemStatusUpdateResponse(
             item_properties_ok=False, item_identifier=msg.item_identifier, screen_message=af
         )
+    if kind is HoldRequest:
+        return HoldResponse(
+            ok=False, available=False, institution_id=inst, patron_identifier=msg.patron_identifier,
+            item_identifier=msg.item_identifier, title_identifier=msg.title_identifier, screen_message=af,
+        )  # fmt: skip
     return None
 
 
@@ -196,6 +203,7 @@ _DISPATCH: dict[type[Message], str] = {
     EndPatronSessionRequest: "on_end_patron_session",
     ItemStatusUpdate: "on_item_status_update",
     BlockPatron: "on_block_patron",
+    HoldRequest: "on_hold",
 }
 
 # BX position code -> handler method that makes it supported.
@@ -210,6 +218,7 @@ _SUPPORT: dict[str, str] = {
     "37": "on_fee_paid",
     "17": "on_item_information",
     "19": "on_item_status_update",
+    "15": "on_hold",
     "29": "on_renew",
     "65": "on_renew_all",
 }
@@ -332,6 +341,9 @@ class Sip2Handler:
         return refusal_for(msg, self.not_supported_message)
 
     def on_block_patron(self, msg: BlockPatron, session: Sip2Session) -> Message | None:
+        return refusal_for(msg, self.not_supported_message)
+
+    def on_hold(self, msg: HoldRequest, session: Sip2Session) -> Message | None:
         return refusal_for(msg, self.not_supported_message)
 
     def on_unknown(self, msg: Message, session: Sip2Session) -> Message | None:

@@ -11,6 +11,7 @@ from pysip2 import (
     CHECKOUT,
     END_PATRON_SESSION,
     FEE_PAID,
+    HOLD,
     ITEM_INFORMATION,
     ITEM_STATUS_UPDATE,
     LOGIN,
@@ -25,7 +26,8 @@ PATRONS = {"2000123456": ("4321", "Jan Peeters", ["30001", "30002"])}
 TITLES = {"30001": "De Avonden", "30002": "Het Achterhuis", "30003": "Max Havelaar"}
 
 
-def build_pysip2_server() -> pysip2.SIP2Server:
+def build_pysip2_server(*, holds: bool = False) -> pysip2.SIP2Server:
+    """The fixture ACS; with ``holds`` it also routes 15 (and says so in BX)."""
     app = pysip2.SIP2Server(
         login_required=True, institution_id="BIB", library_name="pysip2 library", timeout_period="050"
     )
@@ -156,5 +158,32 @@ def build_pysip2_server() -> pysip2.SIP2Server:
             institution_id=req.institution_id, patron_identifier=req.patron_identifier, personal_name="",
             valid_patron="Y", screen_message=(req.blocked_card_message,),
         )  # fmt: skip
+
+    if holds:
+        queue: dict[str, list[str]] = {}  # item -> patrons, oldest first
+        app.holds = queue  # type: ignore[attr-defined]
+
+        @app.route(HOLD)
+        async def hold(req, ctx):
+            calls.append("15")
+            entry, pin_ok = patron(req)
+            item = req.item_identifier or ""
+            if entry is None or pin_ok != "Y" or item not in TITLES or req.hold_mode == "*":
+                return ctx.decline("Reservering niet mogelijk")
+            waiting = queue.setdefault(item, [])
+            if req.hold_mode == "-":
+                if req.patron_identifier not in waiting:
+                    return ctx.decline("Geen reservering")
+                waiting.remove(req.patron_identifier)
+                position = None
+            else:
+                if req.patron_identifier not in waiting:
+                    waiting.append(req.patron_identifier)
+                position = str(waiting.index(req.patron_identifier) + 1)
+            return pysip2.HoldResponse(
+                ok="1", available="N", transaction_date=ctx.now_18(), expiration_date=req.expiration_date,
+                queue_position=position, pickup_location=req.pickup_location, institution_id=req.institution_id,
+                patron_identifier=req.patron_identifier, item_identifier=item, title_identifier=TITLES[item],
+            )  # fmt: skip
 
     return app

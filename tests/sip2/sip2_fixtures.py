@@ -19,6 +19,8 @@ from kiosk.sip2 import (
     EndSessionResponse,
     FeePaidRequest,
     FeePaidResponse,
+    HoldRequest,
+    HoldResponse,
     ItemInformationRequest,
     ItemInformationResponse,
     LoginRequest,
@@ -212,6 +214,27 @@ class FakeLibrary(Sip2Handler):
         self.seen.append(msg.command_code)
         return EndSessionResponse(end_session=True, institution_id=self.institution_id,
                                   patron_identifier=msg.patron_identifier)  # fmt: skip
+
+    def on_hold(self, msg: HoldRequest, session: Sip2Session):
+        """'+' and '-' on the patron's hold list; '*' is refused."""
+        self.seen.append(msg.command_code)
+        patron, pin_ok = self._patron(msg.patron_identifier, msg.patron_password)
+        item_id = msg.item_identifier or ""
+        item = self.items.get(item_id)
+        ok = patron is not None and pin_ok is not False and item is not None and msg.hold_mode in ("+", "-")
+        if ok and msg.hold_mode == "+" and item_id not in patron.holds:
+            patron.holds.append(item_id)
+        elif ok and msg.hold_mode == "-":
+            ok = item_id in patron.holds
+            if ok:
+                patron.holds.remove(item_id)
+        queued = ok and msg.hold_mode == "+"
+        return HoldResponse(
+            ok=ok, available=False, queue_position=1 if queued else None,
+            pickup_location=(msg.pickup_location or "MAIN") if queued else None, institution_id=self.institution_id,
+            patron_identifier=msg.patron_identifier, item_identifier=msg.item_identifier,
+            title_identifier=item.title if item else None, screen_message=() if ok else ("Niet gelukt",),
+        )  # fmt: skip
 
     def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session):
         self.seen.append(msg.command_code)

@@ -12,6 +12,7 @@ from pysip2_handlers import ACCOUNT, build_pysip2_server
 
 from kiosk.sip2 import (
     AcsStatus,
+    HoldResponse,
     ClientSettings,
     ItemInformationRequest,
     LoginResponse,
@@ -35,9 +36,9 @@ def settings_for(port: int, **overrides) -> ClientSettings:
 
 
 @contextlib.asynccontextmanager
-async def pysip2_server():
+async def pysip2_server(**options):
     # Entered and left in the test's own task: anyio's cancel scopes insist.
-    app = build_pysip2_server()
+    app = build_pysip2_server(**options)
     async with app.start("127.0.0.1", 0) as port:
         yield port, app
 
@@ -101,6 +102,39 @@ async def test_login_status_and_every_request():
             again = await client.sc_status()
             assert again.online_status
         assert app.calls == ["93", "23", "63", "63", "11", "11", "09", "29", "65", "17", "17", "37", "19", "01", "35"]
+
+
+async def test_holds_with_pysip2():
+    """pysip2 has its own 15/16 models: what it reads of our 15 and what we
+    read of its 16 must agree, field by field."""
+    expires = datetime(2030, 3, 1, 23, 59, tzinfo=timezone.utc).astimezone()
+    async with pysip2_server(holds=True) as (port, app):
+        async with Sip2Client(settings_for(port)) as client:
+            assert client.acs_status.supports("15")
+            placed = await client.hold(CARD, "30003", PIN, pickup_location="NOORD", expiration_date=expires,
+                                       hold_type=3)  # fmt: skip
+            assert isinstance(placed, HoldResponse)
+            assert placed.ok and not placed.available and placed.queue_position == 1
+            assert placed.pickup_location == "NOORD" and placed.expiration_date == expires
+            assert placed.title_identifier == "Max Havelaar"
+            assert placed.item_identifier == "30003" and placed.patron_identifier == CARD
+            assert app.holds == {"30003": [CARD]}
+            refused = await client.hold(CARD, "30003", "0000")
+            assert not refused.ok and refused.screen_message == ("Reservering niet mogelijk",)
+            assert not (await client.hold(CARD, "99999", PIN)).ok
+            assert not (await client.hold(CARD, "30003", PIN, mode="*")).ok
+            cancelled = await client.hold(CARD, "30003", PIN, mode="-")
+            assert cancelled.ok and cancelled.queue_position is None and app.holds == {"30003": []}
+        assert app.calls == ["93", "15", "15", "15", "15", "15"]
+
+
+async def test_pysip2_declines_a_hold_it_has_no_route_for():
+    async with pysip2_server() as (port, app):
+        async with Sip2Client(settings_for(port)) as client:
+            assert not client.acs_status.supports("15")
+            answer = await client.hold(CARD, "30001", PIN)
+            assert isinstance(answer, HoldResponse) and not answer.ok and not answer.available
+            assert answer.patron_identifier == CARD and answer.item_identifier == "30001"
 
 
 async def test_without_error_detection():

@@ -18,6 +18,8 @@ from kiosk.sip2 import (
     ClientSettings,
     EndPatronSessionRequest,
     EndSessionResponse,
+    HoldRequest,
+    HoldResponse,
     ItemInformationRequest,
     LoginRequest,
     LoginResponse,
@@ -96,6 +98,31 @@ async def test_default_handler_answers_sensibly(served):
     await peer.send(Sip2Codec().encode(UnknownMessage(code="41", body="xyz|"), 0))
     assert isinstance(await peer.ask(ScStatus()), AcsStatus)
     peer.close()
+
+
+async def test_holds_are_refused_by_default_and_supported_when_handled(served):
+    _, port = await served(Sip2Handler(institution_id="BIB"))
+    peer = await Peer.connect(port)
+    hold = HoldRequest(hold_mode="+", institution_id="BIB", patron_identifier=CARD, item_identifier="30001003")
+    out = await peer.ask(hold)
+    assert isinstance(out, HoldResponse) and not out.ok and not out.available and out.queue_position is None
+    assert (out.institution_id, out.patron_identifier, out.item_identifier) == ("BIB", CARD, "30001003")
+    assert out.screen_message == ("Not supported",)
+    peer.close()
+
+    _, port = await served(FakeLibrary())
+    settings = ClientSettings(port=port, user=ACCOUNT[0], password=ACCOUNT[1], institution="BIB", keepalive_seconds=None)
+    async with Sip2Client(settings) as client:
+        assert client.acs_status.supports("15")
+        assert client.acs_status.supported_messages[13] == "Y"  # the hold position of BX
+        placed = await client.hold(CARD, "30001003", PIN, pickup_location="NOORD")
+        assert placed.ok and placed.queue_position == 1 and placed.pickup_location == "NOORD"
+        assert placed.title_identifier == "Max Havelaar"
+        assert not (await client.hold(CARD, "30001003", "9999")).ok  # wrong PIN
+        assert not (await client.hold(CARD, "30001003", mode="*")).ok
+        cancelled = await client.hold(CARD, "30001003", PIN, mode="-")
+        assert cancelled.ok and cancelled.queue_position is None
+        assert not (await client.hold(CARD, "30001003", PIN, mode="-")).ok  # nothing left to cancel
 
 
 async def test_answers_mirror_the_request_error_detection(served):
@@ -214,6 +241,11 @@ async def test_refusal_for_echoes_identifiers():
     assert (out.ok, out.patron_identifier, out.item_identifier, out.institution_id) == (False, "p", "i", "B")
     assert out.screen_message == ("Nee",)
     assert refusal_for(UnknownMessage(code="41", body="")) is None
+    hold = refusal_for(HoldRequest(hold_mode="-", patron_identifier="p", item_identifier="i", title_identifier="t",
+                                   institution_id="B"), "Nee")  # fmt: skip
+    assert isinstance(hold, HoldResponse) and not hold.ok and not hold.available
+    assert (hold.patron_identifier, hold.item_identifier, hold.title_identifier, hold.institution_id) == ("p", "i", "t", "B")
+    assert hold.screen_message == ("Nee",)
 
 
 async def test_idle_connections_are_closed(served):
