@@ -21,6 +21,7 @@ from pathlib import Path
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
 SUMMARY_CHOICES = ("holds", "overdue", "charged", "fines", "recall", "unavailable")
+HOLD_MODE_CHOICES = {"add": "+", "delete": "-", "change": "*"}
 
 _EPILOG = """\
 commands:
@@ -34,6 +35,8 @@ commands:
   checkin ITEM                        check an item in (09/10)
   renew CARD ITEM [--pin PIN]         renew one item (29/30)
   renew-all CARD [--pin PIN]          renew all items (65/66)
+  hold CARD ITEM [--pin PIN] [--mode MODE] [--pickup LOCATION]
+                                      place (add), cancel (delete) or change a hold (15/16)
   end-session CARD [--pin PIN]        end the patron session (35/36)
   raw 'FRAME'                         send a hand-written frame (AY/AZ are added)
 
@@ -105,6 +108,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = command("renew-all", "renew all items of a patron (65/66)")
     c.add_argument("card", metavar="CARD", help="patron identifier (AA)")
     c.add_argument("--pin", help="patron PIN (AD); '-' reads it from standard input")
+    c = command("hold", "place, cancel or change a hold (15/16)")
+    c.add_argument("card", metavar="CARD", help="patron identifier (AA)")
+    c.add_argument("item", metavar="ITEM", help="item identifier (AB)")
+    c.add_argument("--pin", help="patron PIN (AD); '-' reads it from standard input")
+    c.add_argument("--mode", choices=tuple(HOLD_MODE_CHOICES), default="add",
+                   help="add (default), delete or change the hold")  # fmt: skip
+    c.add_argument("--pickup", metavar="LOCATION", help="pickup location (BS)")
     c = command("end-session", "end a patron session (35/36)")
     c.add_argument("card", metavar="CARD", help="patron identifier (AA)")
     c.add_argument("--pin", help="patron PIN (AD); '-' reads it from standard input")
@@ -192,6 +202,10 @@ async def _ask(args: argparse.Namespace, settings, pin: str | None):
             return await client.renew(args.card, args.item, pin)
         if cmd == "renew-all":
             return await client.renew_all(args.card, pin)
+        if cmd == "hold":
+            return await client.hold(
+                args.card, args.item, pin, mode=HOLD_MODE_CHOICES[args.mode], pickup_location=args.pickup
+            )
         if cmd == "end-session":
             return await client.end_session(args.card, pin)
         if cmd == "raw":

@@ -14,7 +14,7 @@ import kiosk.cli
 from kiosk.sip2 import cli as sip2_cli
 
 COMMANDS = ["status", "patron-status", "patron-info", "item-info", "checkout", "checkin", "renew", "renew-all",
-            "end-session", "raw"]  # fmt: skip
+            "hold", "end-session", "raw"]  # fmt: skip
 
 
 def bibkiosk(argv: list[str]) -> int:
@@ -114,6 +114,26 @@ def test_answers_exit_0(run, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(PIN + "\n"))
     code, out, _ = run("--json", "patron-status", CARD, "--pin", "-")
     assert code == 0 and json.loads(out)["fields"]["CQ"] == "Y"
+
+
+def test_hold(run):
+    code, out, _ = run("hold", CARD, "30001003", "--pin", PIN)
+    assert code == 0
+    assert out.startswith("16 HoldResponse") and "ok: True" in out and "BR queue_position: 1" in out
+    code, out, _ = run("--json", "hold", CARD, "30001003", "--pickup", "NOORD")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["command"] == "16" and doc["name"] == "HoldResponse" and doc["refused"] is False
+    assert doc["fixed"]["ok"] is True and doc["fields"]["BS"] == "NOORD" and doc["fields"]["AJ"] == "Max Havelaar"
+    assert run("hold", CARD, "30001003", "--mode", "delete", "--pin", PIN)[0] == 0
+    code, out, _ = run("hold", CARD, "30001003", "--mode", "delete")  # nothing left to cancel
+    assert code == 1 and "-> refused" in out
+    assert run("hold", CARD, "no-such-item")[0] == 1
+    assert run("hold", CARD, "30001003", "--pin", "9999")[0] == 1  # wrong PIN
+    code, out, _ = run("--json", "hold", CARD, "30001003", "--mode", "change")
+    assert code == 1 and json.loads(out)["refused"] is True
+    assert run("hold", CARD)[0] == 2  # argparse: ITEM missing
+    assert run("hold", CARD, "30001003", "--mode", "+")[0] == 2  # modes are named
 
 
 def test_raw_frames(run):
