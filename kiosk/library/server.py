@@ -37,6 +37,9 @@ from kiosk.adapter.fields import (
 )
 from kiosk.i18n import translate
 from kiosk.sip2.messages import (
+    HOLD_ADD,
+    HOLD_CHANGE,
+    HOLD_DELETE,
     BlockPatron,
     CheckinRequest,
     CheckinResponse,
@@ -46,6 +49,8 @@ from kiosk.sip2.messages import (
     EndSessionResponse,
     FeePaidRequest,
     FeePaidResponse,
+    HoldRequest,
+    HoldResponse,
     ItemInformationRequest,
     ItemInformationResponse,
     LoginRequest,
@@ -80,7 +85,7 @@ from policy import (
 )
 
 from .datafile import Account, CardStatus, HoldStatus
-from .errors import LibraryError
+from .errors import LibraryError, NotFound
 from .store import GroupWriter, Identified, ItemView, PatronView, Store
 
 log = logging.getLogger("kiosk.library.server")
@@ -285,6 +290,9 @@ class LibraryHandler(Sip2Handler):
 
     def _unknown_patron_text(self, lang: str | None = None) -> str:
         return translate("policy", "policy.U1", lang)
+
+    def _wrong_pin_text(self, lang: str | None = None) -> str:
+        return translate("policy", "policy.P1", lang)
 
     def _flags(self, patron: _Patron) -> tuple[PatronStatus, dict[Action, Decision]]:
         decisions = {a: self._decide(a, patron) for a in (Action.CHECKOUT, Action.RENEW, Action.HOLD)}
@@ -694,6 +702,99 @@ class LibraryHandler(Sip2Handler):
             unrenewed_items=tuple(unrenewed),
             screen_message=(_t("library.renew_all", lang, renewed=len(renewed), unrenewed=len(unrenewed)),),
         )
+
+    # ------------------------------------------------------------------ holds
+
+    @staticmethod
+    def _hold_place(item: ItemView, patron_id: str) -> tuple[bool, int | None]:
+        """(available, queue position) of *patron_id*'s hold on *item*: on
+        the hold shelf for them, or their place among the waiting holds."""
+        waiting = [h[1] for h in item.holds if h[2] is HoldStatus.WAITING]
+        if patron_id in waiting:
+            return False, waiting.index(patron_id) + 1
+        ready = any(h[1] == patron_id and h[2] is HoldStatus.AVAILABLE for h in item.holds)
+        return ready, None
+
+    async def on_hold(self, msg: HoldRequest, session: Sip2Session) -> Message:
+        """15: '+' places a hold on an item, '-' cancels it; '*' (change) is
+        refused: the store keeps no expiration date and a hold's place in
+        the queue would be lost by cancelling and placing it again."""
+
+        def answer(
+            ok: bool, text: str, item: ItemView | None = None, *, available: bool = False,
+            position: int | None = None, pickup: str | None = None,
+        ) -> HoldResponse:  # fmt: skip
+            return HoldResponse(
+                ok=ok,
+                available=available,
+                queue_position=position,
+                pickup_location=pickup,
+                institution_id=self.institution_id,
+                patron_identifier=msg.patron_identifier,
+                item_identifier=msg.item_identifier,
+                title_identifier=item.title if item else msg.title_identifier,
+                screen_message=(text,),
+            )
+
+        mode = msg.hold_mode
+        if mode not in (HOLD_ADD, HOLD_DELETE, HOLD_CHANGE):
+            return answer(False, self.not_supported_message)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        if patron is None:
+            return answer(False, self._unknown_patron_text())
+        lang = patron.view.language
+        pid = patron.view.patron_id
+        item = self.store.item(msg.item_identifier) if msg.item_identifier else None
+        if mode == HOLD_CHANGE:
+            return answer(False, _t("library.hold_change", lang), item)
+
+        if mode == HOLD_DELETE:
+            # Cancelling is never refused for a rule, but a PIN, when given, must be right.
+            if patron.pin is PinCheck.WRONG:
+                return answer(False, self._wrong_pin_text(lang), item)
+            if item is None:
+                return answer(False, _t("library.hold_item_unknown", lang))
+            item_id = item.item_id
+            if not await self._write(lambda s: s.cancel_hold(pid, item_id)):
+                return answer(False, _t("library.hold_not_found", lang), item)
+            log.info("connection %d: hold cancelled", session.connection_id)
+            return answer(True, _t("library.hold_cancelled", lang), item)
+
+        decision = self._decide(Action.HOLD, patron)
+        if not decision.allowed:
+            log.info("connection %d: hold refused (%s)", session.connection_id, ",".join(decision.rule_ids()))
+            return answer(False, _policy_text(decision, lang), item)
+        if item is None:
+            return answer(False, _t("library.hold_item_unknown", lang))
+        if not item.holdable:
+            return answer(False, _t("library.hold_not_holdable", lang), item)
+        if item.loan is not None and item.loan.patron == pid:
+            return answer(False, _t("library.hold_own_loan", lang), item)
+        if any(h[1] == pid for h in item.holds):
+            available, position = self._hold_place(item, pid)
+            return answer(False, _t("library.hold_exists", lang), item, available=available, position=position)
+        pickup = msg.pickup_location or None
+        if pickup is not None and pickup not in self.store.branches():
+            return answer(False, _t("library.hold_pickup_unknown", lang), item)
+        today = self._now().date()
+        item_id = item.item_id
+
+        def place(s: Store) -> ItemView | None:
+            s.place_hold(pid, item_id, today=today, pickup_branch=pickup)
+            return s.item(item_id)
+
+        try:
+            placed = await self._write(place)
+        except NotFound:
+            return answer(False, _t("library.hold_item_unknown", lang))
+        except LibraryError:  # placed meanwhile through another connection
+            return answer(False, _t("library.hold_exists", lang), item)
+        available, position = self._hold_place(placed or item, pid)
+        log.info("connection %d: hold placed", session.connection_id)
+        return answer(
+            True, _t("library.hold_ok", lang, position=position), item,
+            available=available, position=position, pickup=pickup or item.branch_id,
+        )  # fmt: skip
 
     def on_item_information(self, msg: ItemInformationRequest, session: Sip2Session) -> Message:
         item = self.store.item(msg.item_identifier)
