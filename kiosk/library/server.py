@@ -37,9 +37,9 @@ from kiosk.adapter.fields import (
 )
 from kiosk.i18n import translate
 from kiosk.sip2.messages import (
-    HOLD_ADD,
     HOLD_CHANGE,
     HOLD_DELETE,
+    HOLD_MODES,
     BlockPatron,
     CheckinRequest,
     CheckinResponse,
@@ -737,7 +737,7 @@ class LibraryHandler(Sip2Handler):
             )
 
         mode = msg.hold_mode
-        if mode not in (HOLD_ADD, HOLD_DELETE, HOLD_CHANGE):
+        if mode not in HOLD_MODES:
             return answer(False, self.not_supported_message)
         patron = self._find_patron(msg.patron_identifier, msg.patron_password)
         if patron is None:
