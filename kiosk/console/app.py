@@ -365,7 +365,7 @@ class Console:
             error = error or "action.confirm_needed"
         if error:
             return self.render(request, "action.html", status=400, site=site, site_name=self.site_name(site),
-                               device=device, action=action, error=error, reason=reason)
+                               device=device, action=action, error=error, reason=reason, seconds=data.get("seconds", "8")[:6])
         reply = await self.send(user["name"], site, device, action, args, reason)
         return self.render(request, "action_done.html", site=site, site_name=self.site_name(site), device=device,
                            action=action, reply=reply)

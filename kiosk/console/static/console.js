@@ -4,6 +4,8 @@
   "use strict";
   if (!window.EventSource) return;
   var source = new EventSource("/events");
+  window.bibkioskEvents = source;
+  window.addEventListener("pagehide", function () { source.close(); });
   var pending = {};
 
   function refresh(el, url) {
