@@ -192,6 +192,16 @@ class KioskConfig(_Strict):
         return self
 
 
+class PaymentsConfig(_Strict):
+    """Paying at the kiosk (the terminal itself is ``[devices.payment_terminal]``)."""
+
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    terminal_timeout_seconds: Annotated[float, Field(gt=5, le=600)] = 120.0
+    webhooks: list[str] = Field(default_factory=list, description="staff alarms: a payment the library refused, or one not settled in time")
+    alarm_after_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 10
+    portal_url: str | None = Field(default=None, description="the library's online portal where patrons pay (told at the door in unmanned hours)")
+
+
 class FailMode(StrEnum):
     FAIL_SECURE = "fail_secure"
     FAIL_SAFE = "fail_safe"
@@ -236,6 +246,7 @@ class Config(_Strict):
     schedule: Schedule | None = None
     kiosk: KioskConfig = KioskConfig()
     door: DoorConfig | None = None
+    payments: PaymentsConfig = PaymentsConfig()
     secrets: Secrets = Secrets()
 
     # Where the file was read from, for resolving relative paths and secrets.
