@@ -114,6 +114,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._stale: set[str] = set()  # tags left on the pad by the previous session
         self._pending_scans: list[str] = []
         self._library_up = True
+        self._login_refused = False
         self._device_ok: dict[str, bool] = {}
         self._replaying = False
         self._background: list[asyncio.Task[Any]] = []
@@ -134,6 +135,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     async def start(self, *, ticker: bool = True) -> None:
         """Open the devices and start the idle ticker and the library watcher."""
         await self.hub.open(self.post)
+        await self.probe_at_start()
         if ticker:
             self._background.append(asyncio.create_task(self._tick_loop(), name="kiosk idle ticker"))
             self._background.append(asyncio.create_task(self._watch_library(), name="kiosk library watcher"))
