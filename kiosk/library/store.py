@@ -290,6 +290,7 @@ class ItemView:
     branch_id: str | None
     loan: Loan | None
     holds: tuple[tuple[int, str, HoldStatus], ...] = field(default=())  # (hold_id, patron_id, status), oldest first
+    questions: tuple[str, ...] = ()  # FV questions Wise asks on checkout
 
     def next_hold(self, *, excluding: str | None = None) -> tuple[int, str, HoldStatus] | None:
         for hold in self.holds:
@@ -950,7 +951,7 @@ class Store:
         """An item by barcode or by the id on its RFID tag."""
         row = self._one(
             "SELECT i.item_id, i.rfid, i.title, i.author, i.type_code, t.media_type, t.loan_days, t.max_renewals,"
-            " t.holdable, i.parts, i.branch_id FROM items i JOIN item_types t ON t.code = i.type_code"
+            " t.holdable, i.parts, i.branch_id, i.questions FROM items i JOIN item_types t ON t.code = i.type_code"
             " WHERE i.item_id = ? OR i.rfid = ? LIMIT 1",
             (item_key, item_key),
         )
@@ -984,6 +985,7 @@ class Store:
             branch_id=row[10] or self.default_branch,
             loan=loan,
             holds=holds,
+            questions=tuple(q for q in row[11].split(",") if q),
         )
 
     def counts(self) -> dict[str, int]:

@@ -139,7 +139,7 @@ async def test_item_lists(client):
     overdue = await client.patron_information("29999000000050", summary="overdue")
     assert overdue.overdue_items == ("30000000000081",) and overdue.overdue_items_count == 1
     fines = await client.patron_information("29999000000020", summary="fine")
-    assert fines.fine_items == ("20261101 8.00 Te laat", "20261102 4.50 Te laat")
+    assert fines.fine_items == ("20261101 8.00 Boete", "20261102 4.50 Boete")
     window = await client.patron_information("29999000000010", summary="charged", start_item=2, end_item=2)
     assert window.charged_items == ("30000000000104",)
 
