@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
 
-from kiosk.door.audit import open_db
+from kiosk.door.audit import open_state
 from kiosk.door.errors import DoorStateError
 
 _SCHEMA = """
@@ -87,11 +87,10 @@ class OfflineCache:
         self._key = key
         self.max_age = timedelta(days=max_age_days)
         self.scrypt = scrypt
-        self._db = open_db(self.path)
-        try:
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise DoorStateError(f"cannot prepare the offline cache {self.path}: {exc}") from None
+        opened = open_state(self.path, schema=_SCHEMA)
+        self._db = opened.conn
+        #: Where a corrupt cache was moved before it was rebuilt (empty); None normally.
+        self.moved_aside = opened.moved_aside
 
     def close(self) -> None:
         self._db.close()

@@ -14,7 +14,7 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from kiosk.door.audit import open_db
+from kiosk.door.audit import open_state
 from kiosk.door.errors import DoorStateError
 
 _SCHEMA = """
@@ -32,11 +32,9 @@ class LockoutStore:
     def __init__(self, path: str | Path, *, keep: timedelta = timedelta(days=1)) -> None:
         self.path = Path(path)
         self.keep = keep
-        self._db = open_db(self.path)
-        try:
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise DoorStateError(f"cannot prepare the lockout store {self.path}: {exc}") from None
+        opened = open_state(self.path, schema=_SCHEMA)
+        self._db = opened.conn
+        self.moved_aside = opened.moved_aside
 
     def close(self) -> None:
         self._db.close()
