@@ -73,7 +73,7 @@ from .base import (
     RenewAllResult,
     TransactionResult,
 )
-from kiosk.sip2.dialects import FieldCodes, parse_badge, parse_charge, parse_date, parse_money
+from kiosk.sip2.dialects import HOLD_BINS, FieldCodes, parse_badge, parse_charge, parse_date, parse_money
 
 log = logging.getLogger("kiosk.adapter.sip2")
 
@@ -227,6 +227,13 @@ def _due_datetime(due: date | datetime | None) -> datetime | None:
     return datetime.combine(due, time(23, 59, 59)).astimezone()
 
 
+def _hold_bin(sort_bin: str | None) -> bool:
+    """Whether a check-in's CL sends the item to a hold: Wise's ``03`` (hold
+    shelf) or ``02`` (hold in transport), or a bin named ``HOLD…``."""
+    text = (sort_bin or "").strip().upper()
+    return text in HOLD_BINS or text.startswith("HOLD")
+
+
 class Sip2LibrarySystem(LibrarySystem):
     """A :class:`LibrarySystem` over one SIP2 connection."""
 
@@ -342,7 +349,7 @@ class Sip2LibrarySystem(LibrarySystem):
             renewal=bool(getattr(answer, "renewal_ok", False)) and isinstance(answer, CheckoutResponse),
             desensitize=None if is_checkin else answer.desensitize,
             resensitize=answer.resensitize if is_checkin else None,
-            hold_shelf=bool(is_checkin and answer.ok and answer.alert and (sort_bin or "").upper().startswith("HOLD")),
+            hold_shelf=bool(is_checkin and answer.ok and answer.alert and _hold_bin(sort_bin)),
             sort_bin=sort_bin,
             alert=bool(is_checkin and answer.alert),
             media_type=answer.media_type,

@@ -189,7 +189,7 @@ async def test_hold_by_another_patron_blocks_renewal_and_checkout(library):
 
 async def test_checkin_tells_the_hold_shelf(library):
     result = await library.checkin("30000000000104")
-    assert result.ok and result.hold_shelf and result.sort_bin == "HOLD" and result.alert
+    assert result.ok and result.hold_shelf and result.sort_bin == "03" and result.alert
     assert result.screen_message == translate("library", "library.checkin_hold", "nl")
     info = await library.item_information("30000000000104")
     assert info.status is ItemStatus.ON_HOLD_SHELF and info.hold_queue_length == 1
