@@ -545,7 +545,8 @@ class LibraryHandler(Sip2Handler):
         what = "fee" if (msg.fee_type == 2 or (msg.fee_identifier or "").lower() in ("membership", "fee")) else "charges"
         pid, cents = patron.view.patron_id, int(amount * 100)
         try:
-            await self._write(lambda s: s.pay(pid, cents, what=what))
+            now, bk = self._now(), (msg.transaction_id or "").strip() or None
+            await self._write(lambda s: s.pay(pid, cents, what=what, transaction_id=bk, booked=now))
         except LibraryError:
             return answer(False, _t("library.payment_refused", lang))
         return answer(True, _t("library.payment_ok", lang))

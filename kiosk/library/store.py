@@ -1083,14 +1083,31 @@ class Store:
             cur = c.execute("UPDATE cards SET status = 'blocked' WHERE number = ?", (number,))
             return cur.rowcount > 0
 
-    def pay(self, patron_id: str, amount_cents: int, *, what: str) -> int:
+    def pay(
+        self, patron_id: str, amount_cents: int, *, what: str, transaction_id: str | None = None,
+        booked: datetime | None = None,
+    ) -> int:  # fmt: skip
         """Record a payment that names no registration.  ``what`` is ``"fee"``
         (the membership fee: paid in full, the status becomes normal) or
         ``"charges"`` (oldest charges first; a partial payment leaves the rest
-        of a charge open).  Returns the cents used."""
+        of a charge open).  Each registration paid gets its row in the
+        payments; a re-sent *transaction_id* (BK) with the same amount books
+        nothing again.  Returns the cents used."""
         if amount_cents <= 0:
             raise LibraryError("amount must be positive")
+        when = (booked or datetime.now().astimezone()).isoformat()
         with self.transaction() as c:
+            if transaction_id:
+                rows = self._q(
+                    "SELECT amount_cents FROM payments WHERE transaction_id = ? AND patron_id = ?",
+                    (transaction_id, patron_id),
+                )
+                if rows:
+                    used = sum(r[0] for r in rows)
+                    if used > amount_cents:
+                        raise PaymentRefused("conflict", "this transaction id already booked another payment")
+                    return used
+            booked_parts: list[tuple[str, int]] = []
             if what == "fee":
                 view = self.patron(patron_id, with_lists=False)
                 sub = view.subscription
@@ -1098,20 +1115,26 @@ class Store:
                     raise LibraryError("no open membership fee")
                 if amount_cents < sub.fee_open_cents:
                     raise LibraryError("the membership fee is paid in full only")
+                booked_parts.append((sub.fee_adm_id or "", sub.fee_open_cents))
                 self._fee_paid(patron_id, sub, sub.fee_open_cents)
-                return sub.fee_open_cents
-            if what != "charges":
+            elif what == "charges":
+                left = amount_cents
+                for charge in self._charges(patron_id, paid=False):
+                    if left <= 0:
+                        break
+                    part = min(left, charge.amount_cents)
+                    self._charge_paid(charge, part)
+                    booked_parts.append((charge.adm_id, part))
+                    left -= part
+                if left == amount_cents:
+                    raise LibraryError("no open charges")
+            else:
                 raise LibraryError(f"cannot pay {what!r}")
-            left = amount_cents
-            for charge in self._charges(patron_id, paid=False):
-                if left <= 0:
-                    break
-                part = min(left, charge.amount_cents)
-                self._charge_paid(charge, part)
-                left -= part
-            if left == amount_cents:
-                raise LibraryError("no open charges")
-            return amount_cents - left
+            c.executemany(
+                "INSERT INTO payments (transaction_id, adm_id, patron_id, amount_cents, booked) VALUES (?, ?, ?, ?, ?)",
+                [(transaction_id or None, adm_id, patron_id, cents, when) for adm_id, cents in booked_parts],
+            )
+            return sum(cents for _, cents in booked_parts)
 
     def _charge_paid(self, charge: ChargeView, cents: int) -> int:
         """Book *cents* (at most the open amount) on a charge; the cents left open."""
