@@ -124,6 +124,7 @@ class DeviceRole(StrEnum):
     DOOR_CONTACT = "door_contact"
     INDICATOR = "indicator"
     PRINTER = "printer"
+    PAYMENT_TERMINAL = "payment_terminal"
 
 
 class DeviceConfig(_Strict):
@@ -150,6 +151,7 @@ class DevicesConfig(_Strict):
     door_contact: DeviceConfig | None = None
     indicator: DeviceConfig | None = None
     printer: DeviceConfig | None = None
+    payment_terminal: DeviceConfig | None = None
 
     def configured(self) -> dict[DeviceRole, DeviceConfig]:
         return {DeviceRole(k): v for k, v in self if v is not None}
@@ -330,6 +332,7 @@ ROLE_KINDS: dict[DeviceRole, tuple[str, ...]] = {
     DeviceRole.DOOR_CONTACT: ("door",),
     DeviceRole.INDICATOR: ("indicator",),
     DeviceRole.PRINTER: ("printer",),
+    DeviceRole.PAYMENT_TERMINAL: ("payment",),
 }
 
 
