@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from kiosk.adapter.fields import FieldCodes as Sip2Fields  # one set of codes for server and adapter
+from kiosk.sip2.dialects import FieldCodes as Sip2Fields  # one set of codes for server and adapter
 from policy import Schedule, SiteRules
 
 
@@ -124,6 +124,7 @@ class DeviceRole(StrEnum):
     DOOR_CONTACT = "door_contact"
     INDICATOR = "indicator"
     PRINTER = "printer"
+    PAYMENT_TERMINAL = "payment_terminal"
 
 
 class DeviceConfig(_Strict):
@@ -150,6 +151,7 @@ class DevicesConfig(_Strict):
     door_contact: DeviceConfig | None = None
     indicator: DeviceConfig | None = None
     printer: DeviceConfig | None = None
+    payment_terminal: DeviceConfig | None = None
 
     def configured(self) -> dict[DeviceRole, DeviceConfig]:
         return {DeviceRole(k): v for k, v in self if v is not None}
@@ -188,6 +190,16 @@ class KioskConfig(_Strict):
         if self.idle_warning_seconds >= self.idle_timeout_seconds:
             raise ValueError("idle_warning_seconds must be shorter than idle_timeout_seconds")
         return self
+
+
+class PaymentsConfig(_Strict):
+    """Paying at the kiosk (the terminal itself is ``[devices.payment_terminal]``)."""
+
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    terminal_timeout_seconds: Annotated[float, Field(gt=5, le=600)] = 120.0
+    webhooks: list[str] = Field(default_factory=list, description="staff alarms: a payment the library refused, or one not settled in time")
+    alarm_after_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 10
+    portal_url: str | None = Field(default=None, description="the library's online portal where patrons pay (told at the door in unmanned hours)")
 
 
 class FailMode(StrEnum):
@@ -234,6 +246,7 @@ class Config(_Strict):
     schedule: Schedule | None = None
     kiosk: KioskConfig = KioskConfig()
     door: DoorConfig | None = None
+    payments: PaymentsConfig = PaymentsConfig()
     secrets: Secrets = Secrets()
 
     # Where the file was read from, for resolving relative paths and secrets.
@@ -330,6 +343,7 @@ ROLE_KINDS: dict[DeviceRole, tuple[str, ...]] = {
     DeviceRole.DOOR_CONTACT: ("door",),
     DeviceRole.INDICATOR: ("indicator",),
     DeviceRole.PRINTER: ("printer",),
+    DeviceRole.PAYMENT_TERMINAL: ("payment",),
 }
 
 

@@ -46,11 +46,33 @@ def kio(key, lang="nl", **params):
     return translate("kiosk", key, lang, **params)
 
 
-def test_transition_table_is_closed_and_guards_named():
-    for state, targets in TRANSITIONS.items():
-        assert targets <= set(State)
-        assert State.IDLE in targets or state is State.IDLE or state is State.OUT_OF_ORDER or state is State.SUMMARY
+def test_state_table_is_checked_at_import():
+    """The one table (moves + touch handlers) is validated: each broken table
+    below is refused, naming the problem; the shipped one passes."""
+    from dataclasses import replace
+
+    from kiosk.flows.engine import KioskFlows
+    from kiosk.flows.table import TABLE, StateRow, TableError, check_handlers, validate
+
+    validate(TABLE)
+    check_handlers(KioskFlows)
     assert set(TRANSITIONS) == set(State)
+    broken = dict(TABLE)
+    del broken[State.RECEIPT]
+    with pytest.raises(TableError, match="no row for receipt"):
+        validate(broken)
+    with pytest.raises(TableError, match="not a State"):
+        validate({**TABLE, State.IDLE: replace(TABLE[State.IDLE], targets=TABLE[State.IDLE].targets | {"nowhere"})})
+    trap = {**TABLE, State.RECEIPT: StateRow(frozenset({State.RECEIPT}))}
+    with pytest.raises(TableError, match="receipt can never get back to idle"):
+        validate(trap)
+    cut = {s: replace(row, targets=row.targets - {State.RECEIPT}) for s, row in TABLE.items()}
+    with pytest.raises(TableError, match="unreachable from idle: receipt"):
+        validate(cut)
+    typo = {**TABLE, State.PIN: StateRow(TABLE[State.PIN].targets, {Ui.PIN_ENTER: "_ui_pin_entre"})}
+    validate(typo)  # the name is well formed; only the class check knows it is missing
+    with pytest.raises(TableError, match="has no _ui_pin_entre"):
+        check_handlers(KioskFlows, typo)
     assert {"card_usable", "pin_accepted", "may_borrow", "may_renew", "may_return"} <= set(GUARDS)
 
 

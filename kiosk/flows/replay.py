@@ -1,0 +1,86 @@
+"""The library watcher and the exactly-once replay of the offline queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kiosk.journal import JournalEntry, ReplayOutcome, TxnKind
+
+from .model import State
+from .port import LibrarySystemError, LibrarySystemUnavailable, item_fingerprint, item_result
+
+log = logging.getLogger("kiosk.flows")
+
+S = State
+
+
+class ReplayFlow:
+    """The library watcher and the exactly-once replay of the offline queue.  A part of :class:`~kiosk.flows.engine.KioskFlows`."""
+
+    async def _watch_library(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.probe_seconds if self._library_up else min(self.settings.probe_seconds, 5.0))
+            if self._library_up and not self.journal.pending_count():
+                continue
+            if await self.ping():
+                async with self._lock:
+                    was_down = not self._library_up
+                    self._library_back()
+                    if was_down and self.state is S.OUT_OF_ORDER:
+                        self._goto(S.IDLE)
+                    self._publish()
+
+    async def ping(self) -> bool:
+        """Is the library system reachable now?"""
+        try:
+            ping = getattr(self.library, "ping", None)
+            if ping is not None:
+                await ping()
+            else:
+                await self.library.item_information("0")
+        except LibrarySystemUnavailable:
+            return False
+        except LibrarySystemError:
+            return True
+        return True
+
+    async def replay(self) -> Any:
+        """Send the offline queue to the library system (exactly once, in order)."""
+        if self._replaying:
+            return None
+        self._replaying = True
+        try:
+            report = await self.journal.replay(self._replay_send, self._replay_probe)
+        finally:
+            self._replaying = False
+        if report.stopped_by is not None:
+            if isinstance(report.stopped_by, LibrarySystemUnavailable):
+                self._library_down()
+            else:
+                log.error("replay stopped: %s", type(report.stopped_by).__name__)
+        elif report.replayed or report.rejected:
+            log.warning("offline queue replayed: %d done, %d rejected by the library system", report.replayed,
+                        report.rejected)
+        return report
+
+    async def _replay_send(self, entry: JournalEntry) -> ReplayOutcome:
+        assert entry.item_id is not None
+        if entry.kind is TxnKind.CHECKOUT:
+            assert entry.card is not None
+            raw = await self.library.checkout(entry.card, entry.item_id, no_block=True)
+        else:
+            raw = await self.library.checkin(entry.item_id, no_block=True, return_date=entry.created_at)
+        res = item_result(raw, entry.item_id)
+        return ReplayOutcome(ok=res.ok, message=res.screen_message, due=res.due)
+
+    async def _replay_probe(self, entry: JournalEntry) -> str:
+        assert entry.item_id is not None
+        try:
+            raw = await self.library.item_information(entry.item_id)
+        except LibrarySystemUnavailable:
+            raise
+        except LibrarySystemError:
+            return "unknown"
+        return item_fingerprint(raw)
