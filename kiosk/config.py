@@ -80,6 +80,7 @@ class Secrets(_Strict):
     sip2_password: SecretRef | None = None
     sip2_terminal_password: SecretRef | None = None
     osdp_key: SecretRef | None = None
+    fleet_password: SecretRef | None = None
 
 
 # --------------------------------------------------------------------------- library
@@ -236,6 +237,40 @@ class DoorConfig(_Strict):
     )
 
 
+_FLEET_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class FleetConfig(_Strict):
+    """The fleet link (kiosk.fleet): this machine connects out to the console's MQTT broker."""
+
+    broker: str = Field(description="broker host name")
+    port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    tls: bool = True
+    ca_file: Path | None = Field(default=None, description="CA of the broker's certificate; default: the system's")
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str = Field(min_length=1, max_length=120, description="this device's own broker account")
+    site: str = Field(pattern=_FLEET_ID, description="the site (branch) id in the topics")
+    device: str = Field(pattern=_FLEET_ID, description="this device's id in the topics, e.g. door-1")
+    topic_prefix: str = Field(default="bibkiosk/v1", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    keepalive_seconds: Annotated[int, Field(ge=5, le=600)] = 30
+
+    @model_validator(mode="after")
+    def _tls_off_only_on_loopback(self) -> FleetConfig:
+        if not self.tls and self.broker not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("tls = false only for a broker on this machine (127.0.0.1)")
+        if (self.cert_file is None) != (self.key_file is None) and self.key_file is not None:
+            raise ValueError("key_file without cert_file")
+        return self
+
+
+class MetricsConfig(_Strict):
+    """Prometheus metrics (kiosk.metrics): an HTTP /metrics endpoint."""
+
+    listen: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 9464
+
+
 class Config(_Strict):
     """A whole machine's configuration."""
 
@@ -248,6 +283,8 @@ class Config(_Strict):
     door: DoorConfig | None = None
     payments: PaymentsConfig = PaymentsConfig()
     secrets: Secrets = Secrets()
+    fleet: FleetConfig | None = None
+    metrics: MetricsConfig | None = None
 
     # Where the file was read from, for resolving relative paths and secrets.
     source: Path | None = Field(default=None, exclude=True)
