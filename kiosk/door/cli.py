@@ -195,15 +195,11 @@ def _run(args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, service.request_stop)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
                 pass
-<<<<<<< HEAD
-        await service.run()
-        stopped_ok = service.stopped_in_fail_mode_state
-=======
         from kiosk.fleet.door import door_extras  # [fleet] link and [metrics], when configured
 
         async with door_extras(service, config):
             await service.run()
->>>>>>> main
+        stopped_ok = service.stopped_in_fail_mode_state
 
     try:
         asyncio.run(main())
