@@ -24,7 +24,9 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{exc.source}: {path}: {msg}" if path else f"{exc.source}: {msg}", file=sys.stderr)
         print(f"{len(exc.problems)} error(s)", file=sys.stderr)
         return 2
-    for path, msg in config_warnings(config):
-        print(f"{args.file}: warning: {path}: {msg}", file=sys.stderr)
+    from kiosk.door.lifecycle import config_warnings as door_warnings
+
+    for path, msg in [*config_warnings(config), *door_warnings(config)]:
+        print(f"{args.file}: warning: {path}: {msg}")
     print(f"{args.file}: OK")
     return 0

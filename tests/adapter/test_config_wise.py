@@ -80,5 +80,5 @@ def test_config_check_prints_the_warnings(tmp_path: Path):
     result = subprocess.run([sys.executable, "-m", "kiosk", "config", "check", str(path)], capture_output=True,
                             text=True, env=env, timeout=60)  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip().endswith("OK")
-    assert f"{path}: warning: policy.max_charges:" in result.stderr
-    assert f"{path}: warning: policy.default_charge_age_days:" in result.stderr
+    assert f"{path}: warning: policy.max_charges:" in result.stdout
+    assert f"{path}: warning: policy.default_charge_age_days:" in result.stdout
