@@ -351,7 +351,8 @@ class PayFlow:
         if self._borrow_allowed() is None:
             if self.state is not S.BORROW:
                 await self._start_borrow()
-            self.view.hint = K("kiosk.pay.done_borrow", amount=amount)
+            # shown on the borrow screen above its instructions (PayView stage "done")
+            self.view.pay = PayView(stage="done", banner=K("kiosk.pay.done_borrow", amount=amount))
         else:
             await self._message(K("kiosk.pay.taken.title"), K("kiosk.pay.booked_still_blocked", amount=amount),
                                 back=S.MENU, extra=policy_text(self._borrow_allowed().message))
