@@ -122,7 +122,10 @@ def _run(args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, service.request_stop)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
                 pass
-        await service.run()
+        from kiosk.fleet.door import door_extras  # [fleet] link and [metrics], when configured
+
+        async with door_extras(service, config):
+            await service.run()
 
     try:
         asyncio.run(main())

@@ -104,6 +104,7 @@ DOOR_RULES: dict[str, str] = {
     "RL": "RL: too many card presentations at this reader within a minute (rate limit against card enumeration)",
     "O1": "O1: library system unreachable and the card has no valid offline-cache entry (never seen, removed, or too old)",
     "E1": "E1: error while deciding (library system answered garbage, or a device failed); the door stays locked",
+    "LD": "LD: the door is locked down by staff (remote command); nobody gets in until it is resumed",
 }
 #: Rules after which the offline cache keeps the card (a typing mistake is no reason to forget it).
 _KEEP_CACHED = frozenset({"P1", "P2", "L1", "S1"})
@@ -235,6 +236,12 @@ class DoorService:
         self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._cache_fresh: dict[str, float] = {}
         self.status_path = self.state_dir / "door-status.json"
+        #: Observers (fleet link, metrics): objects with any of ``door_event(at, event, fields)``,
+        #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
+        self.observers: list[Any] = []
+        #: Remote commands (kiosk.fleet): lockdown on, the unmanned period ended early (its start).
+        self._lockdown: str | None = None
+        self._ended_unmanned: datetime | None = None
 
     # ================================================================ life cycle
 
@@ -563,7 +570,13 @@ class DoorService:
             await self._refuse_door_rule(reader, card_ref, "RL", "door.RL", source="local")
             return
         period = self.schedule.period_at(now)
-        if period.kind is PeriodKind.CLOSED:
+        if self._lockdown is not None:
+            await self._finish(
+                reader, card_ref, granted=False, result=Result.REFUSED, rules=("LD",), source="local", domain="policy",
+                key=RULES["S1"].message_key, params={}, staff=DOOR_RULES["LD"], language=None,
+            )
+            return
+        if period.kind is PeriodKind.CLOSED or self._ended_early(period):
             await self._refuse_policy_rule(reader, card_ref, "S1", source="local")
             return
         if period.kind is PeriodKind.STAFFED:
@@ -764,6 +777,7 @@ class DoorService:
         else:
             log.info("entry %s at %s: %s rules=%s (%s) %s", result.value, reader, card_ref, ",".join(rules), source, staff)
         outcome = EntryOutcome(granted, result, rules, source, key, text, card_ref, reader, staff, latency)
+        self._notify("door_outcome", outcome)
         if self._outcomes.full():
             self._outcomes.get_nowait()
         self._outcomes.put_nowait(outcome)
@@ -989,6 +1003,8 @@ class DoorService:
         return min([_FREE_CHUNK, *(_clamp(dev, _FREE_CHUNK) for dev in self._role("lock"))])
 
     async def _assert_free(self, now: datetime) -> None:
+        if self._lockdown is not None:
+            return
         period = self._period
         chunk = self._free_chunk()
         remaining = chunk
@@ -1057,6 +1073,70 @@ class DoorService:
             self.audit.record(at, event, **kw)
         except DoorError as exc:
             log.error("AUDIT NOT WRITTEN: %s", exc)
+        self._notify("door_event", at, str(event), kw)
+
+    def _notify(self, method: str, *args: Any) -> None:
+        for obs in self.observers:
+            func = getattr(obs, method, None)
+            if func is None:
+                continue
+            try:
+                func(*args)
+            except Exception:  # noqa: BLE001 - an observer never stops the door
+                log.exception("door: observer %s.%s failed", type(obs).__name__, method)
+
+    # ================================================================ remote commands (kiosk.fleet)
+
+    def _ended_early(self, period: Period) -> bool:
+        return period.kind is PeriodKind.UNMANNED and self._ended_unmanned is not None and period.start == self._ended_unmanned
+
+    def _remote_audit(self, action: str, staff: str, reason: str, detail: str = "") -> None:
+        text = f"staff={staff} reason={reason}" + (f" {detail}" if detail else "")
+        self._record(self._clock(), "remote", result=action, detail=text[:500])
+
+    async def remote_release(self, seconds: float, *, staff: str, reason: str) -> dict[str, Any]:
+        """Release the door for *seconds* (staff at the console); refused while locked down."""
+        if not self._started:
+            raise DoorError("the door service is not running")
+        if self._lockdown is not None:
+            raise DoorError("the door is locked down; resume it first")
+        self._remote_audit("release", staff, reason, f"seconds={seconds:g}")
+        effects = self.monitor.release(self._mono(), ReleaseReason.ENTRY, seconds=seconds)
+        await self._apply(effects)
+        return {"lock": self.monitor.lock.value, "seconds": seconds}
+
+    async def remote_lockdown(self, *, staff: str, reason: str) -> dict[str, Any]:
+        """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`."""
+        self._remote_audit("lockdown", staff, reason)
+        self._lockdown = staff
+        self._free_until = None
+        await self._apply(self.monitor.set_free(self._mono(), False, 0))
+        await self._lock_all("lockdown")
+        self._write_status()
+        return {"lock": self.monitor.lock.value, "lockdown": True}
+
+    async def remote_resume(self, *, staff: str, reason: str) -> dict[str, Any]:
+        """End a lockdown and an early end of the unmanned period; the schedule applies again."""
+        self._remote_audit("resume", staff, reason)
+        self._lockdown = None
+        self._ended_unmanned = None
+        if self._period is not None:
+            await self._on_period(self._clock(), self._period)
+        self._write_status()
+        return {"lock": self.monitor.lock.value, "lockdown": False}
+
+    async def remote_end_unmanned(self, *, staff: str, reason: str) -> dict[str, Any]:
+        """End the current unmanned period now: closed until the schedule's next period."""
+        now = self._clock()
+        period = self.schedule.period_at(now)
+        if period.kind is not PeriodKind.UNMANNED:
+            raise DoorError(f"no unmanned period now (the period is {period.kind.value})")
+        self._remote_audit("end_unmanned", staff, reason)
+        self._ended_unmanned = period.start
+        await self._lock_all("unmanned period ended early")
+        await self._closing_check(now)
+        self._write_status()
+        return {"period": "closed", "until": period.end.isoformat() if period.end else None}
 
     def _webhook(self, at: datetime, event: str, **fields: Any) -> None:
         if self.webhooks is None:
@@ -1084,8 +1164,11 @@ class DoorService:
             "lock": self.monitor.lock.value,
             "door": self.monitor.door.value,
             "alarms": sorted(a.value for a in self.monitor.alarms),
+            "lockdown": self._lockdown is not None,
+            "ended_early": self._period is not None and self._ended_early(self._period),
             "library": {None: "unknown", True: "online", False: "offline"}[self._library_online],
             "devices": {dev.label: dev.status.detail for dev in self._devices},
+            "devices_up": {dev.label: bool(dev.status.ok) for dev in self._devices},
             "occupancy": None if occ is None else {"since": occ.since.isoformat(), "entries": occ.entries, "exits": occ.exits, "estimate": occ.estimate},
             "webhooks": None if self.webhooks is None else {
                 k: getattr(self.webhooks.stats, k) for k in ("sent", "failed", "dropped", "retries", "last_error")
@@ -1093,6 +1176,7 @@ class DoorService:
         }
 
     def _write_status(self, stopped: bool = False) -> None:
+        data = None
         try:
             data = self.status()
             if stopped:
@@ -1102,6 +1186,8 @@ class DoorService:
             os.replace(tmp, self.status_path)
         except (OSError, TypeError, ValueError) as exc:
             log.debug("status file: %s", exc)
+        if data is not None:
+            self._notify("door_status", data)
 
 
 #: Longest release per device URL scheme where the driver has no ``max_release``
