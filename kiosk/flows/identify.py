@@ -30,7 +30,7 @@ class IdentifyFlow:
             return
         if self.state is S.MESSAGE and self.session is not None and self.session.lines:
             return
-        if self.state is S.OUT_OF_ORDER and self.settings.offline is OfflineMode.OFF:
+        if self.state is S.OUT_OF_ORDER and (self.settings.offline is OfflineMode.OFF or self._login_refused):
             return
         await self._identify(ev.identifier)
 
@@ -38,6 +38,12 @@ class IdentifyFlow:
         back = S.RETURN if self.state is S.RETURN else S.IDLE
         sess = self.session or Session()
         self.session = sess
+        if not self._library_up:
+            # Known down (the watcher probes in the background and brings the
+            # kiosk back): the patron gets limited service now instead of
+            # waiting for the client's reconnect attempts.
+            await self._identify_offline(card, back)
+            return
         self._busy(K("kiosk.busy.identify"))
         try:
             snapshot = await self.library.identify(card)
