@@ -256,8 +256,11 @@ def _run_kiosk(args: argparse.Namespace) -> int:
             except (DeviceError, PaymentJournalError, OSError) as exc:
                 # No payments (a clear log line); borrowing, returning and renewing go on.
                 logging.getLogger("kiosk").error("payment terminal not available: %s", exc)
+        from kiosk.fleet.kiosk import kiosk_extras  # [fleet] link and [metrics], when configured
+
         try:
-            await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
+            async with kiosk_extras(flows, config):
+                await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
         finally:
             if payments is not None:
                 await payments.close()
