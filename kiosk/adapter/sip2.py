@@ -289,7 +289,8 @@ class Sip2LibrarySystem(LibrarySystem):
             return Account(patron=snapshot, screen_message=_screen(charged.screen_message))
         ready: PatronInformationResponse = await self._request("patron_information", card, pin, "hold")
         waiting: PatronInformationResponse = await self._request("patron_information", card, pin, "unavailable")
-        today = date.today()
+        clock = getattr(self, "_clock", None)  # the embedded library's injected clock
+        today = clock().date() if clock is not None else date.today()
         loans = []
         for item_id in charged.charged_items:
             info = await self.item_information(item_id)
