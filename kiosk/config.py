@@ -86,14 +86,58 @@ class Secrets(_Strict):
 # --------------------------------------------------------------------------- library
 
 
-class EmbeddedLibrary(_Strict):
+class WiseSettings(_Strict):
+    """``[library.wise]``: what the site's OCLC Wise offers (docs/sip2.md)."""
+
+    #: the flag of the 41 registrations request (FA, FB or FC); "" = SIP2+ is
+    #: not licensed: charges are told by BV alone
+    registrations: Literal["FA", "FB", "FC", ""] = "FB"
+    #: a registration whose description or title holds one of these words is a
+    #: replacement invoice (R4); compared case-insensitively
+    replacement_invoice_words: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=lambda: ["nota", "materiaalvergoeding"]
+    )
+
+
+def _badge_table(value: dict[str, str]) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for code, name in value.items():
+        key = code.strip()
+        if not key or len(key) > 10 or any(c in key for c in ",;|") or not key.isprintable():
+            raise ValueError(f"badge code {code!r} must be 1 to 10 printable characters without ',', ';' or '|'")
+        if not name.strip() or len(name) > 50:
+            raise ValueError(f"badge {code!r}: the name must be 1 to 50 characters")
+        if key.casefold() in seen:
+            raise ValueError(f"badge code {code!r} is given twice (codes compare case-insensitively)")
+        seen[key.casefold()] = key
+    return {code.strip(): name.strip() for code, name in value.items()}
+
+
+class _LibraryCommon(_Strict):
+    #: "wise" (OCLC Wise: GL badge codes, 41/42 registrations, AF, CL) or "standard"
+    dialect: Literal["wise", "standard"] = "wise"
+    #: Wise badge code -> name, for decisions, logs and ``check``
+    badges: dict[str, str] = Field(default_factory=dict)
+    wise: WiseSettings = WiseSettings()
+    fields: Sip2Fields = Sip2Fields()
+    #: the account screen asks for list entries 1..account_window (BP/BQ)
+    account_window: Annotated[int, Field(ge=1, le=1000)] = 50
+    #: at most this many item lookups (17) for the account screen's titles
+    account_item_lookups: Annotated[int, Field(ge=0, le=200)] = 20
+
+    @field_validator("badges")
+    @classmethod
+    def _check_badges(cls, value: dict[str, str]) -> dict[str, str]:
+        return _badge_table(value)
+
+
+class EmbeddedLibrary(_LibraryCommon):
     kind: Literal["embedded"]
     data: Path = Field(description="JSON data file of the embedded library system, or 'demo'")
     database: Path | None = Field(default=None, description="SQLite file; default: <state_dir>/library.sqlite")
-    fields: Sip2Fields = Sip2Fields()
 
 
-class Sip2Library(_Strict):
+class Sip2Library(_LibraryCommon):
     kind: Literal["sip2"]
     host: str
     port: Annotated[int, Field(ge=1, le=65535)] = 6001
@@ -107,8 +151,8 @@ class Sip2Library(_Strict):
     encoding: Literal["cp850", "utf-8", "latin-1", "ascii"] = "cp850"
     error_detection: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
-    keepalive_seconds: Annotated[float, Field(ge=0)] = 60.0
-    fields: Sip2Fields = Sip2Fields()
+    #: below the common 60 s idle timeout of library systems; 0 = off
+    keepalive_seconds: Annotated[float, Field(ge=0)] = 45.0
 
 
 LibraryConfig = Annotated[EmbeddedLibrary | Sip2Library, Field(discriminator="kind")]

@@ -18,11 +18,15 @@ def _check(args: argparse.Namespace) -> int:
     from kiosk.config import ConfigError, load_config
 
     try:
-        load_config(args.file)
+        config = load_config(args.file)
     except ConfigError as exc:
         for path, msg in exc.problems:
             print(f"{exc.source}: {path}: {msg}" if path else f"{exc.source}: {msg}", file=sys.stderr)
         print(f"{len(exc.problems)} error(s)", file=sys.stderr)
         return 2
+    from kiosk.door.lifecycle import config_warnings
+
+    for path, msg in config_warnings(config):
+        print(f"{args.file}: warning: {path}: {msg}")
     print(f"{args.file}: OK")
     return 0
