@@ -136,7 +136,7 @@ def test_kiosk_i18n_check_passes_for_policy() -> None:
     assert problems == []
     for lang in ("nl", "fr", "en"):
         for key in message_keys():
-            text = i18n.translate("policy", key, lang, amount="1,00", minutes=3, screen_message="x")
+            text = i18n.translate("policy", key, lang, amount="1,00", minutes=3, screen_message="x", age=16)
             assert text and "{" not in text
 
 
