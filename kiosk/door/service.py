@@ -69,6 +69,7 @@ from kiosk.door.cache import CacheStatus, OfflineCache, ScryptParams
 from kiosk.door.errors import DoorConfigError, DoorError
 from kiosk.door.library import PatronLookup, is_unavailable, library_from_config
 from kiosk.door.limits import LockoutStore, RateLimiter
+from kiosk.door.pay_advice import payment_advice
 from kiosk.door.monitor import (
     AlarmCleared,
     AlarmOutput,
@@ -747,9 +748,15 @@ class DoorService:
             self.lockouts.clear(card_ref)
         if not set(rule_ids) <= _KEEP_CACHED:
             self._background_task(self._cache_forget(card))
+        domain, key, params = "policy", decision.message.key, dict(decision.message.params)
+        # A block that payment lifts: where and how to pay (no desk in unmanned hours).
+        advice = payment_advice(rule_ids, normalise_language(patron.language or self.door.language),
+                                getattr(getattr(self.config, "payments", None), "portal_url", None))
+        if advice is not None:
+            domain, (key, params) = "door", advice
         await self._finish(
             reader, card_ref, granted=False, result=Result.REFUSED, rules=rule_ids, source="online",
-            domain="policy", key=decision.message.key, params=dict(decision.message.params), staff=decision.staff,
+            domain=domain, key=key, params=params, staff=decision.staff,
             language=patron.language,
         )
 
