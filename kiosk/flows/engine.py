@@ -118,6 +118,9 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._stale: set[str] = set()  # tags left on the pad by the previous session
         self._pending_scans: list[str] = []
         self._library_up = True
+        #: the patron chose a language on screen: it wins over the record's until the session ends
+        self._language_chosen = False
+        self._login_refused = False
         self._device_ok: dict[str, bool] = {}
         self._replaying = False
         self._background: list[asyncio.Task[Any]] = []
@@ -138,6 +141,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     async def start(self, *, ticker: bool = True) -> None:
         """Open the devices and start the idle ticker and the library watcher."""
         await self.hub.open(self.post)
+        await self.probe_at_start()
         if ticker:
             self._background.append(asyncio.create_task(self._tick_loop(), name="kiosk idle ticker"))
             self._background.append(asyncio.create_task(self._watch_library(), name="kiosk library watcher"))
@@ -181,6 +185,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     def set_language(self, lang: str) -> None:
         self._touch()
         self.view.language = normalise_language(lang)
+        self._language_chosen = True
         self._publish()
 
     # ================================================================== the loop of events

@@ -30,7 +30,7 @@ class IdentifyFlow:
             return
         if self.state is S.MESSAGE and self.session is not None and self.session.lines:
             return
-        if self.state is S.OUT_OF_ORDER and self.settings.offline is OfflineMode.OFF:
+        if self.state is S.OUT_OF_ORDER and (self.settings.offline is OfflineMode.OFF or self._login_refused):
             return
         await self._identify(ev.identifier)
 
@@ -68,7 +68,7 @@ class IdentifyFlow:
             return
         sess.card = card
         sess.snapshot = snapshot
-        if snapshot.language:
+        if snapshot.language and not self._language_chosen:
             self.view.language = normalise_language(snapshot.language)
         if guards.needs_pin(self.settings.rules):
             sess.pin_buffer = ""
@@ -215,7 +215,7 @@ class IdentifyFlow:
         sess = self.session
         assert sess is not None and sess.card is not None
         card = sess.card
-        if snapshot.language:
+        if snapshot.language and not self._language_chosen:
             self.view.language = normalise_language(snapshot.language)
         ctx = self._ctx(snapshot, card)
         decision = guards.may_borrow(ctx)
@@ -247,6 +247,10 @@ class IdentifyFlow:
             self._clear_busy()
         data = account_data(raw, self._now().date())
         sess.loans = data.loans
+        names = self.settings.branch_names
+        for hold in data.holds:
+            if hold.pickup:
+                hold.pickup = names.get(hold.pickup, hold.pickup)
         sess.holds = sorted(data.holds, key=lambda h: not h.ready)
 
     async def _enter_borrow_or_menu(self) -> None:

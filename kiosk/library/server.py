@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
+from kiosk.sip2.messages import register_sensitive_codes
 from kiosk.sip2.dialects import (
     FieldCodes,
     format_badge,
@@ -232,6 +233,7 @@ class LibraryHandler(Sip2Handler):
         self.store = store
         self.writer = writer
         self.fields = fields or store.field_codes()
+        register_sensitive_codes(self.fields.personal_codes())  # log lines mask the configured birth-date code
         self.dialect = dialect or store.dialect
         if self.dialect not in wise.DIALECTS:
             raise LibraryError(f"unknown dialect {self.dialect!r}; expected one of {', '.join(wise.DIALECTS)}")
