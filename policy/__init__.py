@@ -11,7 +11,7 @@ kiosk renders ``decision.message`` with
 
 from __future__ import annotations
 
-from .engine import decide, lockout_until
+from .engine import decide, locked_out, lockout_until, pin_needed, tries_left
 from .errors import PolicyError, UnknownAction, UnknownBranch
 from .models import (
     DEFAULT_ENTRY_BLOCKS,
@@ -86,8 +86,11 @@ __all__ = [
     "allowed_key",
     "announcements_due",
     "decide",
+    "locked_out",
     "lockout_until",
     "message_keys",
     "next_change",
     "period_at",
+    "pin_needed",
+    "tries_left",
 ]

@@ -158,6 +158,10 @@ class PatronSnapshot(BaseModel):
     flags_only: bool = False
     screen_message: str | None = None
     known: bool = True
+    #: The library system's own patron number (the same for all of a patron's
+    #: cards); not decided on: the kiosk and the door key the wrong-PIN
+    #: budget by it.  None when the library system does not send it.
+    patron_id: str | None = None
 
 
 class LockoutRule(BaseModel):

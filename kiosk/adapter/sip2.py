@@ -155,6 +155,7 @@ def snapshot_from_sip2(
             flags=PatronStatusFlags(**raw_flags),
             flags_only=True,
             screen_message=screen,
+            patron_id=one(f.patron_number),
         )
 
     flags = PatronStatusFlags(**{k: (False if k in _PRIVILEGES else v) for k, v in raw_flags.items()})
@@ -199,6 +200,7 @@ def snapshot_from_sip2(
         flags=flags,
         flags_only=False,
         screen_message=screen,
+        patron_id=one(f.patron_number),
     )
 
 

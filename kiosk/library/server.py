@@ -321,7 +321,7 @@ class LibraryHandler(Sip2Handler):
     def _extensions(self, patron: _Patron) -> list[tuple[str, str]]:
         f = self.fields
         view = patron.view
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, str]] = [(f.patron_number, view.patron_id)]
         if view.birth_date:
             out.append((f.birth_date, format_date(view.birth_date)))
         sub = view.subscription
