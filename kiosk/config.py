@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from kiosk.adapter.fields import FieldCodes as Sip2Fields  # one set of codes for server and adapter
+from kiosk.sip2.dialects import FieldCodes as Sip2Fields  # one set of codes for server and adapter
 from policy import Schedule, SiteRules
 
 

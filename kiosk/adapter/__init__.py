@@ -31,7 +31,7 @@ from .base import (
     TransactionResult,
 )
 from .embedded import EmbeddedLibrarySystem
-from .fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 from .sip2 import Sip2LibrarySystem, snapshot_from_sip2
 
 __all__ = [

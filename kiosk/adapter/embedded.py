@@ -16,10 +16,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from kiosk.sip2.client import ClientSettings
+from kiosk.library import LibraryError
+from kiosk.library.datafile import Account, load_data
+from kiosk.library.server import LibraryServer
+from kiosk.library.store import Store
+from kiosk.sip2.client import ClientSettings, Sip2Client
 
 from .base import LibrarySystemError
-from .fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 from .sip2 import Sip2LibrarySystem
 
 __all__ = ["EmbeddedLibrarySystem"]
@@ -73,11 +77,6 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
             return
         import tempfile
 
-        from kiosk.library import LibraryError
-        from kiosk.library.datafile import Account, load_data
-        from kiosk.library.server import LibraryServer
-        from kiosk.library.store import Store
-
         try:
             data = load_data(self.data_path)
             if self.database is None:
@@ -96,8 +95,6 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
         )
         port = await self._server.start("127.0.0.1", 0)
         self.settings = self.settings.model_copy(update={"port": port, "institution": self._store.institution})
-        from kiosk.sip2.client import Sip2Client
-
         self.client = Sip2Client(self.settings)
         await super().start()
 

@@ -73,7 +73,7 @@ from .base import (
     RenewAllResult,
     TransactionResult,
 )
-from .fields import FieldCodes, parse_badge, parse_charge, parse_date, parse_money
+from kiosk.sip2.dialects import FieldCodes, parse_badge, parse_charge, parse_date, parse_money
 
 log = logging.getLogger("kiosk.adapter.sip2")
 

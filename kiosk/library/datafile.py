@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kiosk.adapter.fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 
 from .errors import DataFileError
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from kiosk.adapter.fields import (
+from kiosk.sip2.dialects import (
     FieldCodes,
     format_badge,
     format_charge,

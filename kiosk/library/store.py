@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from kiosk.adapter.fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 
 from .datafile import (
     Account,

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .codec import Sip2Codec
+from .dialects import REGISTRATION_FEE_TYPE, REGISTRATION_PAYMENT_TYPE
 from .errors import LocalSip2Error, RemoteSip2Error, Sip2ConnectionError, Sip2Error, Sip2LoginError
 from .messages import (
     RESPONSE_FOR,
@@ -67,6 +68,8 @@ from .messages import (
     PatronInformationResponse,
     PatronStatusRequest,
     PatronStatusResponse,
+    RegistrationsRequest,
+    RegistrationsResponse,
     RenewAllRequest,
     RenewAllResponse,
     RenewRequest,
@@ -84,7 +87,7 @@ log = logging.getLogger("kiosk.sip2.client")
 M = TypeVar("M", bound=Message)
 
 #: requests that only read: safe to send again after a lost answer
-SAFE_TO_REPEAT: frozenset[str] = frozenset({"93", "99", "23", "63", "17", "35", "97"})
+SAFE_TO_REPEAT: frozenset[str] = frozenset({"93", "99", "23", "63", "17", "35", "97", "41"})
 
 
 class ClientSettings(BaseModel):
@@ -682,6 +685,48 @@ class Sip2Client:
                 transaction_id=transaction_id,
             ),
             FeePaidResponse,
+        )
+
+    async def registrations(self, patron_id: str, pin: str | None = None, *, flag: str = "FB") -> RegistrationsResponse:
+        """A 41 (Wise SIP2+) with ``Y`` in ``flag`` (FA, FB or FC: the one the
+        site's Wise wants); the answer's ``registrations`` are parsed YZ lines."""
+        return await self.request(
+            RegistrationsRequest.for_flag(
+                flag,
+                institution_id=self.settings.institution,
+                patron_identifier=patron_id,
+                terminal_password=self._ac(),
+                patron_password=pin,
+            ),
+            RegistrationsResponse,
+        )
+
+    async def pay_registration(
+        self,
+        patron_id: str,
+        adm_id: str,
+        amount: str,
+        *,
+        transaction_id: str,
+        pin: str | None = None,
+        payment_type: int | None = None,
+        currency: str = "EUR",
+    ) -> FeePaidResponse:
+        """Pay one Wise registration: a 37 with CG = ``adm_id`` and BV =
+        ``amount``.  ``transaction_id`` (BK) must be unique per payment and
+        the same on a retry of it, so that the library system can tell a
+        duplicate (a 37 is never re-sent by the client on its own)."""
+        if not adm_id or not transaction_id:
+            raise LocalSip2Error("paying a registration needs its adm_id and a transaction id", field="CG" if not adm_id else "BK")
+        return await self.fee_paid(
+            patron_id,
+            amount,
+            fee_type=REGISTRATION_FEE_TYPE,
+            payment_type=REGISTRATION_PAYMENT_TYPE if payment_type is None else payment_type,
+            currency=currency,
+            fee_id=adm_id,
+            transaction_id=transaction_id,
+            pin=pin,
         )
 
     async def item_status_update(self, item_id: str, item_properties: str) -> ItemStatusUpdateResponse:

@@ -67,6 +67,8 @@ from .messages import (
     PatronStatus,
     PatronStatusRequest,
     PatronStatusResponse,
+    RegistrationsRequest,
+    RegistrationsResponse,
     RenewAllRequest,
     RenewAllResponse,
     RenewRequest,
@@ -181,6 +183,8 @@ def refusal_for(msg: Message, screen_message: str | None = None) -> Message | No
         return ItemStatusUpdateResponse(
             item_properties_ok=False, item_identifier=msg.item_identifier, screen_message=af
         )
+    if kind is RegistrationsRequest:
+        return RegistrationsResponse(institution_id=inst, patron_identifier=msg.patron_identifier, screen_message=af)
     if kind is HoldRequest:
         return HoldResponse(
             ok=False, available=False, institution_id=inst, patron_identifier=msg.patron_identifier,
@@ -204,6 +208,7 @@ _DISPATCH: dict[type[Message], str] = {
     ItemStatusUpdate: "on_item_status_update",
     BlockPatron: "on_block_patron",
     HoldRequest: "on_hold",
+    RegistrationsRequest: "on_registrations",
 }
 
 # BX position code -> handler method that makes it supported.
@@ -344,6 +349,12 @@ class Sip2Handler:
         return refusal_for(msg, self.not_supported_message)
 
     def on_hold(self, msg: HoldRequest, session: Sip2Session) -> Message | None:
+        return refusal_for(msg, self.not_supported_message)
+
+    def on_registrations(self, msg: RegistrationsRequest, session: Sip2Session) -> Message | None:
+        """41 (Wise SIP2+): answer a 42 with one YZ per registration
+        (``RegistrationsResponse.of(registrations, ...)``).  A fee paid by
+        registration is a 37 with CG = adm_id: see :meth:`on_fee_paid`."""
         return refusal_for(msg, self.not_supported_message)
 
     def on_unknown(self, msg: Message, session: Sip2Session) -> Message | None:
