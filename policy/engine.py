@@ -94,10 +94,12 @@ def lockout_until(failed_pin_attempts: Sequence[datetime], rule: LockoutRule, no
 
 def pin_needed(action: Action, rules: SiteRules, period: PeriodKind | None = None) -> bool:
     """Does *action* need the right PIN?  ``rules.pin_required`` decides,
-    except that ENTRY outside staffed hours (unmanned, closed or unknown
-    period) always needs it: an invariant of the door, not a setting."""
-    if action is _ENTRY and period is not _STAFFED:
-        return True
+    except for ENTRY: outside staffed hours (unmanned, closed or unknown
+    period) it always needs the PIN, in staffed hours never (an invariant
+    of the door, not a setting)."""
+    if action is _ENTRY:
+        # Staffed: the door is open to the public (or to any valid card): no PIN.
+        return period is not _STAFFED
     return action in rules.pin_required
 
 

@@ -56,7 +56,6 @@ class FlowSettings:
     branch: str | None = None
     summary_seconds: float = 8.0
     probe_seconds: float = 10.0
-    max_pin_length: int = 12
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:
@@ -87,7 +86,6 @@ class Session:
     holds: list[HoldLine] = field(default_factory=list)
     lines: list[ItemLine] = field(default_factory=list)
     seen_uids: set[str] = field(default_factory=set)
-    pin_buffer: str = ""
     borrow_decision: Decision | None = None
 
     def __repr__(self) -> str:  # never the card or PIN

@@ -266,6 +266,11 @@ class Identification:
         return None if self._visit is None else self._visit.card
 
     @property
+    def snapshot(self) -> PatronSnapshot | None:
+        """The library system's last answer in this identification (its language, before the PIN)."""
+        return None if self._visit is None else self._visit.snapshot
+
+    @property
     def pin_length(self) -> int:
         return 0 if self._visit is None else len(self._visit.buffer)
 
@@ -308,7 +313,7 @@ class Identification:
         v = _Visit(card=card, action=action, period=period, need_pin=needed)
         self._visit = v
         if action is Action.ENTRY and period is PeriodKind.CLOSED:
-            return self._refuse_policy(decide(action, PatronSnapshot(), self.rules, now, period=period), "local")
+            return self._refuse_policy(_CLOSED, "local")
         if needed:
             lock = locked_out(action, self.rules, now, failures, period=period)
             if lock is not None:
@@ -410,6 +415,8 @@ class Identification:
             v.held = False
         elif snapshot.patron_id:
             out.append(Settle(v.card, snapshot.patron_id, wrong=False))  # learn the card's patron
+        if with_pin and snapshot.pin is PinCheck.WRONG:
+            failures = [*failures, now]  # this wrong PIN counts: the one that completes the budget locks out now
         decision = self._decide(v, snapshot, now, failures, with_pin)
         ids = set(decision.rule_ids())
         if with_pin and snapshot.pin is PinCheck.RIGHT and "L1" not in ids:
@@ -432,7 +439,7 @@ class Identification:
             refusing = ids & (_PIN_RULES | CARD_RULES)
             if refusing:
                 if "P1" in ids and "L1" not in ids and not ids & CARD_RULES:
-                    left = self._tries([*failures, now], now)
+                    left = self._tries(failures, now)
                     if left:
                         v.stage = _Stage.PIN
                         v.pin = None
@@ -548,6 +555,16 @@ def _without_pin_rules(d: Decision) -> Decision:
                     staff="denied: " + "; ".join(h.staff for h in rest))
 
 
+def _closed() -> Decision:
+    from policy import Message, RuleHit
+
+    staff = RULES["S1"].staff
+    return Decision(action=Action.ENTRY, allowed=False, rules=(RuleHit(rule="S1", staff=staff),),
+                    message=Message(key=RULES["S1"].message_key), staff="denied: " + staff)
+
+
+#: Closed: nobody is looked up or asked a PIN.
+_CLOSED = _closed()
 _OFFLINE_GRANTS: dict[Action, Decision] = {}
 
 

@@ -75,9 +75,9 @@ class IdentifyDriver:
         self._token: int | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._fresh: dict[str, float] = {}
+        self._fresh: dict[str, float] = {}  # card key + flags -> when last remembered
         self._background: set[asyncio.Future[Any]] = set()
-        #: Seconds from :meth:`submit` (the last PIN key) to the answer; for the shells' latency figures.
+        #: Did the library system answer the last lookup (None: none was made)?
         self.last_online: bool | None = None
 
     # ---------------------------------------------------------------- threads
@@ -149,6 +149,7 @@ class IdentifyDriver:
     # ---------------------------------------------------------------- effects
 
     async def _run(self, effects: list[Effect]) -> list[Outward]:
+        self.last_online = None
         out: list[Outward] = []
         queue = list(effects)
         while queue:
@@ -222,7 +223,7 @@ class IdentifyDriver:
         store = self.store
         if store is None:
             return
-        key = store.card_key(effect.card)
+        key = f"{store.card_key(effect.card)}:{effect.entry:d}{effect.borrow:d}{effect.pin is not None:d}"
         last = self._fresh.get(key)
         if last is not None and self._mono() - last < _REFRESH_SECONDS:
             return
@@ -244,7 +245,9 @@ class IdentifyDriver:
         store = self.store
         if store is None:
             return
-        self._fresh.pop(store.card_key(effect.card), None)
+        card_key = store.card_key(effect.card)
+        for key in [k for k in self._fresh if k.startswith(card_key)]:
+            self._fresh.pop(key, None)
 
         async def go() -> None:
             try:

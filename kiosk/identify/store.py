@@ -315,7 +315,7 @@ class PatronStore:
                 " FROM verified WHERE card_key = ?",
                 (self.card_key(card),),
             ).fetchone()
-        if row is None or (pin is not None and row[1] is None):
+        if row is None or (pin is not None and row[1] is None) or max_age <= timedelta(0):
             if pin is not None:
                 self.scrypt.hash(self._peppered(pin), _DUMMY_SALT)
             return CacheCheck(CacheStatus.UNKNOWN)
