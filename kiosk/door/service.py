@@ -254,7 +254,7 @@ class DoorService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.audit = AuditJournal(self.state_dir / "door-audit.sqlite")
         self.store = PatronStore(
-            self.state_dir / STORE_NAME, self._key, scrypt=self._scrypt,
+            self.state_dir / STORE_NAME, self._key, scrypt=self._scrypt, monotonic=self._mono,
             keep=timedelta(minutes=self.rules.lockout.window_minutes + self.rules.lockout.lockout_minutes),
         )
         if self._library is None:

@@ -112,7 +112,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             # (a door on the same state_dir shares it).
             try:
                 store = PatronStore(
-                    journal.path.parent / STORE_NAME, journal.pseudonym_key,
+                    journal.path.parent / STORE_NAME, journal.pseudonym_key, monotonic=monotonic,
                     keep=timedelta(minutes=rules.lockout.window_minutes + rules.lockout.lockout_minutes),
                 )
             except StoreError as exc:

@@ -18,9 +18,12 @@ it and the patron's earlier ones (right).  A PIN whose failure cannot be
 written is never checked (:class:`StoreUnwritable`), and a crash between
 the two steps leaves the attempt counted.
 
-Clock.  The latest time ever seen is kept (``meta.latest``); when the clock
-is set back, attempts are returned shifted by the difference, so a lockout
-lasts as long as it would have (nothing is lifted by a clock set back).
+Clock.  Time for the lockout runs on: the latest time seen is kept
+(``meta.latest``, and in the process with the monotonic clock beside it);
+when the wall clock is set back, the store goes on from where it was (by
+the monotonic clock; after a restart from ``meta.latest``), and attempts
+are returned shifted onto the wall clock's new time, so a lockout lasts as
+long as it would have: nothing is lifted by a clock set back.
 
 Cache.  A row per card: a slow salted hash of the PIN (random salt per row,
 the PIN peppered with the pseudonym key, scrypt with its parameters stored
@@ -37,6 +40,8 @@ import hmac
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -142,9 +147,12 @@ class PatronStore:
         *,
         keep: timedelta = timedelta(days=1),
         scrypt: ScryptParams = ScryptParams(),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not key:
             raise StoreError("the patron store needs the pseudonym key (secrets.pseudonym_key)")
+        self._mono = monotonic
+        self._anchor: tuple[float, float] | None = None  # (effective time, monotonic) last seen here
         self.path = Path(path)
         self._key = key
         self.keep = keep
@@ -193,10 +201,16 @@ class PatronStore:
         return None if row is None else float(row[0])
 
     def _effective(self, now: datetime) -> float:
-        """*now*, or the latest time seen when the clock was set back."""
-        latest = self._latest()
+        """*now* on the store's own time line: never behind the latest time seen,
+        running on by the monotonic clock when the wall clock was set back."""
         t = _ts(now)
-        return t if latest is None or t >= latest else latest
+        m = self._mono()
+        latest = self._latest()
+        eff = t if latest is None else max(t, latest)
+        if self._anchor is not None:
+            eff = max(eff, self._anchor[0] + max(0.0, m - self._anchor[1]))
+        self._anchor = (eff, m)
+        return eff
 
     def _see(self, t: float) -> None:
         self._run(
