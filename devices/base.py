@@ -761,6 +761,13 @@ class Lock(Device):
     async def lock(self) -> None:
         """Lock now."""
 
+    async def leave_released(self, seconds: float) -> None:
+        """Release for a controller that is going away (a fail-safe stop): like
+        :meth:`release`, but :meth:`close` does not lock again.  A lock with a
+        hardware timer (OSDP) ends the release after *seconds* by itself; one whose
+        timer lives in the driver (LCUS) stays released until the next :meth:`lock`."""
+        await self.release(seconds)
+
     @property
     @abstractmethod
     def state(self) -> LockState: ...

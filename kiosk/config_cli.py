@@ -24,8 +24,12 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{exc.source}: {path}: {msg}" if path else f"{exc.source}: {msg}", file=sys.stderr)
         print(f"{len(exc.problems)} error(s)", file=sys.stderr)
         return 2
+    from kiosk.door.lifecycle import config_warnings
+
+    for path, msg in config_warnings(config):
+        print(f"{args.file}: warning: {path}: {msg}")
     for warning in policy_warnings(config):
-        print(f"{args.file}: warning: {warning}", file=sys.stderr)
+        print(f"{args.file}: warning: {warning}")
     print(f"{args.file}: OK")
     return 0
 

@@ -22,6 +22,7 @@ from .models import (
     CardState,
     Charge,
     Decision,
+    Evidence,
     IdentifiedBy,
     LockoutRule,
     Message,
@@ -33,6 +34,7 @@ from .models import (
     SiteRules,
     Subscription,
     SubscriptionStatus,
+    evidence_for,
 )
 from .rules import AMOUNT_RULES, DIGEST_RULES, RULE_ORDER, RULES, RuleInfo, allowed_key, message_keys
 from .schedule import (
@@ -64,6 +66,7 @@ __all__ = [
     "CardState",
     "Charge",
     "Decision",
+    "Evidence",
     "ExceptionDay",
     "IdentifiedBy",
     "LockoutRule",
@@ -86,6 +89,7 @@ __all__ = [
     "allowed_key",
     "announcements_due",
     "decide",
+    "evidence_for",
     "locked_out",
     "lockout_until",
     "message_keys",

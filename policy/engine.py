@@ -279,9 +279,11 @@ def decide(
             birth = patron.birth_date
             if birth is None or _age(birth, now.date()) < minimum:
                 hits.append("A1")
-        wanted = rules.unmanned_badge.casefold()
+        wanted = rules.unmanned_badge.strip().casefold()
         for badge in patron.badges:
-            if badge.active and badge.name.casefold() == wanted:
+            if badge.active and (
+                badge.name.strip().casefold() == wanted or (badge.code is not None and badge.code.strip().casefold() == wanted)
+            ):
                 break
         else:
             hits.append("B1")

@@ -36,7 +36,9 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
     served on 127.0.0.1 and asked over real SIP2.
 
     ``database`` None: a fresh temporary state (gone at :meth:`close`).
-    ``clock``: the server's clock (tests)."""
+    ``clock``: the server's clock (tests).  ``options``: the adapter's
+    dialect options (:class:`Sip2LibrarySystem`); the dialect is "wise" by
+    default, as the embedded library speaks Wise."""
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
         fields: FieldCodes | Any | None = None,
         clock: Any = None,
         timeout: float = 10.0,
+        **options: Any,
     ) -> None:
         self.data_path = str(data)
         self.database = Path(database) if database is not None else None
@@ -65,7 +68,8 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
             keepalive_seconds=None,
             encoding="utf-8",
         )
-        super().__init__(settings, fields=codes)
+        options.setdefault("dialect", "wise")
+        super().__init__(settings, fields=codes, **options)
 
     @property
     def store(self):  # noqa: ANN201 - kiosk.library.store.Store

@@ -40,6 +40,7 @@ class AuditEvent(StrEnum):
     OCCUPANCY_RESET = "occupancy.reset"
     DEVICE = "device"  # result: lost / back; detail: role
     SERVICE = "service"  # result: started / stopped / error
+    STATE = "state"  # result: audit_corrupt / cache_rebuilt / state_unwritable; detail: what was done
 
 
 class Result(StrEnum):

@@ -47,6 +47,12 @@ class IdentifyFlow:
         back = S.RETURN if self.state is S.RETURN else S.IDLE
         sess = self.session or Session()
         self.session = sess
+        if not self._library_up:
+            # Known down (the watcher probes in the background and brings the
+            # kiosk back): the patron gets limited service now instead of
+            # waiting for the client's reconnect attempts.
+            await self._identify_offline(card, back)
+            return
         self._busy(K("kiosk.busy.identify"))
         try:
             out = await self.ident.present(card, action=self._pin_action(), need_pin=guards.needs_pin(self.settings.rules))

@@ -22,15 +22,26 @@ class ReplayFlow:
     async def _watch_library(self) -> None:
         while True:
             await asyncio.sleep(self.settings.probe_seconds if self._library_up else min(self.settings.probe_seconds, 5.0))
-            if self._library_up and not self.journal.pending_count():
-                continue
-            if await self.ping():
-                async with self._lock:
-                    was_down = not self._library_up
-                    self._library_back()
-                    if was_down and self.state is S.OUT_OF_ORDER:
-                        self._goto(S.IDLE)
-                    self._publish()
+            if self._library_up and not self.journal.pending_count() and self.session is not None:
+                continue  # a patron's requests tell whether it answers
+            await self.probe()
+
+    async def probe(self) -> bool:
+        """Ask whether the library system answers and show the result (the
+        offline notice, or back to full service).  The watcher's step, also
+        between patrons, so that the next patron does not wait for it."""
+        up = await self.ping()
+        async with self._lock:
+            was_down = not self._library_up
+            if up:
+                self._library_back()
+                if was_down and self.state is S.OUT_OF_ORDER:
+                    self._goto(S.IDLE)
+            else:
+                self._library_down()
+            if was_down == up:
+                self._publish()
+        return up
 
     async def ping(self) -> bool:
         """Is the library system reachable now?"""

@@ -209,6 +209,8 @@ class LibraryHandler(Sip2Handler):
 
     library_name = "bibkiosk embedded library system"
     not_supported_message = "Not supported"
+    #: it takes offline (no-block) checkouts and check-ins: its 98 says so
+    offline_ok = True
 
     def __init__(
         self,

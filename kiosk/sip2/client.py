@@ -80,6 +80,7 @@ from .messages import (
     Summary,
     UnknownMessage,
 )
+from .messages import register_sensitive_codes
 from .redact import redact_frame
 
 log = logging.getLogger("kiosk.sip2.client")
@@ -118,7 +119,16 @@ class ClientSettings(BaseModel):
     retries: int = Field(3, ge=0, le=20)  # resends (96/97) and reconnect attempts
     backoff_initial: float = Field(0.2, ge=0)
     backoff_max: float = Field(10.0, ge=0)
-    keepalive_seconds: float | None = Field(60.0, gt=0)
+    #: a 99 on an idle connection this often: below the common 60 s idle timeout
+    keepalive_seconds: float | None = Field(45.0, gt=0)
+    #: before a request that changes state (checkout, ...) on a connection idle
+    #: this long, a 99 checks the link, so that a link the library system has
+    #: dropped is reopened before the request goes out (not after: then its
+    #: outcome would be unknown); None = never
+    probe_idle_seconds: float | None = Field(20.0, ge=0)
+    #: more field codes whose values are masked in log lines (configured
+    #: extension codes with personal data, e.g. the birth date's)
+    sensitive_codes: tuple[str, ...] = ()
     status_on_connect: bool = True
     retry_unsafe: bool = False
     max_print_width: int = Field(80, ge=0, le=999)
@@ -172,6 +182,7 @@ class Sip2Client:
     def __init__(self, settings: ClientSettings, *, logger: logging.Logger | None = None) -> None:
         self.settings = settings
         self.log = logger or log
+        register_sensitive_codes(settings.sensitive_codes)
         self._tz = settings.tzinfo()
         self._ssl = settings.ssl_context()
         self._codec = self._new_codec()
@@ -320,6 +331,8 @@ class Sip2Client:
             if not self.connected:
                 await self._reopen("not connected")
             safe = msg.command_code in SAFE_TO_REPEAT or self.settings.retry_unsafe
+            if not safe:
+                await self._probe_if_idle()
             attempts = 0
             while True:
                 try:
@@ -340,6 +353,19 @@ class Sip2Client:
                     if attempts > self.settings.retries:
                         raise Sip2ConnectionError(f"connection keeps dropping: {exc}") from None
                     await self._reopen(str(exc))
+
+    async def _probe_if_idle(self) -> None:
+        """Check an idle link with a 99 before a request that changes state
+        (lock held): a dead link is reopened now, while nothing is at stake."""
+        limit = self.settings.probe_idle_seconds
+        if limit is None or time.monotonic() - self._last_used < limit:
+            return
+        try:
+            self.acs_status = await self._exchange(self._status_request(), AcsStatus)
+            self._last_used = time.monotonic()
+        except (_Dropped, Sip2ConnectionError) as exc:
+            await self._drop()
+            await self._reopen(f"idle link did not answer a status request: {exc}")
 
     async def _exchange(self, msg: Message, expect: type[M] | None = None) -> M:
         """Send one request and read its answer on the open connection.
@@ -379,6 +405,7 @@ class Sip2Client:
                 continue
             if (
                 seq is not None
+                and not isinstance(msg, RequestAcsResend)  # the resent answer has the old AY
                 and codec.last_sequence is not None
                 and codec.last_sequence != seq
                 and answer.command_code != expected_code

@@ -135,6 +135,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 await shot(7, "account")
                 flows.view.busy = K("kiosk.busy.account")
                 flows._publish()
+                await asyncio.sleep(0.5)  # the overlay shows only when an answer takes a while
                 await shot(8, "busy")
                 flows.view.busy = None
                 flows._publish()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
@@ -109,7 +110,9 @@ async def flags_only_library():
 
 async def test_flags_only_becomes_ls_with_the_screen_message(flags_only_library):
     patron = await flags_only_library.identify("1002", "1234")
-    assert patron.flags_only and patron.flags.charge_privileges_denied
+    # BV 12.50 is known beside the flags: one charge of today, not flags only
+    assert not patron.flags_only and patron.flags.charge_privileges_denied
+    assert [c.amount for c in patron.charges] == [Decimal("12.50")]
     assert patron.screen_message == "Blokkade: neem contact op met de balie"
     assert patron.language == "nl"
     rules = SiteRules(pin_required=frozenset())

@@ -84,6 +84,19 @@ def test_door_unit_groups_and_command_line():
     assert args.command == "door" and args.config == "/etc/bibkiosk/door.toml" and args.func is _run
 
 
+def test_door_unit_relocks_before_start_and_after_stop():
+    """ExecStartPre= and ExecStopPost= run `door relock` (failures ignored: "-"), the same config."""
+    from kiosk.door.cli import _relock
+
+    s = unit_settings(DEPLOY / "systemd" / "bibkiosk-door.service")
+    for key, after_stop in (("ExecStartPre", False), ("ExecStopPost", True)):
+        (line,) = s[key]
+        assert line.startswith("-/opt/bibkiosk/.venv/bin/bibkiosk ")
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert args.func is _relock and args.door_action == "relock"
+        assert args.config == "/etc/bibkiosk/door.toml" and args.after_stop is after_stop
+
+
 def test_library_unit_command_line():
     s = unit_settings(DEPLOY / "systemd" / "bibkiosk-library.service")
     args = build_parser().parse_args(shlex.split(s["ExecStart"][0])[1:])
