@@ -47,15 +47,14 @@ class IdentifyFlow:
         back = S.RETURN if self.state is S.RETURN else S.IDLE
         sess = self.session or Session()
         self.session = sess
-        if not self._library_up:
-            # Known down (the watcher probes in the background and brings the
-            # kiosk back): the patron gets limited service now instead of
-            # waiting for the client's reconnect attempts.
-            await self._identify_offline(card, back)
-            return
+        # Known down (the watcher probes in the background and brings the
+        # kiosk back): the patron gets limited service now instead of
+        # waiting for the client's reconnect attempts.
+        known_down = not self._library_up
         self._busy(K("kiosk.busy.identify"))
         try:
-            out = await self.ident.present(card, action=self._pin_action(), need_pin=guards.needs_pin(self.settings.rules))
+            out = await self.ident.present(card, action=self._pin_action(), need_pin=guards.needs_pin(self.settings.rules),
+                                           offline=known_down)
         finally:
             self._clear_busy()
         await self._identification(card, out, back)

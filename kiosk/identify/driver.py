@@ -73,6 +73,7 @@ class IdentifyDriver:
         self._mono = monotonic
         self.timeout = timeout
         self._token: int | None = None
+        self._known_down = False
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._fresh: dict[str, float] = {}  # card key + flags -> when last remembered
@@ -126,8 +127,11 @@ class IdentifyDriver:
         period: PeriodKind | None = None,
         need_pin: bool | None = None,
         pin: str | None = None,
+        offline: bool = False,
     ) -> list[Outward]:
+        """A card; *offline*: the library system is known to be down (no lookup is tried)."""
         self._token = None
+        self._known_down = offline
         failures = await self.failures(card)
         effects = self.core.present(self._clock(), card, action=action, period=period, failures=failures,
                                     need_pin=need_pin, pin=pin)
@@ -165,7 +169,11 @@ class IdentifyDriver:
                     log.critical("ALARM: wrong PINs cannot be counted (%s); PIN actions refused", exc)
                     queue = self.core.store_failed(self._clock(), str(exc))
             elif isinstance(effect, LookUp):
-                queue = await self._look_up(effect) + queue
+                if self._known_down:
+                    self.last_online = False
+                    queue = self.core.unavailable(self._clock()) + queue
+                else:
+                    queue = await self._look_up(effect) + queue
             elif isinstance(effect, CheckCache):
                 queue = await self._check_cache(effect) + queue
             elif isinstance(effect, Settle):
