@@ -17,9 +17,11 @@ with it, the PIN is verified.  ``--period`` answers "could this patron get
 in during unmanned hours?" whatever the clock says; without it and without a
 configured schedule, entry is judged as during unmanned hours.
 
-Prints the decision, every rule that fired and the patron message in the
-patron's language; ``--json`` prints one object
-``{"allowed": bool, "rules": [...], "message": "...", "language": "nl"}``.
+Prints the decision, every rule that fired with the evidence it was derived
+from (which field, which registration, amount and date) and the patron
+message in the patron's language; ``--json`` prints one object
+``{"allowed": bool, "rules": [...], "message": "...", "language": "nl",
+"evidence": [{"rule", "source", "detail"}, ...]}``.
 Exit 0 allowed, 1 denied (an unknown card is denied with rule U1), 2 error.
 """
 
@@ -52,9 +54,14 @@ class CheckResult:
     period: str | None
     pin_checked: bool
     branch: str | None
+    #: (rule, source, detail) for the rules that fired: what the library system sent
+    evidence: tuple[tuple[str, str, str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "rules": self.rules, "message": self.message, "language": self.language}
+        return {
+            "allowed": self.allowed, "rules": self.rules, "message": self.message, "language": self.language,
+            "evidence": [{"rule": r, "source": s, "detail": d} for r, s, d in self.evidence],
+        }  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,7 +108,7 @@ async def run_check(
     from kiosk.adapter import EmbeddedLibrarySystem, LibrarySystemError, library_system_from_config
     from kiosk.i18n import normalise_language, translate
     from kiosk.identify.core import Refuse
-    from policy import Action, PeriodKind, PolicyError, period_at
+    from policy import Action, PeriodKind, PolicyError, evidence_for, period_at
 
     at = at or datetime.now().astimezone()
     act = Action(action)
@@ -160,6 +167,7 @@ async def run_check(
                     kind = PeriodKind.UNMANNED
             # The decision is the identification core's, as at the door and the kiosk.
             outcome, patron = await _decide(system, card, pin, act, kind, rules, at, staffed_card)
+            patron = patron or first  # closed: the core asks nobody; the evidence is the first answer's
     except LibrarySystemError as exc:
         raise CheckError(f"library system: {exc}") from None
     if isinstance(outcome, Refuse) and outcome.decision is None:
@@ -177,6 +185,7 @@ async def run_check(
         period=kind.value if kind is not None else None,
         pin_checked=pin is not None,
         branch=where,
+        evidence=tuple((e.rule, e.source, e.detail) for e in evidence_for(decision, patron)),
     )
 
 
@@ -204,6 +213,12 @@ async def _decide(system: Any, card: str, pin: str | None, action: Any, period: 
     return outcome, core.snapshot
 
 
+def _safe(text: str) -> str:
+    from kiosk.sip2.render import escape_text
+
+    return escape_text(text)
+
+
 def _print(result: CheckResult, action: str) -> None:
     verdict = "ALLOWED" if result.allowed else "DENIED"
     print(f"{action}: {verdict}")
@@ -216,6 +231,8 @@ def _print(result: CheckResult, action: str) -> None:
         for rule, staff in zip(result.rules, result.staff):
             text = staff.split(": ", 1)[1] if staff.startswith(rule + ":") else staff
             print(f"  {rule:3} {text}")
+            for _rule, source, detail in (e for e in result.evidence if e[0] == rule):
+                print(f"      evidence ({_safe(source)}): {_safe(detail)}")
     else:
         print("rules: none")
     print(f"patron message ({result.language}): {result.message}")

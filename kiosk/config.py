@@ -396,6 +396,31 @@ def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+def config_warnings(config: Config) -> list[tuple[str, str]]:
+    """Settings that are valid but can have no effect with this library
+    system (``bibkiosk config check`` prints them; the config still loads)."""
+    out: list[tuple[str, str]] = []
+    lib = config.library
+    rules = config.policy
+    if lib.kind != "sip2":
+        return out
+    itemised = lib.dialect == "wise" and bool(lib.wise.registrations)
+    if rules.max_charges:
+        out.append((
+            "policy.max_charges",
+            f"a maximum per subscription type has effect only when the library system sends the patron type in field "
+            f"{lib.fields.patron_type} ([library.fields] patron_type); otherwise R1 uses default_max_charges"
+            + ("" if rules.default_max_charges is not None else ", which is not set: then no maximum applies"),
+        ))  # fmt: skip
+    if (rules.charge_age_days or rules.default_charge_age_days is not None) and not itemised:
+        out.append((
+            "policy.charge_age_days" if rules.charge_age_days else "policy.default_charge_age_days",
+            "charge age (R3) needs dated charges: the 41/42 registrations ([library] dialect = \"wise\" with "
+            f"[library.wise] registrations) or field {lib.fields.charges}; BV alone has no dates",
+        ))  # fmt: skip
+    return out
+
+
 def parse_config(data: dict[str, Any], source: Path | None = None, *, check_secrets: bool = True) -> Config:
     """Validate *data* (a parsed TOML document).  With ``check_secrets`` the
     secret files must exist here and be private (off for checking a config

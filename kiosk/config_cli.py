@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from kiosk.config import ConfigError, load_config
+    from kiosk.config import ConfigError, config_warnings, load_config
 
     try:
         config = load_config(args.file)
@@ -24,9 +24,9 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{exc.source}: {path}: {msg}" if path else f"{exc.source}: {msg}", file=sys.stderr)
         print(f"{len(exc.problems)} error(s)", file=sys.stderr)
         return 2
-    from kiosk.door.lifecycle import config_warnings
+    from kiosk.door.lifecycle import config_warnings as door_warnings
 
-    for path, msg in config_warnings(config):
+    for path, msg in [*config_warnings(config), *door_warnings(config)]:
         print(f"{args.file}: warning: {path}: {msg}")
     for warning in policy_warnings(config):
         print(f"{args.file}: warning: {warning}")

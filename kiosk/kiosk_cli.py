@@ -231,6 +231,7 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     hub = DeviceHub.from_config(config.devices)
     flows = KioskFlows(library, journal, hub, FlowSettings.from_config(config))
+    terminal_cfg = config.devices.payment_terminal
 
     from kiosk.ui.runner import configure_kivy
 
@@ -241,9 +242,25 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         from kiosk.ui.runner import run_ui
 
         scenario = (lambda app: _exit_after_first_frame(app, started)) if args.exit_after_first_frame else None
+        payments = None
+        if terminal_cfg is not None:
+            from devices.errors import DeviceError
+            from kiosk.payments import PaymentJournalError, PaymentRuntime
+
+            try:
+                payments = await PaymentRuntime.start(
+                    terminal_cfg.url, config.state_dir, key.encode(), library, webhooks=config.payments.webhooks,
+                    currency=config.payments.currency, terminal_timeout=config.payments.terminal_timeout_seconds,
+                    alarm_after_minutes=config.payments.alarm_after_minutes)
+                flows.payments = payments.service
+            except (DeviceError, PaymentJournalError, OSError) as exc:
+                # No payments (a clear log line); borrowing, returning and renewing go on.
+                logging.getLogger("kiosk").error("payment terminal not available: %s", exc)
         try:
             await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
         finally:
+            if payments is not None:
+                await payments.close()
             await library.close()
 
     try:
@@ -305,11 +322,15 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
     settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
                             offline_item_limit=3)
-    flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now)
+    from kiosk.payments import PaymentRuntime
+
+    payments = await PaymentRuntime.start("sim://payment?name=payment", state, key_file.read_text().encode(), library)
+    flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now, payments=payments.service)
     data = load_data("demo")
 
     def panel(kroot: Any) -> Any:
-        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=demo.link.set)
+        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=demo.link.set,
+                     payment_terminal="payment")
         if not args.no_panel:
             p.toggle()
         return p
@@ -320,6 +341,7 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     try:
         await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
     finally:
+        await payments.close()
         journal.close()
         await demo.close()
     return EXIT_OK

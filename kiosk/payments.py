@@ -483,6 +483,7 @@ class PaymentService:
         self.alarm_after = alarm_after_seconds
         self._clock = clock
         self.current: str | None = None  # the reference being paid now
+        self._busy = False  # a payment runs: recover() waits for the next round
         if journal.moved_aside is not None:
             self._raise({"event": "payment_journal_moved_aside", "path": str(journal.moved_aside)})
 
@@ -504,6 +505,13 @@ class PaymentService:
     # -- one payment
     async def pay(self, card: str, lines: Sequence[PayLine], *, on_sent: Callable[[PaymentRecord], None] | None = None) -> PayReport:
         """Intent → terminal → result → bookings.  Never raises for the terminal or the library system."""
+        self._busy = True
+        try:
+            return await self._pay(card, lines, on_sent)
+        finally:
+            self._busy = False
+
+    async def _pay(self, card: str, lines: Sequence[PayLine], on_sent: Callable[[PaymentRecord], None] | None) -> PayReport:
         record = self.journal.intent(card, lines, self.currency)  # 1. durable before the terminal is asked
         request = PaymentRequest(record.ref, record.amount_cents, self.currency, timeout=self.terminal_timeout)
         self.current = record.ref
@@ -567,6 +575,8 @@ class PaymentService:
     async def recover(self) -> RecoveryReport:
         """Finish every open payment as far as terminal and library allow now."""
         report = RecoveryReport()
+        if self._busy:
+            return report  # the running payment books itself; the next round takes the rest
         for record in self.journal.open_payments():
             if record.state is PaymentState.INTENT:
                 if record.ref == self.current:
@@ -594,3 +604,67 @@ class PaymentService:
                 if self._clock() - record.created_at > self.alarm_after:
                     self._alarm_for(record, "payment_not_settled")
         return report
+
+
+# --- wiring (bibkiosk kiosk, bibkiosk demo) ------------------------------------------------------
+
+
+class PaymentRuntime:
+    """The payment terminal, journal, service, staff webhooks and the recovery loop of one kiosk."""
+
+    def __init__(self, service: PaymentService, terminal: PaymentTerminal, webhooks: Any = None,
+                 *, every_seconds: float = 30.0) -> None:
+        self.service = service
+        self.terminal = terminal
+        self.webhooks = webhooks
+        self.every = every_seconds
+        self._task: Any = None
+
+    @classmethod
+    async def start(cls, url: str, state_dir: str | os.PathLike[str], pseudonym_key: bytes, library: Any, *,
+                    webhooks: Sequence[str] = (), currency: str = "EUR", terminal_timeout: float = 120.0,
+                    alarm_after_minutes: float = 10, extra: dict[str, Any] | None = None) -> PaymentRuntime:
+        import asyncio
+
+        from devices.registry import open_device
+
+        terminal = open_device(url, kind="payment", **(extra or {}))
+        await terminal.open()
+        sender = None
+        if webhooks:
+            from kiosk.door.webhooks import WebhookSender
+
+            sender = WebhookSender(list(webhooks))
+            sender.start()
+        journal = open_payment_journal(state_dir, pseudonym_key)
+        service = PaymentService(journal, terminal, library, alarm=sender.send if sender else None, currency=currency,
+                                 terminal_timeout=terminal_timeout, alarm_after_seconds=alarm_after_minutes * 60)
+        runtime = cls(service, terminal, sender)
+        runtime._task = asyncio.create_task(runtime._loop(), name="payments recovery")
+        return runtime
+
+    async def _loop(self) -> None:
+        import asyncio
+
+        while True:
+            try:
+                report = await self.service.recover()
+                if report.resolved or report.booked:
+                    log.info("payments recovered: %s", report)
+            except Exception:  # noqa: BLE001 - retried next round
+                log.exception("payment recovery failed")
+            await asyncio.sleep(self.every)
+
+    async def close(self) -> None:
+        import asyncio
+
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        await self.terminal.close()
+        self.service.journal.close()
+        if self.webhooks is not None:
+            self.webhooks.stop()

@@ -97,6 +97,8 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
         self._server = LibraryServer(
             self._store, fields=self.fields, encoding="utf-8", clock=self._clock, extra_accounts=(internal,)
         )
+        if not self.badges:  # the data file names its badge codes
+            self.badges = self._store.badge_map()
         port = await self._server.start("127.0.0.1", 0)
         self.settings = self.settings.model_copy(update={"port": port, "institution": self._store.institution})
         self.client = Sip2Client(self.settings)

@@ -305,7 +305,14 @@ def snapshot_from_sip2(
 
     raw_flags = answer.patron_status.as_dict()
     badge_field = d.badge_code_field
-    detail_codes = tuple(c for c in f.detail_codes() if c != badge_field and c in extras)
+    # A Wise status digit in the status field is Wise's own evidence, not our
+    # extension fields: the privilege flags stay (an R1 at Wise still refuses).
+    status_values = extras.get(f.subscription_status, ())
+    wise_digit = bool(status_values) and status_values[0].strip() in WISE_STATUSES
+    detail_codes = tuple(
+        c for c in f.detail_codes()
+        if c != badge_field and c in extras and not (c == f.subscription_status and wise_digit)
+    )  # fmt: skip
     full = bool(detail_codes)
     message_code = getattr(answer, "CODE", "64")
 

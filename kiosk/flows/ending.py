@@ -88,7 +88,8 @@ class EndFlow:
         sess = self.session
         if sess is None:
             return False
-        lines = receipt_lines(sess.lines, self.view.language, now=self._now(), branch=self.settings.branch)
+        lines = receipt_lines(sess.lines, self.view.language, now=self._now(), branch=self.settings.branch,
+                              payments=sess.payments)
         self._busy(K("kiosk.busy.print"))
         try:
             return await self.hub.print_receipt(lines)
@@ -132,6 +133,7 @@ class EndFlow:
         v.lines, v.loans, v.holds, v.blocks = [], [], [], []
         v.borrow_refusal = v.hint = v.pin_error = None
         v.renew_refused = False
+        v.pay = None
         v.busy = None
         v.language = normalise_language(self.settings.language)
 

@@ -66,6 +66,7 @@ from .errors import BadTransition
 from .hub import SHARED_SCANNER, DeviceHub
 from .identify import IdentifyFlow
 from .items import ItemsFlow
+from .pay import PayFlow
 from .model import TIMED_STATES, Cue, K, State, Text, View, policy_text
 from .port import LibraryPort
 from .renew import RenewFlow
@@ -84,7 +85,7 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -97,8 +98,11 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
         store: PatronStore | None = None,
+        payments: Any = None,
     ) -> None:
         self.library = library
+        #: kiosk.payments.PaymentService when a payment terminal is configured (the pay flow)
+        self.payments = payments
         self.journal = journal
         self.hub = hub or DeviceHub({})
         self.settings = settings or FlowSettings()
@@ -138,6 +142,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._stale: set[str] = set()  # tags left on the pad by the previous session
         self._pending_scans: list[str] = []
         self._library_up = True
+        self._login_refused = False
         self._device_ok: dict[str, bool] = {}
         self._replaying = False
         self._background: list[asyncio.Task[Any]] = []
@@ -158,6 +163,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     async def start(self, *, ticker: bool = True) -> None:
         """Open the devices and start the idle ticker and the library watcher."""
         await self.hub.open(self.post)
+        await self.probe_at_start()
         if ticker:
             self._background.append(asyncio.create_task(self._tick_loop(), name="kiosk idle ticker"))
             self._background.append(asyncio.create_task(self._watch_library(), name="kiosk library watcher"))
@@ -370,6 +376,9 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self.view.message_back = back
 
     async def _refuse(self, decision: Decision, *, back: State) -> None:
+        if await self._offer_payment(decision, back):  # R1-R5 with a terminal: "Pay € X now"
+            log.info("refused %s: %s; payment offered", decision.action.value, ",".join(decision.rule_ids()))
+            return
         self._signal(False)
         log.info("refused %s: %s", decision.action.value, ",".join(decision.rule_ids()))
         await self._message(K("kiosk.refused.title"), policy_text(decision.message), back=back)

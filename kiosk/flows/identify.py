@@ -34,7 +34,7 @@ class IdentifyFlow:
             return
         if self.state is S.MESSAGE and self.session is not None and self.session.lines:
             return
-        if self.state is S.OUT_OF_ORDER and self.settings.offline is OfflineMode.OFF:
+        if self.state is S.OUT_OF_ORDER and (self.settings.offline is OfflineMode.OFF or self._login_refused):
             return
         await self._identify(ev.identifier)
 

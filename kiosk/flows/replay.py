@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import Any
 
+from kiosk.adapter import LibrarySystemLoginRefused
+from kiosk.config import OfflineMode
 from kiosk.journal import JournalEntry, ReplayOutcome, TxnKind
 
 from .model import State
@@ -18,6 +20,31 @@ S = State
 
 class ReplayFlow:
     """The library watcher and the exactly-once replay of the offline queue.  A part of :class:`~kiosk.flows.engine.KioskFlows`."""
+
+    async def probe_at_start(self) -> None:
+        """Log in and probe the library system now, at start, so that a wrong
+        host, port or account shows at once (a refused login: out of order,
+        and one ERROR line for staff) instead of at the first patron."""
+        start = getattr(self.library, "start", None)
+        if start is None:
+            return
+        try:
+            await start()
+        except LibrarySystemLoginRefused as exc:
+            log.error("STAFF: the library system refused the kiosk's SIP2 login (%s); check [library] user and "
+                      "secrets.sip2_password; the kiosk is out of order until the login works", exc)
+            self._login_refused = True
+            self._library_down()
+            self._goto(S.OUT_OF_ORDER)
+        except LibrarySystemUnavailable as exc:
+            log.error("STAFF: the library system cannot be reached at start (%s); check [library] host and port", exc)
+            self._library_down()
+            if self.settings.offline is OfflineMode.OFF:
+                self._goto(S.OUT_OF_ORDER)
+        except LibrarySystemError as exc:
+            log.error("STAFF: the library system's first answer could not be used (%s)", type(exc).__name__)
+        else:
+            self._login_refused = False
 
     async def _watch_library(self) -> None:
         while True:
@@ -60,6 +87,12 @@ class ReplayFlow:
     async def replay(self) -> Any:
         """Send the offline queue to the library system (exactly once, in order)."""
         if self._replaying:
+            return None
+        if getattr(self.library, "accepts_offline", True) is False:
+            pending = self.journal.pending_count()
+            if pending:
+                log.warning("offline queue kept: %d transaction(s) wait; the library system says it does not accept "
+                            "offline transactions now (98 offline_ok N)", pending)
             return None
         self._replaying = True
         try:

@@ -33,6 +33,11 @@ class Ui(StrEnum):
     RENEW_ITEM = "renew_item"
     RECEIPT_YES = "receipt_yes"
     RECEIPT_NO = "receipt_no"
+    PAY_TOGGLE = "pay_toggle"
+    PAY_ALL = "pay_all"
+    PAY_NEEDED = "pay_needed"
+    PAY_START = "pay_start"
+    PAY_BACK = "pay_back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,9 @@ class Session:
     lines: list[ItemLine] = field(default_factory=list)
     seen_uids: set[str] = field(default_factory=set)
     borrow_decision: Decision | None = None
+    pay: Any = None  # kiosk.flows.pay.PaySelection while the PAY screen is open
+    pay_banner: Any = None  # the last payment attempt's outcome text
+    payments: list[Any] = field(default_factory=list)  # kiosk.payments.PayReport of this visit
 
     def __repr__(self) -> str:  # never the card or PIN
         return f"Session(identified={self.card is not None}, offline={self.offline}, lines={len(self.lines)})"

@@ -63,19 +63,19 @@ TABLE: Mapping[State, StateRow] = MappingProxyType({
         },
     ),
     S.MENU: StateRow(
-        frozenset({S.BORROW, S.RETURN, S.RENEW, S.ACCOUNT, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE}),
+        frozenset({S.BORROW, S.RETURN, S.RENEW, S.ACCOUNT, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE, S.PAY}),
         _SESSION_UI,
     ),
     S.BORROW: StateRow(
-        frozenset({S.MENU, S.RETURN, S.RENEW, S.ACCOUNT, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE}),
+        frozenset({S.MENU, S.RETURN, S.RENEW, S.ACCOUNT, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE, S.PAY}),
         {**_SESSION_UI, Ui.RENEW_ITEM: "_ui_renew_item"},
     ),
     S.RETURN: StateRow(
-        frozenset({S.MENU, S.BORROW, S.PIN, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE}),
+        frozenset({S.MENU, S.BORROW, S.PIN, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE, S.PAY}),
         _SESSION_UI,
     ),
     S.RENEW: StateRow(
-        frozenset({S.MENU, S.BORROW, S.ACCOUNT, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE}),
+        frozenset({S.MENU, S.BORROW, S.ACCOUNT, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE, S.PAY}),
         {
             **_SESSION_UI,
             Ui.TOGGLE_LOAN: "_ui_toggle",
@@ -84,7 +84,7 @@ TABLE: Mapping[State, StateRow] = MappingProxyType({
         },
     ),
     S.ACCOUNT: StateRow(
-        frozenset({S.MENU, S.BORROW, S.RENEW, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE}),
+        frozenset({S.MENU, S.BORROW, S.RENEW, S.RECEIPT, S.SUMMARY, S.MESSAGE, S.IDLE, S.PAY}),
         _SESSION_UI,
     ),
     S.RECEIPT: StateRow(
@@ -97,9 +97,24 @@ TABLE: Mapping[State, StateRow] = MappingProxyType({
     ),
     S.MESSAGE: StateRow(
         frozenset({S.IDLE, S.PIN, S.MENU, S.BORROW, S.RETURN, S.RENEW, S.ACCOUNT, S.RECEIPT, S.SUMMARY,
-                   S.OUT_OF_ORDER}),
+                   S.OUT_OF_ORDER, S.PAY}),
         {Ui.OK: "_ui_message_ok", Ui.CANCEL: "_ui_message_ok"},
     ),
+    S.PAY: StateRow(
+        frozenset({S.PAYING, S.MENU, S.BORROW, S.RENEW, S.ACCOUNT, S.MESSAGE, S.RECEIPT, S.SUMMARY, S.IDLE}),
+        {
+            Ui.PAY_TOGGLE: "_ui_pay_toggle",
+            Ui.PAY_ALL: "_ui_pay_all",
+            Ui.PAY_NEEDED: "_ui_pay_needed",
+            Ui.PAY_START: "_ui_pay_start",
+            Ui.PAY_BACK: "_ui_pay_back",
+            Ui.CANCEL: "_ui_pay_back",
+            Ui.MENU: "_ui_pay_back",
+            Ui.FINISH: "_ui_finish",
+        },
+    ),
+    # Cancel while the terminal works is KioskFlows.cancel_payment (immediate, not queued).
+    S.PAYING: StateRow(frozenset({S.PAY, S.MENU, S.BORROW, S.MESSAGE, S.IDLE})),
     S.OUT_OF_ORDER: StateRow(
         frozenset({S.IDLE, S.RETURN, S.PIN, S.MESSAGE}),
         {Ui.RETURN: "_ui_return"},

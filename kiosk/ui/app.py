@@ -41,6 +41,7 @@ def load_kv() -> None:
 
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
+        Builder.load_file(str(KV_FILE.with_name("pay.kv")))
         _loaded = True
 
 

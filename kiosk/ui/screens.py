@@ -162,6 +162,9 @@ class ItemsScreen(KScreen):
         ids = self.ids
         ids.title.text = tr(K(f"kiosk.{kind}.title"))
         ids.instructions.text = tr(K(f"kiosk.{kind}.instructions"))
+        paid = getattr(view.pay, "banner", None) if getattr(view.pay, "stage", "") == "done" else None
+        if paid is not None and kind == "borrow":  # just paid at the kiosk: say the block is gone
+            ids.instructions.text = tr(paid) + "\n" + ids.instructions.text
         lines = [ln for ln in view.lines if ln.kind.value == kind or (kind == "borrow" and ln.kind.value == "renew")]
         before = len(ids.rows.children)
         if not lines:
@@ -330,6 +333,15 @@ SCREENS: dict[State, type[KScreen]] = {
     State.MESSAGE: MessageScreen,
     State.OUT_OF_ORDER: OutOfOrderScreen,
 }
+
+
+def _add_pay_screens() -> None:
+    from .pay_screens import PAY_SCREENS  # the pay screens live in their own module (pay.kv)
+
+    SCREENS.update(PAY_SCREENS)
+
+
+_add_pay_screens()
 
 
 class BusyOverlay(FloatLayout):

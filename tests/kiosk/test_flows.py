@@ -301,7 +301,7 @@ async def reach(h, state: State):
     assert h.state is state
 
 
-@pytest.mark.parametrize("state", sorted(TIMED_STATES - {State.SUMMARY}))
+@pytest.mark.parametrize("state", sorted(TIMED_STATES - {State.SUMMARY, State.PAY, State.PAYING}))  # PAY: test_pay_flow.py
 async def test_idle_timeout_from_every_state(h, state):
     await reach(h, state)
     settings = h.flows.settings

@@ -146,7 +146,7 @@ def test_check_json_contract_in_a_subprocess():
     result = _bibkiosk("check", "--library", "demo", "--card", "29999000000030", "--action", "checkout", "--json")
     assert result.returncode == 1, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"allowed", "rules", "message", "language"}
+    assert set(payload) == {"allowed", "rules", "message", "language", "evidence"}
     assert payload["allowed"] is False and payload["rules"] == ["R2"] and payload["language"] == "nl"
     assert payload["message"].startswith("Je lidgeld staat nog open")
 
