@@ -321,7 +321,8 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     journal = Journal(state / "kiosk-journal.sqlite", pseudonym_key=key_file.read_text().encode())
     rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
     settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
-                            offline_item_limit=3)
+                            offline_item_limit=3,
+                            branch_names={b.branch_id: b.name for b in load_data("demo").branches})
     from kiosk.payments import PaymentRuntime
 
     payments = await PaymentRuntime.start("sim://payment?name=payment", state, key_file.read_text().encode(), library)

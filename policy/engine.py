@@ -308,6 +308,9 @@ def _denied(
     params: tuple = ()
     if first == "L1" and locked_until is not None:
         params = (("minutes", max(1, math.ceil((locked_until - now).total_seconds() / 60))),)
+    elif first == "A1" and rules.min_entry_age is not None:
+        key = "policy.A1.age"
+        params = (("age", rules.min_entry_age),)
     elif first == "LS" and patron.screen_message:
         key = "policy.LS.screen"
         params = (("screen_message", patron.screen_message.strip()),)

@@ -700,7 +700,8 @@ class Sip2LibrarySystem(LibrarySystem):
                 infos[item_id] = await self.item_information(item_id)
             except (LibrarySystemProtocolError, LibrarySystemRequestError):
                 infos[item_id] = None
-        today = date.today()
+        clock = getattr(self, "_clock", None)  # the embedded library's injected clock
+        today = clock().date() if clock is not None else date.today()
         loans = []
         for item_id in loan_ids:
             info = infos.get(item_id)

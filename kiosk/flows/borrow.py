@@ -8,7 +8,8 @@ from kiosk.config import OfflineMode
 from kiosk.journal import TxnKind
 from policy import Decision
 
-from .model import K, LineKind, LineStatus, State, literal
+from .model import K, LineKind, LineStatus, LoanLine, State
+from .outcomes import outcome_text, refusal_text
 from .port import LibrarySystemError, LibrarySystemUnavailable, item_result
 
 log = logging.getLogger("kiosk.flows")
@@ -86,14 +87,16 @@ class BorrowFlow:
         line.title = res.title or line.title
         if res.ok:
             line.status, line.due, line.text = LineStatus.OK, res.due, None
-            if res.screen_message:
-                line.extra = literal(res.screen_message)
+            line.extra = outcome_text(res.screen_message)
+            if not any(loan.item_id == item_id for loan in sess.loans):
+                # the menu's count and the renew screen know it at once
+                sess.loans.append(LoanLine(item_id=item_id, title=line.title or item_id, due=res.due))
             if res.security_change:
                 await self._set_security(uids, False, line)
             self._signal(True)
         else:
             line.status = LineStatus.REFUSED
-            line.text = literal(res.screen_message) if res.screen_message else K("kiosk.item.refused")
+            line.text = refusal_text(res.screen_message, K("kiosk.item.refused"))
             self._signal(False)
 
     async def _borrow_offline(self, item_id: str, uids: list[str]) -> None:

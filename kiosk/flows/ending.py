@@ -108,6 +108,7 @@ class EndFlow:
                 queued=sum(1 for ln in done if ln.status is LineStatus.QUEUED),
                 refused=sum(1 for ln in sess.lines if not ln.done),
                 receipt_printed=printed,
+                with_card=sess.card is not None or sess.snapshot is not None,
             )
             if sess.card is not None and not sess.offline and self._library_up:
                 try:
@@ -116,8 +117,11 @@ class EndFlow:
                     self._library_down()
                 except LibrarySystemError as exc:
                     log.debug("end session: %s", type(exc).__name__)
+        language, chosen = self.view.language, self._language_chosen
         self._forget_session()
         if summary:
+            # the goodbye in the language the patron saw, until the kiosk is at rest
+            self.view.language, self._language_chosen = language, chosen
             self._goto(S.SUMMARY)
             self.view.summary = counts
         else:
@@ -136,6 +140,7 @@ class EndFlow:
         v.pay = None
         v.busy = None
         v.language = normalise_language(self.settings.language)
+        self._language_chosen = False
 
     def _goto_idle(self) -> None:
         self._forget_session()

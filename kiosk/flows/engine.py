@@ -142,6 +142,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._stale: set[str] = set()  # tags left on the pad by the previous session
         self._pending_scans: list[str] = []
         self._library_up = True
+        #: the patron chose a language on screen: it wins over the record's until the session ends
+        self._language_chosen = False
         self._login_refused = False
         self._device_ok: dict[str, bool] = {}
         self._replaying = False
@@ -210,6 +212,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     def set_language(self, lang: str) -> None:
         self._touch()
         self.view.language = normalise_language(lang)
+        self._language_chosen = True
         self._publish()
 
     # ================================================================== the loop of events

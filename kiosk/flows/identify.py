@@ -76,7 +76,7 @@ class IdentifyFlow:
             sess.card = card
             sess.awaiting_offline_pin = effect.offline
             snapshot = self.ident.core.snapshot
-            if snapshot is not None and snapshot.language:
+            if snapshot is not None and snapshot.language and not self._language_chosen:
                 self.view.language = normalise_language(snapshot.language)
             self._goto(S.PIN)
             self.view.pin_error = self._pin_text(effect)
@@ -214,7 +214,7 @@ class IdentifyFlow:
         sess = self.session
         assert sess is not None and sess.card is not None
         card = sess.card
-        if snapshot.language:
+        if snapshot.language and not self._language_chosen:
             self.view.language = normalise_language(snapshot.language)
         ctx = self._ctx(snapshot, card)
         decision = guards.may_borrow(ctx)
@@ -242,6 +242,10 @@ class IdentifyFlow:
             self._clear_busy()
         data = account_data(raw, self._now().date())
         sess.loans = data.loans
+        names = self.settings.branch_names
+        for hold in data.holds:
+            if hold.pickup:
+                hold.pickup = names.get(hold.pickup, hold.pickup)
         sess.holds = sorted(data.holds, key=lambda h: not h.ready)
 
     async def _enter_borrow_or_menu(self) -> None:

@@ -134,6 +134,7 @@ class Summary:
     queued: int = 0
     refused: int = 0
     receipt_printed: bool = False
+    with_card: bool = False  # the patron's card was used (the goodbye reminds them to take it)
 
 
 @dataclass(slots=True)

@@ -131,7 +131,8 @@ def account_data(raw: Any, today: date) -> AccountData:
             continue
         item_id = str(_first(loan, "item", "item_id", default=""))
         due = iso_date(_first(loan, "due", "due_date"))
-        overdue = bool(_first(loan, "overdue", default=False)) or (due is not None and due < today.isoformat())
+        # the kiosk's own clock decides (an adapter's "overdue" may come from another clock)
+        overdue = due < today.isoformat() if due is not None else bool(_first(loan, "overdue", default=False))
         loans.append(LoanLine(item_id=item_id, title=str(_first(loan, "title", default=item_id)), due=due, overdue=overdue))
     holds = []
     for hold in holds_raw or ():

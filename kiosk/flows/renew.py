@@ -7,7 +7,8 @@ import logging
 from kiosk.journal import TxnKind
 
 from . import guards
-from .model import K, LineKind, LineStatus, LoanLine, State, literal, policy_text
+from .model import K, LineKind, LineStatus, LoanLine, State, policy_text
+from .outcomes import refusal_text
 from .port import LibrarySystemError, LibrarySystemUnavailable, item_result
 
 log = logging.getLogger("kiosk.flows")
@@ -95,7 +96,7 @@ class RenewFlow:
                 loan.text = K("kiosk.renew.done")
             self._upsert(LineKind.RENEW, item_id, LineStatus.OK, title=title, due=res.due, text=None)
             return True
-        reason = literal(res.screen_message) if res.screen_message else K("kiosk.renew.refused")
+        reason = refusal_text(res.screen_message, K("kiosk.renew.refused"))
         if loan is not None:
             loan.status, loan.text = LineStatus.REFUSED, reason
         return False

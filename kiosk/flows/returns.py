@@ -7,7 +7,8 @@ import logging
 from kiosk.config import OfflineMode
 from kiosk.journal import TxnKind
 
-from .model import K, LineKind, LineStatus, State, literal
+from .model import K, LineKind, LineStatus, State
+from .outcomes import outcome_text, refusal_text
 from .port import LibrarySystemError, LibrarySystemUnavailable, item_result
 from .session import Session
 
@@ -69,13 +70,13 @@ class ReturnFlow:
                 line.text = K("kiosk.return.transit")
             else:
                 line.text = K("kiosk.return.done")
-            line.extra = literal(res.screen_message) if res.screen_message else None
+            line.extra = outcome_text(res.screen_message)
             sess.loans = [loan for loan in sess.loans if loan.item_id != item_id]
             if res.security_change:
                 await self._set_security(uids, True, line)
             self._signal(True)
         else:
             line.status = LineStatus.REFUSED
-            line.text = literal(res.screen_message) if res.screen_message else K("kiosk.item.return_refused")
+            line.text = refusal_text(res.screen_message, K("kiosk.item.return_refused"))
             self._signal(False)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -61,6 +63,8 @@ class FlowSettings:
     branch: str | None = None
     summary_seconds: float = 8.0
     probe_seconds: float = 10.0
+    #: branch code -> name, so a hold's pickup place reads "Demo Centrum", not "9901"
+    branch_names: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:

@@ -252,7 +252,9 @@ class AccountScreen(KScreen):
                 "tone": "ok" if hold.ready else "working",
                 "detail": tr(K("kiosk.account.pickup", branch=hold.pickup)) if hold.pickup else "",
             }) for hold in view.holds])
-        ids.blocks_title.text = tr(K("kiosk.account.blocks"))
+        # "What you can't do right now" only above something you can't do
+        ids.blocks_title.text = tr(K("kiosk.account.blocks")) if view.blocks else ""
+        ids.blocks_title.opacity = 1 if view.blocks else 0
         if view.blocks:
             sync_children(ids.blocks, [(KLabel, {"text": tr(b), "tone": "refusal_text", "bold": True})
                                        for b in view.blocks])
@@ -289,11 +291,14 @@ class SummaryScreen(KScreen):
                     lines.append(tr(K(key, count=count)))
             if not lines:
                 lines.append(tr(K("kiosk.summary.nothing")))
+            if s.refused:
+                lines.append(tr(K("kiosk.summary.refused", count=s.refused)))
             if s.queued:
                 lines.append(tr(K("kiosk.summary.queued")))
             if s.receipt_printed:
                 lines.append(tr(K("kiosk.summary.receipt")))
-        lines.append(tr(K("kiosk.summary.card")))
+            if s.with_card:
+                lines.append(tr(K("kiosk.summary.card")))
         sync_children(ids.counts, [(KLabel, {"text": text, "font_size": dp(30)}) for text in lines])
         ids.ok.text = tr(K("kiosk.button.ok"))
 

@@ -70,6 +70,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
             flows = KioskFlows(
                 library, journal, DeviceHub(_sim_roles()),
                 FlowSettings(rules=rules, language=lang, branch="Demo Centrum",
+                             branch_names={code: b.name for code, b in library.store.branches().items()},
                              # no library probe during the run: it would end the
                              # out-of-order screen before its screenshot
                              probe_seconds=24 * 3600),

@@ -122,9 +122,9 @@ def test_placeholders_agree_and_amounts_only_where_enabled() -> None:
         fields = {lang: _fields(cat[key]) for lang, cat in cats.items()}
         assert len({frozenset(f) for f in fields.values()}) == 1, (key, fields)
         expected = {"amount"} if key.endswith(".amount") else {"minutes"} if key == "policy.L1" else (
-            {"screen_message"} if key == "policy.LS.screen" else set())
+            {"screen_message"} if key == "policy.LS.screen" else {"age"} if key == "policy.A1.age" else set())
         assert fields["nl"] == expected, key
-        if not key.endswith(".amount"):
+        if not key.endswith(".amount") and key != "policy.A1.age":
             for cat in cats.values():
                 assert "€" not in cat[key] and not any(ch.isdigit() for ch in cat[key]), key
 
@@ -136,7 +136,7 @@ def test_kiosk_i18n_check_passes_for_policy() -> None:
     assert problems == []
     for lang in ("nl", "fr", "en"):
         for key in message_keys():
-            text = i18n.translate("policy", key, lang, amount="1,00", minutes=3, screen_message="x")
+            text = i18n.translate("policy", key, lang, amount="1,00", minutes=3, screen_message="x", age=16)
             assert text and "{" not in text
 
 
