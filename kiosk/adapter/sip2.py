@@ -457,6 +457,7 @@ def snapshot_from_sip2(
         screen_message=screen,
         evidence=tuple(evidence),
         notifications=notifications,
+        patron_id=one(f.patron_number),
     )
 
 
