@@ -377,8 +377,6 @@ class PayFlow:
         ctx = self._ctx(snapshot, sess.card)
         decision = guards.may_borrow(ctx)
         sess.borrow_decision = decision
-        if decision.allowed:
-            self.journal.remember_verified(sess.card, pin=sess.pin)
         self.view.borrow_refusal = None if decision.allowed else policy_text(decision.message)
         self.view.renew_refused = not guards.may_renew(ctx).allowed
         self.view.blocks = [policy_text(d.message) for d in guards.blocks(ctx)]
