@@ -56,7 +56,6 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from .messages import (
-    REGISTRATION_FLAGS,
     Registration,
     format_wise_date,
     parse_wise_amount,
