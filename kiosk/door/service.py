@@ -66,6 +66,7 @@ from kiosk.door.audit import AuditEvent, AuditJournal, Result
 from kiosk.door.errors import DoorConfigError, DoorError
 from kiosk.door.library import PatronLookup, library_from_config
 from kiosk.door.limits import RateLimiter
+from kiosk.door.pay_advice import payment_advice
 from kiosk.identify import (
     CORE_RULES,
     STORE_NAME,
@@ -740,6 +741,11 @@ class DoorService:
         rules = outcome.rules
         if outcome.decision is not None:
             domain, key, params = "policy", outcome.decision.message.key, dict(outcome.decision.message.params)
+            # A block that payment lifts: where and how to pay (no desk in unmanned hours).
+            advice = payment_advice(tuple(rules), normalise_language(outcome.language or self.door.language),
+                                    getattr(getattr(self.config, "payments", None), "portal_url", None))
+            if advice is not None:
+                domain, (key, params) = "door", advice
         elif outcome.reason in (Reason.PIN_TIMEOUT, Reason.PIN_EMPTY):
             domain, key, params = "door", "door.P2.timeout", {}
         elif outcome.reason in (Reason.OUT_OF_SERVICE, Reason.ERROR):
