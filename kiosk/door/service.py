@@ -30,20 +30,18 @@ hashes (:func:`kiosk.privacy.pseudonym`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from devices import (
-    KEY_CLEAR,
     KEY_ENTER,
     BarcodeScanner,
     CardPresented,
@@ -65,10 +63,22 @@ from devices import (
 )
 from kiosk.config import device_options
 from kiosk.door.audit import AuditEvent, AuditJournal, Result
-from kiosk.door.cache import CacheStatus, OfflineCache, ScryptParams
 from kiosk.door.errors import DoorConfigError, DoorError
-from kiosk.door.library import PatronLookup, is_unavailable, library_from_config
-from kiosk.door.limits import LockoutStore, RateLimiter
+from kiosk.door.library import PatronLookup, library_from_config
+from kiosk.door.limits import RateLimiter
+from kiosk.door.pay_advice import payment_advice
+from kiosk.identify import (
+    CORE_RULES,
+    STORE_NAME,
+    CoreSettings,
+    Front,
+    Identification,
+    IdentifyDriver,
+    PatronStore,
+    ScryptParams,
+    StoreError,
+)
+from kiosk.identify.core import Alarm, AskPin, Grant, Reason, Refuse
 from kiosk.door.monitor import (
     AlarmCleared,
     AlarmOutput,
@@ -96,22 +106,16 @@ from kiosk.door.webhooks import WebhookSender
 from kiosk.i18n import MissingMessage, normalise_language, translate
 from kiosk.privacy import pseudonym
 from kiosk.statefile import StateFileError, probe_writable
-from policy import RULES, Action, CardState, PatronSnapshot, Period, PeriodKind, PinCheck, decide, lockout_until
+from policy import RULES, Action, Period, PeriodKind
 
 log = logging.getLogger("kiosk.door")
 
 #: Door-specific rule ids (the policy's ids are in policy.RULES).
 DOOR_RULES: dict[str, str] = {
     "RL": "RL: too many card presentations at this reader within a minute (rate limit against card enumeration)",
-    "O1": "O1: library system unreachable and the card has no valid offline-cache entry (never seen, removed, or too old)",
-    "E1": "E1: error while deciding (library system answered garbage, or a device failed); the door stays locked",
+    **CORE_RULES,
     "LD": "LD: the door is locked down by staff (remote command); nobody gets in until it is resumed",
 }
-#: Rules after which the offline cache keeps the card (a typing mistake is no reason to forget it).
-_KEEP_CACHED = frozenset({"P1", "P2", "L1", "S1"})
-_MAX_PIN_DIGITS = 16
-#: A card's offline-cache row is refreshed at most this often (seconds).
-_CACHE_REFRESH_SECONDS = 60.0
 #: Free entry in staffed hours: the strike is re-released before this much of the last release remains.
 _FREE_CHUNK = 900.0
 _FREE_MARGIN = 300.0
@@ -148,12 +152,9 @@ class EntryOutcome:
 
 
 @dataclass
-class _PinSession:
-    card: str
-    card_ref: str
+class _PinWait:
     reader: str
-    digits: list[str] = field(default_factory=list)
-    future: asyncio.Future[tuple[str, float]] | None = None
+    future: asyncio.Future[tuple[str | None, float]] | None = None
 
 
 class DoorService:
@@ -212,8 +213,16 @@ class DoorService:
         self._library_timeout = float(getattr(door, "library_timeout_seconds", 5.0))
         self.state_dir = state_dir_of(config)
         self.audit: AuditJournal | None = None
-        self.cache: OfflineCache | None = None
-        self.lockouts: LockoutStore | None = None
+        #: The one patron store (wrong PINs per patron, verified cache), shared with a kiosk on this state_dir.
+        self.store: PatronStore | None = None
+        self.ident = IdentifyDriver(
+            Identification(CoreSettings(
+                rules=self.rules, front=Front.DOOR, offline=True,
+                offline_max_age=timedelta(days=door.offline_cache_days),
+                staffed_card=door.staffed_entry.value == "card",
+            )),
+            None, None, clock=clock, timeout=float(getattr(door, "library_timeout_seconds", 5.0)), monotonic=monotonic,
+        )
         self.webhooks: WebhookSender | None = None
 
         self._devices: list[Device] = []
@@ -222,7 +231,8 @@ class DoorService:
         self._outputs_closing: list[Device] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._entry_task: asyncio.Task[Any] | None = None
-        self._session: _PinSession | None = None
+        self._session: _PinWait | None = None
+        self._pin_asked = asyncio.Event()
         self._busy = False
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -234,8 +244,6 @@ class DoorService:
         self._library_online: bool | None = None
         self._outcomes: asyncio.Queue[EntryOutcome] = asyncio.Queue(maxsize=1000)
         self._background: set[asyncio.Task[Any]] = set()
-        self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._cache_fresh: dict[str, float] = {}
         self.status_path = self.state_dir / "door-status.json"
         #: Why the state files cannot be written (the door then refuses every entry), or None.
         self.state_fault: str | None = None
@@ -281,11 +289,10 @@ class DoorService:
             if not key:
                 raise DoorConfigError("the door needs secrets.pseudonym_key (card references in the audit and the offline cache)")
             self._key = key.encode()
-            self._cache_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="door-cache")
-            self._cache_fresh = {}
             self._open_state()
             if self._library is None:
                 self._library = library_from_config(self.config)
+            self.ident.library = self._library
             opener = getattr(self._library, "start", None) or getattr(self._library, "open", None)
             if opener is not None and asyncio.iscoroutinefunction(opener):
                 try:
@@ -324,7 +331,7 @@ class DoorService:
     # ---------------------------------------------------------------- state files
 
     def _open_state(self) -> None:
-        """Open the audit journal, the offline cache and the lockout store.
+        """Open the audit journal and the one patron store (lockout, verified cache).
 
         A corrupt file has been moved aside and started anew by
         :mod:`kiosk.statefile` (the audit: an alarm, the old file kept for
@@ -346,25 +353,19 @@ class DoorService:
             else:
                 if self.audit.moved_aside is not None:
                     self._state_alarm(now, "audit_corrupt", f"moved aside to {self.audit.moved_aside.name}")
-        if self.cache is None:
+        if self.store is None:
             try:
-                self.cache = OfflineCache(
-                    self.state_dir / "door-cache.sqlite", self._key, max_age_days=self.door.offline_cache_days, scrypt=self._scrypt
-                )
-            except DoorError as exc:
-                problems.append(str(exc))
-            else:
-                if self.cache.moved_aside is not None:
-                    log.error("offline cache was corrupt: moved aside to %s, started empty", self.cache.moved_aside.name)
-                    self._record(now, AuditEvent.STATE, result="cache_rebuilt", detail=f"moved aside to {self.cache.moved_aside.name}")
-        if self.lockouts is None:
-            try:
-                self.lockouts = LockoutStore(
-                    self.state_dir / "door-cache.sqlite",
+                self.store = PatronStore(
+                    self.state_dir / STORE_NAME, self._key, scrypt=self._scrypt, monotonic=self._mono,
                     keep=timedelta(minutes=self.rules.lockout.window_minutes + self.rules.lockout.lockout_minutes),
                 )
-            except DoorError as exc:
+            except StoreError as exc:
                 problems.append(str(exc))
+            else:
+                if self.store.moved_aside is not None:
+                    log.error("patron store was corrupt: moved aside to %s, started empty", self.store.moved_aside.name)
+                    self._record(now, AuditEvent.STATE, result="cache_rebuilt", detail=f"moved aside to {self.store.moved_aside.name}")
+            self.ident.store = self.store
         if problems:
             self._set_state_fault(now, problems[0])
         elif self.state_fault is not None:
@@ -460,10 +461,11 @@ class DoorService:
         self._stopped.set()
 
     def _close_state(self) -> None:
-        if self._cache_executor is not None:
-            self._cache_executor.shutdown(wait=True)
-            self._cache_executor = None
-        for store in (self.audit, self.cache, self.lockouts):
+        for ex in (self.ident._executor, self.ident._cache_executor):
+            if ex is not None:
+                ex.shutdown(wait=True)
+        self.ident._executor = self.ident._cache_executor = None
+        for store in (self.audit, self.store):
             if store is not None:
                 with contextlib.suppress(Exception):
                     store.close()
@@ -641,6 +643,7 @@ class DoorService:
         elif self._busy:
             log.info("door: card at %s ignored, a decision is in progress", reader)
             return
+        self._pin_asked.clear()
         self._entry_task = asyncio.create_task(self._entry(card, reader), name="door entry")
 
     def press_key(self, key: str) -> None:
@@ -655,15 +658,19 @@ class DoorService:
         session.future.set_result((pin, self._mono()))
 
     def _on_key(self, key: str, at: float) -> None:
+        """The one PIN buffer is the core's; "#" hands it over to the entry task."""
         session = self._session
         if session is None or session.future is None or session.future.done():
             return
-        if key == KEY_CLEAR:
-            session.digits.clear()
-        elif key == KEY_ENTER:
-            session.future.set_result(("".join(session.digits), at))
-        elif key.isdigit() and len(key) == 1 and len(session.digits) < _MAX_PIN_DIGITS:
-            session.digits.append(key)
+        if key == KEY_ENTER:
+            session.future.set_result((None, at))
+        else:
+            self.ident.core.key(self._clock(), key)
+
+    async def pin_asked(self, timeout: float = 10.0) -> None:
+        """Until the door waits for a PIN (tests, benchmarks: an explicit settle, no sleep)."""
+        await asyncio.wait_for(self._pin_asked.wait(), timeout)
+        self._pin_asked.clear()
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until everything given to the service so far is handled: device
@@ -678,7 +685,8 @@ class DoorService:
             if loop.time() > deadline:
                 raise TimeoutError("the door service did not settle")
             await asyncio.sleep(0)
-            busy = [t for t in self._background if not t.done()]
+            background = getattr(getattr(self, "ident", None), "_background", None) or ()
+            busy = [t for t in [*self._background, *background] if not t.done()]
             entry = self._entry_task
             session = self._session
             waiting_pin = session is not None and session.future is not None and not session.future.done()
@@ -720,6 +728,7 @@ class DoorService:
             self._busy = False
 
     async def _entry_inner(self, card: str, card_ref: str, reader: str) -> None:
+        """A shell over the identification core (kiosk.identify): every decision is its."""
         now = self._clock()
         if not self.rate.allow(reader, self._mono()):
             await self._refuse_door_rule(reader, card_ref, "RL", "door.RL", source="local")
@@ -734,73 +743,80 @@ class DoorService:
         if period.kind is PeriodKind.CLOSED or self._ended_early(period):
             await self._refuse_policy_rule(reader, card_ref, "S1", source="local")
             return
+        if period.kind is PeriodKind.STAFFED and self.door.staffed_entry.value == "free":
+            self._message("info", "door.open.staffed", None, reader=reader)
+            await self._indicate(Pattern.GRANTED)
+            return
+        since = self._mono()
         if period.kind is PeriodKind.STAFFED:
-            await self._staffed_entry(card, card_ref, reader)
-            return
-
-        # Unmanned: lockout before asking for the PIN.
-        assert self.lockouts is not None
-        attempts = self.lockouts.attempts(card_ref, now)
-        until = lockout_until(attempts, self.rules.lockout, now) if attempts else None
-        if until is not None:
-            minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-            await self._refuse_policy_rule(reader, card_ref, "L1", source="local", params={"minutes": minutes})
-            return
-
-        got = await self._collect_pin(card, card_ref, reader)
-        if got is None:
-            await self._finish(
-                reader, card_ref, granted=False, result=Result.REFUSED, rules=("P2",), source="local",
-                domain="door", key="door.P2.timeout", params={}, staff=RULES["P2"].staff + " (PIN timeout)", language=None,
-            )
-            return
-        pin, key_at = got
-        self._busy = True
-        await self._indicate(Pattern.BUSY)
-        self._message("checking", "door.checking", None, reader=reader)
-        try:
-            patron = await asyncio.wait_for(
-                self._library.identify(card, pin), self._library_timeout  # type: ignore[union-attr]
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if is_unavailable(exc):
-                self._set_online(False, exc)
-                await self._offline_entry(card, pin, card_ref, reader, key_at)
+            self._busy = True
+        effects = await self.ident.present(card, action=Action.ENTRY, period=period.kind)
+        while True:
+            for effect in effects:
+                if isinstance(effect, Alarm):
+                    self._store_alarm(effect)
+            outcome = next((e for e in effects if isinstance(e, (Grant, Refuse))), None)
+            if outcome is not None:
+                self._set_online_from(self.ident.last_online)
+                await self._outcome(reader, card_ref, outcome, since)
                 return
-            raise
-        self._set_online(True)
-        now = self._clock()
-        attempts = self.lockouts.attempts(card_ref, now)
-        decision = decide(Action.ENTRY, patron, self.rules, now, period=PeriodKind.UNMANNED, failed_pin_attempts=attempts)
-        rule_ids = tuple(decision.rule_ids())
-        if decision.allowed:
-            latency = await self._release_for_entry(key_at)
+            if not any(isinstance(e, AskPin) for e in effects):
+                return
+            got = await self._collect_pin(reader)
+            if got is None:
+                effects = await self.ident.timed_out()
+                continue
+            pin, since = got
+            self._busy = True
+            await self._indicate(Pattern.BUSY)
+            self._message("checking", "door.checking", None, reader=reader)
+            effects = await self.ident.submit(pin)
+
+    async def _outcome(self, reader: str, card_ref: str, outcome: Grant | Refuse, since: float) -> None:
+        language = outcome.snapshot.language if isinstance(outcome, Grant) and outcome.snapshot else None
+        if isinstance(outcome, Grant):
+            latency = await self._release_for_entry(since)
+            offline = outcome.source == "offline"
             await self._finish(
-                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="online",
-                domain="door", key="door.granted", params={}, staff=decision.staff, language=patron.language, latency=latency,
+                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source=outcome.source,
+                domain="door", key="door.granted.offline" if offline else "door.granted", params={},
+                staff=outcome.staff, language=language, latency=latency,
             )
-            self.lockouts.clear(card_ref)
-            badge = True  # granted in unmanned hours: the badge was there
-            self._background_task(self._cache_remember(card, pin, badge, now))
             return
-        if patron.pin is PinCheck.WRONG:
-            self.lockouts.record_failure(card_ref, now)
-        elif patron.pin is PinCheck.RIGHT and "L1" not in rule_ids:
-            self.lockouts.clear(card_ref)
-        if not set(rule_ids) <= _KEEP_CACHED:
-            self._background_task(self._cache_forget(card))
+        rules = outcome.rules
+        if outcome.decision is not None:
+            domain, key, params = "policy", outcome.decision.message.key, dict(outcome.decision.message.params)
+            # A block that payment lifts: where and how to pay (no desk in unmanned hours).
+            advice = payment_advice(tuple(rules), normalise_language(outcome.language or self.door.language),
+                                    getattr(getattr(self.config, "payments", None), "portal_url", None))
+            if advice is not None:
+                domain, (key, params) = "door", advice
+        elif outcome.reason in (Reason.PIN_TIMEOUT, Reason.PIN_EMPTY):
+            domain, key, params = "door", "door.P2.timeout", {}
+        elif outcome.reason in (Reason.OUT_OF_SERVICE, Reason.ERROR):
+            domain, key, params = "door", "door.E1", {}
+        else:
+            domain, key, params = "door", "door.O1", {}
+        result = Result.ERROR if outcome.reason in (Reason.OUT_OF_SERVICE, Reason.ERROR) else Result.REFUSED
         await self._finish(
-            reader, card_ref, granted=False, result=Result.REFUSED, rules=rule_ids, source="online",
-            domain="policy", key=decision.message.key, params=dict(decision.message.params), staff=decision.staff,
-            language=patron.language,
+            reader, card_ref, granted=False, result=result, rules=rules, source=outcome.source,
+            domain=domain, key=key, params=params, staff=outcome.staff, language=outcome.language,
         )
 
-    async def _collect_pin(self, card: str, card_ref: str, reader: str) -> tuple[str, float] | None:
+    def _store_alarm(self, alarm: Alarm) -> None:
+        now = self._clock()
+        log.critical("ALARM %s: %s", alarm.kind, alarm.detail)
+        self._state_alarm(now, alarm.kind, alarm.detail)
+
+    def _set_online_from(self, online: bool | None) -> None:
+        if online is not None:
+            self._set_online(online)
+
+    async def _collect_pin(self, reader: str) -> tuple[str | None, float] | None:
         loop = asyncio.get_running_loop()
-        session = _PinSession(card=card, card_ref=card_ref, reader=reader, future=loop.create_future())
+        session = _PinWait(reader=reader, future=loop.create_future())
         self._session = session
+        self._pin_asked.set()
         self._message("prompt", "door.pin.prompt", None, reader=reader)
         await self._indicate(Pattern.BUSY)
         try:
@@ -812,70 +828,6 @@ class DoorService:
                 session.future.cancel()
             if self._session is session:
                 self._session = None
-
-    async def _staffed_entry(self, card: str, card_ref: str, reader: str) -> None:
-        if self.door.staffed_entry.value == "free":
-            self._message("info", "door.open.staffed", None, reader=reader)
-            await self._indicate(Pattern.GRANTED)
-            return
-        self._busy = True
-        t0 = self._mono()
-        try:
-            patron = await asyncio.wait_for(
-                self._library.identify(card, None), self._library_timeout  # type: ignore[union-attr]
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            if not is_unavailable(exc):
-                raise
-            self._set_online(False, exc)
-            assert self.cache is not None
-            known = await self._in_cache_thread(self.cache.seen, card, self._clock())
-            if known:
-                latency = await self._release_for_entry(t0)
-                await self._finish(
-                    reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="offline",
-                    domain="door", key="door.granted.offline", params={}, staff="staffed, card in offline cache",
-                    language=None, latency=latency,
-                )
-            else:
-                await self._refuse_door_rule(reader, card_ref, "O1", "door.O1", source="offline")
-            return
-        self._set_online(True)
-        rule = _card_rule(patron)
-        if rule is not None:
-            await self._refuse_policy_rule(reader, card_ref, rule, source="online", language=patron.language)
-            return
-        latency = await self._release_for_entry(t0)
-        await self._finish(
-            reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="online",
-            domain="door", key="door.granted", params={}, staff="staffed hours, valid card", language=patron.language,
-            latency=latency,
-        )
-
-    async def _offline_entry(self, card: str, pin: str, card_ref: str, reader: str, key_at: float) -> None:
-        assert self.cache is not None and self.lockouts is not None
-        now = self._clock()
-        check = await self._in_cache_thread(self.cache.check, card, pin, now)
-        if check.status is CacheStatus.OK:
-            latency = await self._release_for_entry(key_at)
-            self.lockouts.clear(card_ref)
-            await self._finish(
-                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="offline",
-                domain="door", key="door.granted.offline", params={},
-                staff=f"offline: verified online at {check.verified_at.isoformat() if check.verified_at else '?'}",
-                language=None, latency=latency,
-            )
-        elif check.status is CacheStatus.WRONG_PIN:
-            self.lockouts.record_failure(card_ref, now)
-            await self._refuse_policy_rule(reader, card_ref, "P1", source="offline")
-        elif check.status is CacheStatus.NO_BADGE:
-            await self._refuse_policy_rule(reader, card_ref, "B1", source="offline")
-        else:
-            await self._refuse_door_rule(
-                reader, card_ref, "O1", "door.O1", source="offline", staff_extra=f" ({check.status.value})"
-            )
 
     async def _release_for_entry(self, since: float) -> float:
         """Release the strike; returns the seconds from *since* to the strike command sent."""
@@ -936,35 +888,6 @@ class DoorService:
         if self._outcomes.full():
             self._outcomes.get_nowait()
         self._outcomes.put_nowait(outcome)
-
-    async def _in_cache_thread(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """Run a cache operation in the one cache thread (scrypt is slow and takes 16 MB:
-        one at a time, never on the event loop)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._cache_executor, lambda: func(*args, **kw))
-
-    async def _cache_remember(self, card: str, pin: str, badge: bool, at: datetime) -> None:
-        assert self.cache is not None
-        key = self.cache.card_key(card)
-        last = self._cache_fresh.get(key)
-        if last is not None and self._mono() - last < _CACHE_REFRESH_SECONDS:
-            return  # refreshed a moment ago (or a refresh is running)
-        self._cache_fresh[key] = self._mono()
-        if len(self._cache_fresh) > 10_000:
-            self._cache_fresh.clear()
-        try:
-            await self._in_cache_thread(self.cache.remember, card, pin, badge=badge, verified_at=at)
-        except DoorError as exc:
-            self._cache_fresh.pop(key, None)
-            log.error("offline cache: %s", exc)
-
-    async def _cache_forget(self, card: str) -> None:
-        assert self.cache is not None
-        self._cache_fresh.pop(self.cache.card_key(card), None)
-        try:
-            await self._in_cache_thread(self.cache.forget, card)
-        except DoorError as exc:
-            log.error("offline cache: %s", exc)
 
     def _set_online(self, online: bool, exc: BaseException | None = None) -> None:
         if self._library_online is online:
@@ -1235,12 +1158,12 @@ class DoorService:
 
     def _purge(self, now: datetime) -> None:
         self._last_purge = self._mono()
-        if self.audit is None or self.cache is None:
+        if self.audit is None or self.store is None:
             return
         try:
             gone = self.audit.purge(now, self.door.audit_retention_days)
-            stale = self.cache.purge(now)
-        except DoorError as exc:
+            stale = self.store.purge(now, timedelta(days=max(self.door.offline_cache_days, 1)))
+        except (DoorError, StoreError) as exc:
             log.error("purge: %s", exc)
             return
         if gone or stale:
@@ -1399,17 +1322,3 @@ def state_dir_of(config: Any) -> Path:
     path = Path(config.state_dir)
     resolve = getattr(config, "resolve", None)
     return resolve(path) if resolve is not None else path
-
-
-def _card_rule(patron: PatronSnapshot) -> str | None:
-    """For staffed card-only entry: the card itself must be valid."""
-    if not patron.known:
-        return "U1"
-    state = patron.card_state
-    if state is CardState.REPLACED:
-        return "C2"
-    if state is CardState.BLOCKED:
-        return "C3"
-    if state is CardState.LOST or (patron.flags is not None and patron.flags.card_reported_lost):
-        return "C4"
-    return None

@@ -160,6 +160,18 @@ def after_payment(snapshot: PatronSnapshot, paid: list[OwedLine], owed: list[Owe
     return snapshot.model_copy(update=update)
 
 
+#: The pay screen's own reason text per rule (the policy's texts say "at the desk").
+_REASON_KEYS = {"R2": "kiosk.pay.reason.fee", "R5": "kiosk.pay.reason.fee", "R1": "kiosk.pay.reason.charges",
+                "R3": "kiosk.pay.reason.old", "R4": "kiosk.pay.reason.invoice"}
+
+
+def pay_reason(decision: Decision) -> Text:
+    for rule in decision.rule_ids():
+        if rule in _REASON_KEYS:
+            return K(_REASON_KEYS[rule])
+    return policy_text(decision.message)
+
+
 def payable(decision: Decision) -> bool:
     return not decision.allowed and bool(set(decision.rule_ids()) & PAYABLE_RULES)
 
@@ -248,7 +260,7 @@ class PayFlow:
         total = sel.total_cents
         lifts = self._lifts(sel, sel.selected)
         pv = PayView(
-            reason=policy_text(sel.decision.message),
+            reason=pay_reason(sel.decision),
             lines=[(o.label or literal(o.line.description), self._amount(o.line.amount_cents, sel), chosen,
                     bool(needed and needed[i])) for i, (o, chosen) in enumerate(zip(sel.owed, sel.selected, strict=True))],
             total=self._amount(total, sel),
@@ -346,7 +358,7 @@ class PayFlow:
                                 amount=format_amount(record.amount_cents, self.view.language)), back=S.MENU)
             return
         sess.snapshot = snapshot
-        await self._identified_online(snapshot, pin=sess.pin)
+        self._decisions_after_payment(snapshot)
         amount = format_amount(record.amount_cents, self.view.language)
         if self._borrow_allowed() is None:
             if self.state is not S.BORROW:
@@ -356,6 +368,20 @@ class PayFlow:
         else:
             await self._message(K("kiosk.pay.taken.title"), K("kiosk.pay.booked_still_blocked", amount=amount),
                                 back=S.MENU, extra=policy_text(self._borrow_allowed().message))
+
+    def _decisions_after_payment(self, snapshot: PatronSnapshot) -> None:
+        """As at identification, without asking for the account again (paying changes no loan or hold)."""
+        from . import guards
+
+        sess = self.session
+        ctx = self._ctx(snapshot, sess.card)
+        decision = guards.may_borrow(ctx)
+        sess.borrow_decision = decision
+        self.view.borrow_refusal = None if decision.allowed else policy_text(decision.message)
+        self.view.renew_refused = not guards.may_renew(ctx).allowed
+        self.view.blocks = [policy_text(d.message) for d in guards.blocks(ctx)]
+        self._signal(decision.allowed)
+        self._goto(S.MENU)
 
     async def _print_payment_receipt(self, report: PayReport) -> None:
         """The payment's own receipt, printed at once (also when the patron later declines a loan receipt)."""

@@ -113,7 +113,10 @@ async def test_patron_language_from_the_library_system(h):
 async def test_wrong_pin_then_lockout(h):
     await h.tap(OK_CARD)
     await h.pin("0000")
-    assert h.state is State.PIN and h.view.pin_error.render("nl") == pol("P1", "nl")
+    # Wrong: says so, with the tries left before the lockout ("nog 4 pogingen").
+    assert h.state is State.PIN
+    assert h.view.pin_error.render("nl") == translate("kiosk", "kiosk.pin.wrong_tries", "nl", reason=pol("P1", "nl"), tries=4)
+    assert "Nog 4 pogingen" in h.view.pin_error.render("nl")
     for _ in range(4):
         await h.pin("0000")
     assert h.state is State.MESSAGE and h.view.message.key == "policy.L1"

@@ -79,7 +79,7 @@ async def test_r2_pays_the_membership_fee_and_borrows_in_the_same_session(h, lib
     assert h.view.pay.pay_label.render("nl") == "Nu € 60,00 betalen"
     await pay(h, "approve")
     assert h.state is State.BORROW, h.text()
-    assert "Betaald: € 60,00. U kunt weer lenen." in h.text()  # (View.pay stage "done")
+    assert "Betaald: € 60,00. Je kunt weer lenen." in h.text()  # (View.pay stage "done")
     # one amount: the screen, the terminal's charge, the 37
     assert pv.total_cents == sim.payments(name="kiosk-pay")[-1].amount_cents == sum(h.spy.sent) == 6000
     await h.scan(AVAILABLE[0])

@@ -110,7 +110,8 @@ class PayUiTest(GraphicUnitTest):
             text = self.screen_text()
             assert self.flows.state is State.PAY
             assert kio("kiosk.pay.title") in text and kio("kiosk.pay.offer") in text
-            assert translate("policy", "policy.R2", "nl") in text and kio("kiosk.pay.line.fee") in text
+            assert kio("kiosk.pay.reason.fee") in text and kio("kiosk.pay.line.fee") in text
+            assert "balie" not in text  # the pay screen never sends the patron to a desk
             assert kio("kiosk.pay.lifts") in text and kio("kiosk.pay.total", amount="€ 60,00") in text
             # the patron declines on the terminal: a clear banner, the choice again
             sim.script_payments(["decline"], name="ui-pay")
