@@ -306,3 +306,22 @@ async def test_watcher_replays_the_queue_when_the_link_comes_back(tmp_path):
     finally:
         await close_harness(h)
         await demo.close()
+
+
+async def test_replay_fingerprint_is_what_the_real_adapter_returns(library):
+    """item_fingerprint reads only ItemInfo (the real adapter's answer over
+    SIP2): a checkout and a checkin each change it, so an interrupted replay
+    can tell whether its transaction arrived."""
+    from kiosk.adapter import ItemInfo
+    from kiosk.flows.port import item_fingerprint
+
+    item = AVAILABLE[0]
+    before = await library.item_information(item)
+    assert type(before) is ItemInfo
+    assert (await library.checkout(OK_CARD, item, pin=PIN, no_block=True)).ok
+    lent = await library.item_information(item)
+    assert item_fingerprint(lent) != item_fingerprint(before)
+    assert (await library.checkin(item, no_block=True)).ok
+    back = await library.item_information(item)
+    assert item_fingerprint(back) != item_fingerprint(lent)
+    assert item_fingerprint(await library.item_information(item)) == item_fingerprint(back)  # stable
