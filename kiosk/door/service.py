@@ -251,6 +251,8 @@ class DoorService:
         self.state_alarms: set[str] = set()
         #: False after a stop in which a lock did not take the fail-mode state.
         self.stopped_in_fail_mode_state = True
+        self._streams: list[Any] = []  # device event streams being read (settle)
+        self._handling = 0  # device events being handled now (settle)
         #: Observers (fleet link, metrics): objects with any of ``door_event(at, event, fields)``,
         #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
         self.observers: list[Any] = []
@@ -407,11 +409,20 @@ class DoorService:
         self._notifier.stopping()
         if self._entry_task is not None:
             self._entry_task.cancel()
-        for task in [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]:
+        tasks = [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a task that will not end must never keep the lock from its stop state.
+        for _ in range(3):
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                task.cancel()
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
         self._tasks.clear()
         self._background.clear()
         self._entry_task = None
@@ -584,16 +595,22 @@ class DoorService:
         if "door_contact" in roles:
             wanted += [DoorOpened, DoorClosed, ExitPressed]
         stream = dev.events(*wanted)
+        self._streams.append(stream)
         try:
             async for ev in stream:
+                self._handling += 1
                 try:
                     await self._on_device_event(dev, ev)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - one bad event must not stop the door
                     log.exception("door: error handling an event of %s", dev.label)
+                finally:
+                    self._handling -= 1
         finally:
             stream.close()
+            with contextlib.suppress(ValueError):
+                self._streams.remove(stream)
 
     async def _on_device_event(self, dev: Device, ev: Any) -> None:
         if isinstance(ev, CardPresented):
@@ -654,6 +671,34 @@ class DoorService:
         """Until the door waits for a PIN (tests, benchmarks: an explicit settle, no sleep)."""
         await asyncio.wait_for(self._pin_asked.wait(), timeout)
         self._pin_asked.clear()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until everything given to the service so far is handled: device
+        events delivered and handled, an entry either finished or waiting for
+        its PIN, background work (offline-cache writes) done, monitor effects
+        applied.  An explicit settle for tests and benchmarks (never a sleep);
+        :class:`TimeoutError` after *timeout* seconds of work still going on."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while quiet < 3:  # three passes of the loop in a row with nothing to do
+            if loop.time() > deadline:
+                raise TimeoutError("the door service did not settle")
+            await asyncio.sleep(0)
+            background = getattr(getattr(self, "ident", None), "_background", None) or ()
+            busy = [t for t in [*self._background, *background] if not t.done()]
+            entry = self._entry_task
+            session = self._session
+            waiting_pin = session is not None and session.future is not None and not session.future.done()
+            deciding = entry is not None and not entry.done() and not waiting_pin
+            if busy or deciding:
+                quiet = 0
+                await asyncio.wait([*busy, *([entry] if deciding and entry else [])], timeout=0.05)
+                continue
+            if self._handling or any(stream.pending() for stream in self._streams):
+                quiet = 0
+                continue
+            quiet += 1
 
     async def next_outcome(self, timeout: float = 10.0) -> EntryOutcome:
         """The next entry outcome (for tests and an embedding kiosk)."""
@@ -993,8 +1038,13 @@ class DoorService:
             deadline = self.monitor.next_deadline()
             self._wake.clear()
             timeout = None if deadline is None else max(0.0, deadline - self._mono())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives
+            # as the wake-up does (gh-86296), and stop() then waited for this task for ever.
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=timeout)
+            finally:
+                waiter.cancel()
             effects = self.monitor.tick(self._mono())
             if effects:
                 await self._apply(effects)
