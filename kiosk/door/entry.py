@@ -110,6 +110,34 @@ class DoorEntry:
         await asyncio.wait_for(self._pin_asked.wait(), timeout)
         self._pin_asked.clear()
 
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until everything given to the service so far is handled: device
+        events delivered and handled, an entry either finished or waiting for
+        its PIN, background work (offline-cache writes) done, monitor effects
+        applied.  An explicit settle for tests and benchmarks (never a sleep);
+        :class:`TimeoutError` after *timeout* seconds of work still going on."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while quiet < 3:  # three passes of the loop in a row with nothing to do
+            if loop.time() > deadline:
+                raise TimeoutError("the door service did not settle")
+            await asyncio.sleep(0)
+            background = getattr(getattr(self, "ident", None), "_background", None) or ()
+            busy = [t for t in [*self._background, *background] if not t.done()]
+            entry = self._entry_task
+            session = self._session
+            waiting_pin = session is not None and session.future is not None and not session.future.done()
+            deciding = entry is not None and not entry.done() and not waiting_pin
+            if busy or deciding:
+                quiet = 0
+                await asyncio.wait([*busy, *([entry] if deciding and entry else [])], timeout=0.05)
+                continue
+            if self._handling or any(stream.pending() for stream in self._streams):
+                quiet = 0
+                continue
+            quiet += 1
+
     async def next_outcome(self, timeout: float = 10.0) -> EntryOutcome:
         """The next entry outcome (for tests and an embedding kiosk)."""
         return await asyncio.wait_for(self._outcomes.get(), timeout)

@@ -173,16 +173,22 @@ class DoorHardware:
         if "door_contact" in roles:
             wanted += [DoorOpened, DoorClosed, ExitPressed]
         stream = dev.events(*wanted)
+        self._streams.append(stream)
         try:
             async for ev in stream:
+                self._handling += 1
                 try:
                     await self._on_device_event(dev, ev)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - one bad event must not stop the door
                     log.exception("door: error handling an event of %s", dev.label)
+                finally:
+                    self._handling -= 1
         finally:
             stream.close()
+            with contextlib.suppress(ValueError):
+                self._streams.remove(stream)
 
     async def _on_device_event(self, dev: Device, ev: Any) -> None:
         if isinstance(ev, CardPresented):
@@ -341,8 +347,13 @@ class DoorHardware:
             deadline = self.monitor.next_deadline()
             self._wake.clear()
             timeout = None if deadline is None else max(0.0, deadline - self._mono())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives
+            # as the wake-up does (gh-86296), and stop() then waited for this task for ever.
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=timeout)
+            finally:
+                waiter.cancel()
             effects = self.monitor.tick(self._mono())
             if effects:
                 await self._apply(effects)

@@ -169,6 +169,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self.state_alarms: set[str] = set()
         #: False after a stop in which a lock did not take the fail-mode state.
         self.stopped_in_fail_mode_state = True
+        self._streams: list[Any] = []  # device event streams being read (settle)
+        self._handling = 0  # device events being handled now (settle)
         #: Observers (fleet link, metrics): objects with any of ``door_event(at, event, fields)``,
         #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
         self.observers: list[Any] = []
@@ -324,11 +326,20 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self._notifier.stopping()
         if self._entry_task is not None:
             self._entry_task.cancel()
-        for task in [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]:
+        tasks = [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a task that will not end must never keep the lock from its stop state.
+        for _ in range(3):
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                task.cancel()
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
         self._tasks.clear()
         self._background.clear()
         self._entry_task = None
