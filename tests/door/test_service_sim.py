@@ -287,7 +287,7 @@ async def test_stop_puts_the_lock_in_the_fail_mode_state(tmp_path, library, mode
 
 
 async def test_staffed_free_release_is_renewed_without_audit_noise(tmp_path, library, monkeypatch):
-    import kiosk.door.service as service_module
+    import kiosk.door.periods as service_module
 
     monkeypatch.setattr(service_module, "_FREE_CHUNK", 1.0)  # a lock that holds a release at most 1 s
     svc = await started(tmp_path, library, Clock(STAFFED))
