@@ -131,7 +131,8 @@ class DemoFleet:
             n += 1
             try:
                 sim.tap_card(card, name="demo-door")
-                await asyncio.sleep(0.3)
+                await self.door.pin_asked(10)
+                await asyncio.sleep(0.3)  # a person types
                 sim.press_keys(DEMO_PIN + "#", name="demo-door")
                 out = await self.door.next_outcome(15)
                 if out.granted:
