@@ -247,6 +247,56 @@ class PatronTextsTest(base.KioskUiTest):  # (not imported by name: pytest would 
 
         self.run_scenario(scenario)
 
+    def test_simulator_panel_scrolls_to_its_last_button_and_shows_the_receipt(self):
+        from kivy.tests.common import UnitTestTouch
+
+        from kiosk.library.datafile import load_data
+        from kiosk.ui.simpanel import SimPanel, demo_cards, demo_items
+
+        async def scenario():
+            data = load_data("demo")
+            panel = SimPanel(self.root, cards=demo_cards(data), items=demo_items(data), library_switch=lambda up: None)
+            panel.toggle()
+            await self.frames(6)
+            scroll, body = panel.scroll, panel.body
+            # a slow drag (held longer than Kivy's 55 ms default before moving) scrolls
+            from kiosk.ui.widgets import KButton
+
+            first = [w for w in reversed(body.children) if isinstance(w, KButton)][2]  # a card button, on screen
+            x, y = first.to_window(*first.center)
+            touch = UnitTestTouch(x, y)
+            before = scroll.scroll_y
+            touch.touch_down()
+            import time
+
+            time.sleep(0.12)  # the patron's finger rests a moment before it moves (input timing, not a wait)
+            self.advance_frames(2)
+            for step in range(1, 11):
+                touch.touch_move(x, y + step * 30)
+                self.advance_frames(1)
+            touch.touch_up()
+            self.advance_frames(3)
+            assert scroll.scroll_y < before - 0.01, ("a slow drag did not scroll", before, scroll.scroll_y)
+            self.advance_frames(60)  # the drag's momentum runs out
+            scroll.scroll_y = 0
+            self.advance_frames(10)
+            last = body.children[0]  # the last button added
+            lx, ly = last.to_window(last.x, last.y)
+            sx, sy = scroll.to_window(scroll.x, scroll.y)
+            assert ly >= sy, ("the last button is cut off", ly, sy)
+            # a printed receipt shows in the panel
+            await self.login(OK_CARD)
+            await self.touch(kio("kiosk.button.borrow"))
+            await self.borrow(OK_ITEMS[0])
+            await self.touch(kio("kiosk.button.finish"))
+            await self.touch(kio("kiosk.button.yes_receipt"))
+            assert panel.show_receipt() or "Max Havelaar" in panel.receipt.text
+            assert "Max Havelaar" in panel.receipt.text
+            panel.toggle()
+            await self.frames()
+
+        self.run_scenario(scenario)
+
 
 def test_account_overdue_is_decided_by_the_kiosk_clock():
     from types import SimpleNamespace as NS
