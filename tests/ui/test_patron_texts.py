@@ -345,3 +345,13 @@ def test_disabled_buttons_look_the_same_whatever_their_role():
 for _name in dir(base.KioskUiTest):
     if _name.startswith("test_") and _name not in PatronTextsTest.__dict__:
         setattr(PatronTextsTest, _name, None)
+
+
+def test_the_demo_window_fits_a_1280x800_screen():
+    from kiosk.kiosk_cli import DEMO_LAYOUT, fit_window
+
+    width, height, density = fit_window(DEMO_LAYOUT, (1280, 800))
+    assert width <= 1280 and height <= 800 and density < 1
+    assert abs(width / height - DEMO_LAYOUT[0] / DEMO_LAYOUT[1]) < 0.02  # scaled, not cut off
+    assert fit_window(DEMO_LAYOUT, (2560, 1440)) == (1680, 800, 1.0)  # never scaled up
+    assert fit_window(DEMO_LAYOUT, None) == (1680, 800, 1.0)  # no screen to ask (offscreen)
