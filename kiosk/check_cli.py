@@ -107,7 +107,8 @@ async def run_check(
     """The check, as a function (the CLI prints its result)."""
     from kiosk.adapter import EmbeddedLibrarySystem, LibrarySystemError, library_system_from_config
     from kiosk.i18n import normalise_language, translate
-    from policy import Action, PeriodKind, PolicyError, decide, evidence_for, period_at
+    from kiosk.identify.core import Refuse
+    from policy import Action, PeriodKind, PolicyError, evidence_for, period_at
 
     at = at or datetime.now().astimezone()
     act = Action(action)
@@ -132,13 +133,18 @@ async def run_check(
         schedule = cfg.schedule
         default_language = cfg.kiosk.language
         where = branch or (cfg.door.branch if cfg.door else None) or cfg.kiosk.branch
+    staffed_card = False
+    if library is None:
+        door_cfg = getattr(cfg, "door", None)
+        staffed_card = door_cfg is not None and door_cfg.staffed_entry.value == "card"
     try:
         async with system:
-            patron = await system.identify(card, pin)
+            # The patron's branch first (no PIN): it chooses the site rules and the schedule.
+            first = await system.identify(card, None)
             if library is not None:
                 from kiosk.library.server import site_rules
 
-                where = where or patron.branch
+                where = where or first.branch
                 if where is not None and where not in system.store.branches():
                     raise CheckError(f"--branch {where!r}: no such branch in the data file")
                 rules = site_rules(system.store, branch_id=where)
@@ -146,26 +152,29 @@ async def run_check(
 
                 rules = rules.model_copy(update={"pin_required": DEFAULT_PIN_REQUIRED})
             else:
-                where = where or patron.branch
+                where = where or first.branch
+            assert rules is not None
+            kind = None
+            if act is Action.ENTRY:
+                if period is not None:
+                    kind = PeriodKind(period)
+                elif schedule is not None:
+                    try:
+                        kind = period_at(schedule, where, at).kind
+                    except PolicyError as exc:
+                        raise CheckError(f"schedule: {exc}") from None
+                else:
+                    kind = PeriodKind.UNMANNED
+            # The decision is the identification core's, as at the door and the kiosk.
+            outcome, patron = await _decide(system, card, pin, act, kind, rules, at, staffed_card)
+            patron = patron or first  # closed: the core asks nobody; the evidence is the first answer's
     except LibrarySystemError as exc:
         raise CheckError(f"library system: {exc}") from None
-    assert rules is not None
-    if pin is None:
-        rules = rules.model_copy(update={"pin_required": frozenset()})
-
-    kind = None
-    if act is Action.ENTRY:
-        if period is not None:
-            kind = PeriodKind(period)
-        elif schedule is not None:
-            try:
-                kind = period_at(schedule, where, at).kind
-            except PolicyError as exc:
-                raise CheckError(f"schedule: {exc}") from None
-        else:
-            kind = PeriodKind.UNMANNED
-    decision = decide(act, patron, rules, at, period=kind)
-    lang = normalise_language(patron.language or default_language)
+    if isinstance(outcome, Refuse) and outcome.decision is None:
+        raise CheckError(f"library system: {outcome.staff}")
+    decision = outcome.decision
+    assert decision is not None
+    lang = normalise_language((patron.language if patron else None) or default_language)
     text = translate("policy", decision.message.key, lang, **decision.message.params)
     return CheckResult(
         allowed=decision.allowed,
@@ -178,6 +187,30 @@ async def run_check(
         branch=where,
         evidence=tuple((e.rule, e.source, e.detail) for e in evidence_for(decision, patron)),
     )
+
+
+async def _decide(system: Any, card: str, pin: str | None, action: Any, period: Any, rules: Any, at: datetime,
+                  staffed_card: bool) -> tuple[Any, Any]:
+    """One identification through the core (its store in memory: a staff check counts nothing)."""
+    import secrets
+
+    from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, ScryptParams
+    from kiosk.identify.core import Grant, Refuse
+
+    store = PatronStore(":memory:", secrets.token_bytes(32), scrypt=ScryptParams(n=2, r=1, p=1))
+    core = Identification(CoreSettings(rules=rules, front=Front.CHECK, offline=False, staffed_card=staffed_card))
+    driver = IdentifyDriver(core, store, system, clock=lambda: at)
+    try:
+        out = await driver.present(card, action=action, period=period, pin=pin)
+        if pin is not None and not any(isinstance(e, (Grant, Refuse)) for e in out):
+            out = []
+    finally:
+        await driver.close()
+        store.close()
+    outcome = next((e for e in out if isinstance(e, (Grant, Refuse))), None)
+    if outcome is None:
+        raise CheckError("no decision (library system unreachable?)")
+    return outcome, core.snapshot
 
 
 def _safe(text: str) -> str:

@@ -28,5 +28,21 @@ def _check(args: argparse.Namespace) -> int:
 
     for path, msg in [*config_warnings(config), *door_warnings(config)]:
         print(f"{args.file}: warning: {path}: {msg}")
+    for warning in policy_warnings(config):
+        print(f"{args.file}: warning: {warning}")
     print(f"{args.file}: OK")
     return 0
+
+
+def policy_warnings(config: object) -> list[str]:
+    """Settings that do not mean what they seem to."""
+    from policy import Action
+
+    out: list[str] = []
+    policy = getattr(config, "policy", None)
+    if policy is not None and Action.ENTRY not in policy.pin_required:
+        out.append(
+            "policy.pin_required: lacks \"entry\"; it is ignored for unmanned entry, which always needs the "
+            "right PIN (and never one in staffed hours)"
+        )
+    return out

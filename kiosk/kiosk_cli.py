@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what the kiosk does when the library system is down (try it from the simulator panel)")
     d.add_argument("--no-panel", action="store_true", help="start with the simulator panel hidden")
     d.add_argument("--fullscreen", action="store_true", help="full screen (default: a window)")
+    d.add_argument("--console-port", type=int, default=8080, metavar="PORT",
+                   help="the staff console's port on 127.0.0.1 (with a local broker, a demo door and the console)")
+    d.add_argument("--no-fleet", action="store_true", help="the kiosk alone: no broker, demo door or console")
     _display_options(d, default_size="auto")
     d.set_defaults(func=_run_demo)
 
@@ -309,8 +312,11 @@ def _run_kiosk(args: argparse.Namespace) -> int:
             except (DeviceError, PaymentJournalError, OSError) as exc:
                 # No payments (a clear log line); borrowing, returning and renewing go on.
                 logging.getLogger("kiosk").error("payment terminal not available: %s", exc)
+        from kiosk.fleet.kiosk import kiosk_extras  # [fleet] link and [metrics], when configured
+
         try:
-            await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
+            async with kiosk_extras(flows, config):
+                await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
         finally:
             if payments is not None:
                 await payments.close()
@@ -398,9 +404,17 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     scenario = (lambda app: _exit_after_first_frame(app, started)) if args.exit_after_first_frame else None
     print("bibkiosk demo: every demo card's PIN is 1234; F2 or F12 shows/hides the simulator "
           "(cards and items: docs/demo-data.md)", file=sys.stderr)
+    fleet = None
+    if not getattr(args, "no_fleet", False):
+        from kiosk.fleet.demo import DemoFleet  # broker, demo door, console (docs/console.md)
+
+        fleet = DemoFleet(state, demo, flows, console_port=getattr(args, "console_port", 8080))
+        await fleet.start()
     try:
         await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
     finally:
+        if fleet is not None:
+            await fleet.close()
         await payments.close()
         journal.close()
         await demo.close()

@@ -11,7 +11,7 @@ kiosk renders ``decision.message`` with
 
 from __future__ import annotations
 
-from .engine import decide, lockout_until
+from .engine import decide, locked_out, lockout_until, pin_needed, tries_left
 from .errors import PolicyError, UnknownAction, UnknownBranch
 from .models import (
     DEFAULT_ENTRY_BLOCKS,
@@ -90,8 +90,11 @@ __all__ = [
     "announcements_due",
     "decide",
     "evidence_for",
+    "locked_out",
     "lockout_until",
     "message_keys",
     "next_change",
     "period_at",
+    "pin_needed",
+    "tries_left",
 ]

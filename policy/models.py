@@ -182,6 +182,10 @@ class PatronSnapshot(BaseModel):
     known: bool = True
     evidence: tuple[Evidence, ...] = ()
     notifications: tuple[str, ...] = ()
+    #: The library system's own patron number (the same for all of a patron's
+    #: cards); not decided on: the kiosk and the door key the wrong-PIN
+    #: budget by it.  None when the library system does not send it.
+    patron_id: str | None = None
 
 
 class LockoutRule(BaseModel):

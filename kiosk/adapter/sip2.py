@@ -136,6 +136,8 @@ _PRIVILEGE_WORDS = {
 }
 #: how long a 41 that got no usable answer is not asked again (seconds)
 REGISTRATIONS_RETRY_SECONDS = 600.0
+#: ... doubling after each failure, up to a day (a port without SIP2+ never answers)
+REGISTRATIONS_RETRY_MAX = 86400.0
 
 T = TypeVar("T")
 
@@ -455,6 +457,7 @@ def snapshot_from_sip2(
         screen_message=screen,
         evidence=tuple(evidence),
         notifications=notifications,
+        patron_id=one(f.patron_number),
     )
 
 
@@ -534,6 +537,7 @@ class Sip2LibrarySystem(LibrarySystem):
         self.account_window = max(1, int(account_window))
         self.account_item_lookups = max(0, int(account_item_lookups))
         self._registrations_off_until = 0.0
+        self._registrations_failures = 0
         self._registrations_note: str | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -639,14 +643,17 @@ class Sip2LibrarySystem(LibrarySystem):
         except (LibrarySystemUnavailable, LibrarySystemProtocolError) as exc:
             if isinstance(exc, LibrarySystemLoginRefused):
                 raise
-            self._registrations_off_until = _time.monotonic() + REGISTRATIONS_RETRY_SECONDS
+            self._registrations_failures += 1
+            pause = min(REGISTRATIONS_RETRY_SECONDS * 2 ** (self._registrations_failures - 1), REGISTRATIONS_RETRY_MAX)
+            self._registrations_off_until = _time.monotonic() + pause
             self._registrations_note = "the library system gave no usable answer to the registrations request (41)"
             log.warning(
                 "no usable answer to the registrations request (41, flag %s): %s; charges from BV for %d minutes "
                 "(set [library.wise] registrations = \"\" when SIP2+ is not licensed)",
-                self.registrations_flag, exc, REGISTRATIONS_RETRY_SECONDS // 60,
+                self.registrations_flag, exc, pause // 60,
             )
             return None
+        self._registrations_failures = 0
         return list(answer.registrations)
 
     async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot:

@@ -77,7 +77,7 @@ def _user(cfg, args: argparse.Namespace) -> int:
     return 0
 
 
-def serve(cfg, *, ready: asyncio.Event | None = None) -> int:
+def serve(cfg) -> int:
     asyncio.run(run_server(cfg))
     return 0
 
@@ -91,4 +91,22 @@ async def run_server(cfg, *, started: asyncio.Event | None = None) -> None:
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.console.listen, port=cfg.console.port, log_level="warning",
                                            proxy_headers=True, forwarded_allow_ips="127.0.0.1", access_log=False))
     print(f"bibkiosk console on http://{cfg.console.listen}:{cfg.console.port}", file=sys.stderr, flush=True)
-    await server.serve()
+    from kiosk.notify import Notifier, watchdog_loop
+
+    notifier = Notifier()
+
+    async def notify_when_up() -> None:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        notifier.ready(f"console on {cfg.console.listen}:{cfg.console.port}")
+        if started is not None:
+            started.set()
+        if notifier.ping_interval():
+            await watchdog_loop(notifier)
+
+    task = asyncio.create_task(notify_when_up())
+    try:
+        await server.serve()
+    finally:
+        task.cancel()
+        notifier.stopping()

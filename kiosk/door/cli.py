@@ -176,6 +176,10 @@ def _run(args: argparse.Namespace) -> int:
     service locks first and on stop; when it cannot be built or started (a bad
     config, an unset secret, an unwritable disk...) the locks are driven locked
     from ``[devices]`` alone before the one-line error."""
+    # Lock first: the locks whose release only our process ends (LCUS relays) are
+    # driven locked from [devices] alone, before the configuration is even validated
+    # (OSDP: the PD's own timer ends any release; the service locks it as it opens it).
+    _relock_after_failure(args, early=True)
     from kiosk.door.service import DoorService
 
     try:
@@ -217,17 +221,18 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _relock_after_failure(args: argparse.Namespace) -> None:
-    """Best effort: the locks of ``[devices]`` driven locked (a failed start or run)."""
-    from kiosk.door.lifecycle import RelockError, relock_sync
-
+def _relock_after_failure(args: argparse.Namespace, *, early: bool = False) -> None:
+    """Best effort: the locks of ``[devices]`` driven locked (at start, ``early``:
+    those without a hardware timer; after a failed start or run: all)."""
     import logging
+
+    from kiosk.door.lifecycle import HARDWARE_TIMED, RelockError, relock_sync
 
     log = logging.getLogger("kiosk.door")
     if not getattr(args, "config", None):
         return
     try:
-        report = relock_sync(args.config)
+        report = relock_sync(args.config, skip_schemes=HARDWARE_TIMED if early else frozenset())
     except RelockError:
         return  # no [devices.lock], or the file is unreadable: the error itself says so
     except Exception as exc:  # noqa: BLE001

@@ -65,50 +65,56 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise RelockError(f"{path}: not valid TOML: {exc}") from None
 
 
+def _url(value: Any, where: str) -> str:
+    if not isinstance(value, str) or "://" not in value:
+        raise RelockError(f"{where}: expected a device URL such as lcus:///dev/ttyUSB0")
+    return value
+
+
 def lock_urls(document: Mapping[str, Any], source: str = "<config>") -> list[str]:
-    """The lock URLs of ``[devices.lock]`` (strictly checked: only that table)."""
-    from pydantic import ValidationError
-
-    from kiosk.config import DeviceConfig, problems_from
-
+    """The lock URLs of ``[devices.lock]`` (checked as strictly as the config
+    loader does, but only that table, and without importing it: a relock must
+    start fast)."""
     devices = document.get("devices")
     lock = devices.get("lock") if isinstance(devices, Mapping) else None
     if lock is None:
         raise RelockError(f"{source}: no [devices.lock]: nothing to lock")
-    try:
-        return DeviceConfig.model_validate(lock).urls()
-    except ValidationError as exc:
-        path, msg = problems_from(exc)[0]
-        raise RelockError(f"{source}: devices.lock{'.' + path if path else ''}: {msg}") from None
+    if not isinstance(lock, Mapping):
+        raise RelockError(f"{source}: devices.lock: expected a table")
+    unknown = sorted(set(lock) - {"url", "extra_urls"})
+    if unknown:
+        raise RelockError(f"{source}: devices.lock.{unknown[0]}: unknown key (misspelt?)")
+    if "url" not in lock:
+        raise RelockError(f"{source}: devices.lock.url: field required")
+    extra = lock.get("extra_urls", [])
+    if not isinstance(extra, list):
+        raise RelockError(f"{source}: devices.lock.extra_urls: expected a list of device URLs")
+    return [_url(lock["url"], f"{source}: devices.lock.url"),
+            *(_url(u, f"{source}: devices.lock.extra_urls[{i}]") for i, u in enumerate(extra))]
 
 
 def _osdp_key(document: Mapping[str, Any], source: Path) -> tuple[str | None, str | None]:
     """(key, warning): ``[secrets] osdp_key`` when it can be read here."""
-    from pydantic import ValidationError
-
-    from kiosk.config import SecretRef
-
     secrets = document.get("secrets")
-    raw = secrets.get("osdp_key") if isinstance(secrets, Mapping) else None
-    if raw is None:
+    ref = secrets.get("osdp_key") if isinstance(secrets, Mapping) else None
+    if ref is None:
         return None, None
-    try:
-        ref = SecretRef.model_validate(raw)
-    except ValidationError:
+    given = [k for k in ("env", "file", "value") if isinstance(ref, Mapping) and isinstance(ref.get(k), str)]
+    if len(given) != 1:
         return None, "secrets.osdp_key is malformed: the OSDP lock is tried without it"
-    if ref.env is not None:
-        value = os.environ.get(ref.env)
+    kind, raw = given[0], ref[given[0]]
+    if kind == "env":
+        value = os.environ.get(raw)
         if value is None:
-            return None, f"secrets.osdp_key: environment variable {ref.env} is not set: the OSDP lock is tried without it"
+            return None, f"secrets.osdp_key: environment variable {raw} is not set: the OSDP lock is tried without it"
         return value, None
-    if ref.file is not None:
-        path = ref.file if ref.file.is_absolute() else source.parent / ref.file
+    if kind == "file":
+        path = Path(raw) if Path(raw).is_absolute() else source.parent / raw
         try:
             return path.read_text(encoding="utf-8").strip(), None
         except OSError as exc:
             return None, f"secrets.osdp_key: cannot read {path}: {exc.strerror}: the OSDP lock is tried without it"
-    assert ref.value is not None
-    return ref.value.get_secret_value(), None
+    return raw, None
 
 
 def _options(url: str, osdp_key: str | None) -> dict[str, Any]:
@@ -150,6 +156,7 @@ async def relock(
     timeout: float = DEFAULT_TIMEOUT,
     after_stop: bool = False,
     env: Mapping[str, str] | None = None,
+    skip_schemes: frozenset[str] = frozenset(),
 ) -> RelockReport:
     """Lock every ``[devices.lock]`` device of *config_path*; see the module docstring."""
     from devices.errors import DeviceError
@@ -157,7 +164,7 @@ async def relock(
     t0 = time.monotonic()
     source = Path(config_path)
     document = read_document(source)
-    urls = lock_urls(document, str(source))
+    urls = [u for u in lock_urls(document, str(source)) if u.split(":", 1)[0] not in skip_schemes]
     report = RelockReport()
     if after_stop:
         door = document.get("door")

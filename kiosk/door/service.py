@@ -30,133 +30,52 @@ hashes (:func:`kiosk.privacy.pseudonym`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devices import (
-    KEY_CLEAR,
-    KEY_ENTER,
-    BarcodeScanner,
-    CardPresented,
-    Device,
-    DeviceError,
-    DeviceEvent,
-    DoorClosed,
-    DoorOpened,
-    DoorSensor,
-    ExitPressed,
-    Indicator,
-    KeyPressed,
-    Lock,
-    PatronReader,
-    Pattern,
-    PinPad,
-    Scanned,
-    open_device,
-)
-from kiosk.config import device_options
-from kiosk.door.audit import AuditEvent, AuditJournal, Result
-from kiosk.door.cache import CacheStatus, OfflineCache, ScryptParams
+from devices import Device, DoorSensor
+from kiosk.door.audit import AuditEvent, AuditJournal
 from kiosk.door.errors import DoorConfigError, DoorError
-from kiosk.door.library import PatronLookup, is_unavailable, library_from_config
-from kiosk.door.limits import LockoutStore, RateLimiter
-from kiosk.door.monitor import (
-    AlarmCleared,
-    AlarmOutput,
-    AlarmRaised,
-    DoorChanged,
-    DoorMonitor,
-    DoorState,
-    Effect,
-    ExitRequested,
-    LockState as MonitorLock,
-    ReleaseLock,
-    ReleaseReason,
-    Relock,
+from kiosk.door.library import PatronLookup, library_from_config
+from kiosk.door.limits import RateLimiter
+from kiosk.identify import (
+    STORE_NAME,
+    CoreSettings,
+    Front,
+    Identification,
+    IdentifyDriver,
+    PatronStore,
+    ScryptParams,
+    StoreError,
 )
+from kiosk.door.monitor import DoorMonitor, ReleaseReason
 from kiosk.notify import Notifier, watchdog_loop
-from kiosk.door.schedule import (
-    DEFAULT_SOUNDS,
-    Announce,
-    ClosingCheck,
-    PeriodChanged,
-    ScheduleDriver,
-    announcement_sound,
-)
+from kiosk.door.schedule import ScheduleDriver
 from kiosk.door.webhooks import WebhookSender
-from kiosk.i18n import MissingMessage, normalise_language, translate
-from kiosk.privacy import pseudonym
 from kiosk.statefile import StateFileError, probe_writable
-from policy import RULES, Action, CardState, PatronSnapshot, Period, PeriodKind, PinCheck, decide, lockout_until
+from policy import Period, PeriodKind
+
+from kiosk.door.entry import DOOR_RULES, DoorEntry, DoorMessage, EntryOutcome, _PinWait
+from kiosk.door.hardware import DoorHardware
+from kiosk.door.periods import DoorPeriods
 
 log = logging.getLogger("kiosk.door")
 
-#: Door-specific rule ids (the policy's ids are in policy.RULES).
-DOOR_RULES: dict[str, str] = {
-    "RL": "RL: too many card presentations at this reader within a minute (rate limit against card enumeration)",
-    "O1": "O1: library system unreachable and the card has no valid offline-cache entry (never seen, removed, or too old)",
-    "E1": "E1: error while deciding (library system answered garbage, or a device failed); the door stays locked",
-    "LD": "LD: the door is locked down by staff (remote command); nobody gets in until it is resumed",
-}
-#: Rules after which the offline cache keeps the card (a typing mistake is no reason to forget it).
-_KEEP_CACHED = frozenset({"P1", "P2", "L1", "S1"})
-_MAX_PIN_DIGITS = 16
-#: A card's offline-cache row is refreshed at most this often (seconds).
-_CACHE_REFRESH_SECONDS = 60.0
-#: Free entry in staffed hours: the strike is re-released before this much of the last release remains.
-_FREE_CHUNK = 900.0
-_FREE_MARGIN = 300.0
+__all__ = ["DOOR_RULES", "DoorMessage", "DoorService", "EntryOutcome", "state_dir_of"]
 
 
 def _local_now() -> datetime:
     return datetime.now().astimezone()
 
 
-@dataclass(frozen=True, slots=True)
-class DoorMessage:
-    """A text for the reader's display or the kiosk's screen."""
-
-    kind: str  # prompt / checking / granted / refused / error / info / announcement
-    text: str
-    language: str
-    rules: tuple[str, ...] = ()
-    reader: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryOutcome:
-    granted: bool
-    result: Result
-    rules: tuple[str, ...]
-    source: str  # online / offline / staffed / local
-    message_key: str
-    text: str
-    card_ref: str | None
-    reader: str
-    staff: str
-    #: Seconds from the last PIN key (or the card, without PIN) to the strike command sent; granted only.
-    latency: float | None = None
-
-
-@dataclass
-class _PinSession:
-    card: str
-    card_ref: str
-    reader: str
-    digits: list[str] = field(default_factory=list)
-    future: asyncio.Future[tuple[str, float]] | None = None
-
-
-class DoorService:
+class DoorService(DoorEntry, DoorHardware, DoorPeriods):
     """One entrance door.  See the module docstring."""
 
     def __init__(
@@ -212,8 +131,16 @@ class DoorService:
         self._library_timeout = float(getattr(door, "library_timeout_seconds", 5.0))
         self.state_dir = state_dir_of(config)
         self.audit: AuditJournal | None = None
-        self.cache: OfflineCache | None = None
-        self.lockouts: LockoutStore | None = None
+        #: The one patron store (wrong PINs per patron, verified cache), shared with a kiosk on this state_dir.
+        self.store: PatronStore | None = None
+        self.ident = IdentifyDriver(
+            Identification(CoreSettings(
+                rules=self.rules, front=Front.DOOR, offline=True,
+                offline_max_age=timedelta(days=door.offline_cache_days),
+                staffed_card=door.staffed_entry.value == "card",
+            )),
+            None, None, clock=clock, timeout=float(getattr(door, "library_timeout_seconds", 5.0)), monotonic=monotonic,
+        )
         self.webhooks: WebhookSender | None = None
 
         self._devices: list[Device] = []
@@ -222,7 +149,8 @@ class DoorService:
         self._outputs_closing: list[Device] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._entry_task: asyncio.Task[Any] | None = None
-        self._session: _PinSession | None = None
+        self._session: _PinWait | None = None
+        self._pin_asked = asyncio.Event()
         self._busy = False
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -234,8 +162,6 @@ class DoorService:
         self._library_online: bool | None = None
         self._outcomes: asyncio.Queue[EntryOutcome] = asyncio.Queue(maxsize=1000)
         self._background: set[asyncio.Task[Any]] = set()
-        self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._cache_fresh: dict[str, float] = {}
         self.status_path = self.state_dir / "door-status.json"
         #: Why the state files cannot be written (the door then refuses every entry), or None.
         self.state_fault: str | None = None
@@ -243,13 +169,14 @@ class DoorService:
         self.state_alarms: set[str] = set()
         #: False after a stop in which a lock did not take the fail-mode state.
         self.stopped_in_fail_mode_state = True
+        self._streams: list[Any] = []  # device event streams being read (settle)
+        self._handling = 0  # device events being handled now (settle)
         #: Observers (fleet link, metrics): objects with any of ``door_event(at, event, fields)``,
         #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
         self.observers: list[Any] = []
         #: Remote commands (kiosk.fleet): lockdown on, the unmanned period ended early (its start).
         self._lockdown: str | None = None
         self._ended_unmanned: datetime | None = None
-
     # ================================================================ life cycle
 
     async def start(self) -> None:
@@ -279,11 +206,10 @@ class DoorService:
             if not key:
                 raise DoorConfigError("the door needs secrets.pseudonym_key (card references in the audit and the offline cache)")
             self._key = key.encode()
-            self._cache_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="door-cache")
-            self._cache_fresh = {}
             self._open_state()
             if self._library is None:
                 self._library = library_from_config(self.config)
+            self.ident.library = self._library
             opener = getattr(self._library, "start", None) or getattr(self._library, "open", None)
             if opener is not None and asyncio.iscoroutinefunction(opener):
                 try:
@@ -322,7 +248,7 @@ class DoorService:
     # ---------------------------------------------------------------- state files
 
     def _open_state(self) -> None:
-        """Open the audit journal, the offline cache and the lockout store.
+        """Open the audit journal and the one patron store (lockout, verified cache).
 
         A corrupt file has been moved aside and started anew by
         :mod:`kiosk.statefile` (the audit: an alarm, the old file kept for
@@ -344,25 +270,19 @@ class DoorService:
             else:
                 if self.audit.moved_aside is not None:
                     self._state_alarm(now, "audit_corrupt", f"moved aside to {self.audit.moved_aside.name}")
-        if self.cache is None:
+        if self.store is None:
             try:
-                self.cache = OfflineCache(
-                    self.state_dir / "door-cache.sqlite", self._key, max_age_days=self.door.offline_cache_days, scrypt=self._scrypt
-                )
-            except DoorError as exc:
-                problems.append(str(exc))
-            else:
-                if self.cache.moved_aside is not None:
-                    log.error("offline cache was corrupt: moved aside to %s, started empty", self.cache.moved_aside.name)
-                    self._record(now, AuditEvent.STATE, result="cache_rebuilt", detail=f"moved aside to {self.cache.moved_aside.name}")
-        if self.lockouts is None:
-            try:
-                self.lockouts = LockoutStore(
-                    self.state_dir / "door-cache.sqlite",
+                self.store = PatronStore(
+                    self.state_dir / STORE_NAME, self._key, scrypt=self._scrypt, monotonic=self._mono,
                     keep=timedelta(minutes=self.rules.lockout.window_minutes + self.rules.lockout.lockout_minutes),
                 )
-            except DoorError as exc:
+            except StoreError as exc:
                 problems.append(str(exc))
+            else:
+                if self.store.moved_aside is not None:
+                    log.error("patron store was corrupt: moved aside to %s, started empty", self.store.moved_aside.name)
+                    self._record(now, AuditEvent.STATE, result="cache_rebuilt", detail=f"moved aside to {self.store.moved_aside.name}")
+            self.ident.store = self.store
         if problems:
             self._set_state_fault(now, problems[0])
         elif self.state_fault is not None:
@@ -406,11 +326,20 @@ class DoorService:
         self._notifier.stopping()
         if self._entry_task is not None:
             self._entry_task.cancel()
-        for task in [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]:
+        tasks = [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._background, *([self._entry_task] if self._entry_task else [])]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Bounded: a task that will not end must never keep the lock from its stop state.
+        for _ in range(3):
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            await asyncio.wait(pending, timeout=1.0)
+            for task in pending:
+                task.cancel()
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: no "never retrieved" warning
         self._tasks.clear()
         self._background.clear()
         self._entry_task = None
@@ -449,10 +378,11 @@ class DoorService:
         self._stopped.set()
 
     def _close_state(self) -> None:
-        if self._cache_executor is not None:
-            self._cache_executor.shutdown(wait=True)
-            self._cache_executor = None
-        for store in (self.audit, self.cache, self.lockouts):
+        for ex in (self.ident._executor, self.ident._cache_executor):
+            if ex is not None:
+                ex.shutdown(wait=True)
+        self.ident._executor = self.ident._cache_executor = None
+        for store in (self.audit, self.store):
             if store is not None:
                 with contextlib.suppress(Exception):
                     store.close()
@@ -464,738 +394,6 @@ class DoorService:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    # ================================================================ devices
-
-    #: Roles the door uses, and the device kinds that may serve each (a barcode
-    #: scanner may read patron cards).
-    _ROLE_KINDS: dict[str, tuple[type[Device], ...]] = {
-        "patron_reader": (PatronReader, BarcodeScanner),
-        "scanner": (BarcodeScanner,),
-        "pinpad": (PinPad,),
-        "lock": (Lock,),
-        "door_contact": (DoorSensor,),
-        "indicator": (Indicator,),
-    }
-
-    async def _open_devices(self) -> None:
-        if self._given_devices is not None:
-            roles = {role: list(devs) for role, devs in self._given_devices.items()}
-            seen: dict[int, Device] = {}
-            for devs in roles.values():
-                for dev in devs:
-                    seen[id(dev)] = dev
-            locks = {id(dev) for dev in roles.get("lock", [])}
-            # The locks first, each driven locked as soon as it is open.
-            for dev in sorted(seen.values(), key=lambda d: id(d) not in locks):
-                if not dev.is_open:
-                    await dev.open()
-                self._devices.append(dev)
-                if id(dev) in locks:
-                    await self._lock_one(dev, "start")
-            self._roles = roles
-        else:
-            by_url: dict[str, list[str]] = {}
-            for role, dcfg in self.config.devices.configured().items():
-                if str(role) not in self._ROLE_KINDS:
-                    continue
-                for url in dcfg.urls():
-                    by_url.setdefault(url, []).append(str(role))
-            opened: dict[str, Device] = {}
-            # The locks first, each driven locked as soon as it is open.
-            for url, roles_of_url in sorted(by_url.items(), key=lambda item: "lock" not in item[1]):
-                kinds = self._ROLE_KINDS[roles_of_url[0]]
-                kind = kinds[0] if len(roles_of_url) == 1 and len(kinds) == 1 else None
-                dev = self._make_device(url, kind)
-                await self._open_one(dev)
-                opened[url] = dev
-                self._devices.append(dev)
-                if "lock" in roles_of_url and isinstance(dev, Lock):
-                    await self._lock_one(dev, "start")
-                for role in roles_of_url:
-                    want = self._ROLE_KINDS[role]
-                    if not isinstance(dev, want):
-                        names = " or ".join(k.__name__ for k in want)
-                        raise DoorConfigError(f"devices.{role}: {dev.label} is not a {names}")
-                    self._roles.setdefault(role, []).append(dev)
-            for url in self.door.alarm_outputs:
-                dev = opened.get(url) or self._make_device(url, None)
-                if url not in opened:
-                    await self._open_one(dev)
-                    opened[url] = dev
-                    self._devices.append(dev)
-                self._outputs_alarm.append(dev)
-            for url in self.door.closing_outputs:
-                dev = opened.get(url) or self._make_device(url, None)
-                if url not in opened:
-                    await self._open_one(dev)
-                    opened[url] = dev
-                    self._devices.append(dev)
-                self._outputs_closing.append(dev)
-        if not self._roles.get("lock"):
-            raise DoorConfigError("the door needs a lock: set [devices.lock] url")
-        if not (self._roles.get("patron_reader") or self._roles.get("scanner")):
-            raise DoorConfigError("the door needs a card reader: set [devices.patron_reader] url")
-        if not self._roles.get("door_contact"):
-            log.warning("no door contact configured: no held-open or forced-open alarms, no relock on close")
-
-    def _make_device(self, url: str, kind: type[Device] | None) -> Device:
-        try:
-            return open_device(url, kind=kind, **device_options(self.config, url))
-        except DeviceError as exc:
-            raise DoorConfigError(f"device {url.split('?')[0]}: {exc}") from None
-
-    async def _open_one(self, dev: Device) -> None:
-        try:
-            await dev.open()
-        except DeviceError as exc:
-            raise DoorError(f"cannot open {dev.label}: {exc}") from None
-
-    async def _close_devices(self) -> None:
-        if self._given_devices is None:
-            for dev in self._devices:
-                with contextlib.suppress(Exception):
-                    await dev.close()
-        self._devices = []
-        self._roles = {}
-        self._outputs_alarm = []
-        self._outputs_closing = []
-
-    def _first(self, kind: type[Device]) -> Any:
-        for dev in self._devices:
-            if isinstance(dev, kind) and (kind is not DoorSensor or dev in self._roles.get("door_contact", [])):
-                return dev
-        return None
-
-    def _role(self, role: str) -> list[Any]:
-        return self._roles.get(role, [])
-
-    async def _device_events(self, dev: Device) -> None:
-        roles = {role for role, devs in self._roles.items() if dev in devs}
-        wanted: list[type] = [DeviceEvent]
-        if "patron_reader" in roles and isinstance(dev, PatronReader):
-            wanted.append(CardPresented)
-        if ("scanner" in roles or "patron_reader" in roles) and isinstance(dev, BarcodeScanner):
-            wanted.append(Scanned)
-        if "pinpad" in roles:
-            wanted.append(KeyPressed)
-        if "door_contact" in roles:
-            wanted += [DoorOpened, DoorClosed, ExitPressed]
-        stream = dev.events(*wanted)
-        try:
-            async for ev in stream:
-                try:
-                    await self._on_device_event(dev, ev)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - one bad event must not stop the door
-                    log.exception("door: error handling an event of %s", dev.label)
-        finally:
-            stream.close()
-
-    async def _on_device_event(self, dev: Device, ev: Any) -> None:
-        if isinstance(ev, CardPresented):
-            self.present_card(ev.identifier, ev.reader or dev.label)
-        elif isinstance(ev, Scanned):
-            self.present_card(ev.data, dev.label)
-        elif isinstance(ev, KeyPressed):
-            self._on_key(ev.key, ev.at)
-        elif isinstance(ev, DoorOpened):
-            await self._apply(self.monitor.door_opened(self._mono()))
-        elif isinstance(ev, DoorClosed):
-            await self._apply(self.monitor.door_closed(self._mono()))
-        elif isinstance(ev, ExitPressed):
-            await self._apply(self.monitor.exit_pressed(self._mono()))
-        elif isinstance(ev, DeviceEvent):
-            now = self._clock()
-            self._record(now, AuditEvent.DEVICE, result=ev.kind, detail=dev.label)
-            self._webhook(now, "device", state=ev.kind, device=dev.label)
-            self._write_status()
-
-    # ================================================================ entry
-
-    def present_card(self, card: str, reader: str = "touch") -> None:
-        """A card was presented at *reader* (reader events, or the kiosk's own reader)."""
-        if not self._started or not card:
-            return
-        if self._session is not None and self._session.future is not None and not self._session.future.done():
-            # A new card while a PIN is awaited: the new card wins.
-            self._session.future.cancel()
-        elif self._busy:
-            log.info("door: card at %s ignored, a decision is in progress", reader)
-            return
-        self._entry_task = asyncio.create_task(self._entry(card, reader), name="door entry")
-
-    def press_key(self, key: str) -> None:
-        """A PIN pad key ("0"-"9", "#", "*") from the kiosk's touch screen."""
-        self._on_key(key, self._mono())
-
-    def submit_pin(self, pin: str) -> None:
-        """A whole PIN from the kiosk's touch screen."""
-        session = self._session
-        if session is None or session.future is None or session.future.done():
-            return
-        session.future.set_result((pin, self._mono()))
-
-    def _on_key(self, key: str, at: float) -> None:
-        session = self._session
-        if session is None or session.future is None or session.future.done():
-            return
-        if key == KEY_CLEAR:
-            session.digits.clear()
-        elif key == KEY_ENTER:
-            session.future.set_result(("".join(session.digits), at))
-        elif key.isdigit() and len(key) == 1 and len(session.digits) < _MAX_PIN_DIGITS:
-            session.digits.append(key)
-
-    async def next_outcome(self, timeout: float = 10.0) -> EntryOutcome:
-        """The next entry outcome (for tests and an embedding kiosk)."""
-        return await asyncio.wait_for(self._outcomes.get(), timeout)
-
-    async def _entry(self, card: str, reader: str) -> None:
-        card_ref = pseudonym(card, self._key)
-        try:
-            if self.state_fault is not None:
-                # Nothing is decided that could not be recorded: locked, refused, the alarm stands.
-                await self._finish(
-                    reader, card_ref, granted=False, result=Result.ERROR, rules=("E1",), source="local",
-                    domain="door", key="door.E1", params={}, staff=f"E1: state files not writable ({self.state_fault})",
-                    language=None,
-                )
-                return
-            await self._entry_inner(card, card_ref, reader)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the door must answer, never crash
-            log.exception("door: entry at %s failed (%s)", reader, card_ref)
-            await self._finish(
-                reader, card_ref, granted=False, result=Result.ERROR, rules=("E1",), source="local",
-                domain="door", key="door.E1", params={}, staff=f"E1: {type(exc).__name__}", language=None,
-            )
-        finally:
-            self._busy = False
-
-    async def _entry_inner(self, card: str, card_ref: str, reader: str) -> None:
-        now = self._clock()
-        if not self.rate.allow(reader, self._mono()):
-            await self._refuse_door_rule(reader, card_ref, "RL", "door.RL", source="local")
-            return
-        period = self.schedule.period_at(now)
-        if self._lockdown is not None:
-            await self._finish(
-                reader, card_ref, granted=False, result=Result.REFUSED, rules=("LD",), source="local", domain="policy",
-                key=RULES["S1"].message_key, params={}, staff=DOOR_RULES["LD"], language=None,
-            )
-            return
-        if period.kind is PeriodKind.CLOSED or self._ended_early(period):
-            await self._refuse_policy_rule(reader, card_ref, "S1", source="local")
-            return
-        if period.kind is PeriodKind.STAFFED:
-            await self._staffed_entry(card, card_ref, reader)
-            return
-
-        # Unmanned: lockout before asking for the PIN.
-        assert self.lockouts is not None
-        attempts = self.lockouts.attempts(card_ref, now)
-        until = lockout_until(attempts, self.rules.lockout, now) if attempts else None
-        if until is not None:
-            minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-            await self._refuse_policy_rule(reader, card_ref, "L1", source="local", params={"minutes": minutes})
-            return
-
-        got = await self._collect_pin(card, card_ref, reader)
-        if got is None:
-            await self._finish(
-                reader, card_ref, granted=False, result=Result.REFUSED, rules=("P2",), source="local",
-                domain="door", key="door.P2.timeout", params={}, staff=RULES["P2"].staff + " (PIN timeout)", language=None,
-            )
-            return
-        pin, key_at = got
-        self._busy = True
-        await self._indicate(Pattern.BUSY)
-        self._message("checking", "door.checking", None, reader=reader)
-        try:
-            patron = await asyncio.wait_for(
-                self._library.identify(card, pin), self._library_timeout  # type: ignore[union-attr]
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if is_unavailable(exc):
-                self._set_online(False, exc)
-                await self._offline_entry(card, pin, card_ref, reader, key_at)
-                return
-            raise
-        self._set_online(True)
-        now = self._clock()
-        attempts = self.lockouts.attempts(card_ref, now)
-        decision = decide(Action.ENTRY, patron, self.rules, now, period=PeriodKind.UNMANNED, failed_pin_attempts=attempts)
-        rule_ids = tuple(decision.rule_ids())
-        if decision.allowed:
-            latency = await self._release_for_entry(key_at)
-            await self._finish(
-                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="online",
-                domain="door", key="door.granted", params={}, staff=decision.staff, language=patron.language, latency=latency,
-            )
-            self.lockouts.clear(card_ref)
-            badge = True  # granted in unmanned hours: the badge was there
-            self._background_task(self._cache_remember(card, pin, badge, now))
-            return
-        if patron.pin is PinCheck.WRONG:
-            self.lockouts.record_failure(card_ref, now)
-        elif patron.pin is PinCheck.RIGHT and "L1" not in rule_ids:
-            self.lockouts.clear(card_ref)
-        if not set(rule_ids) <= _KEEP_CACHED:
-            self._background_task(self._cache_forget(card))
-        await self._finish(
-            reader, card_ref, granted=False, result=Result.REFUSED, rules=rule_ids, source="online",
-            domain="policy", key=decision.message.key, params=dict(decision.message.params), staff=decision.staff,
-            language=patron.language,
-        )
-
-    async def _collect_pin(self, card: str, card_ref: str, reader: str) -> tuple[str, float] | None:
-        loop = asyncio.get_running_loop()
-        session = _PinSession(card=card, card_ref=card_ref, reader=reader, future=loop.create_future())
-        self._session = session
-        self._message("prompt", "door.pin.prompt", None, reader=reader)
-        await self._indicate(Pattern.BUSY)
-        try:
-            return await asyncio.wait_for(asyncio.shield(session.future), self.door.pin_timeout_seconds)
-        except TimeoutError:
-            return None
-        finally:
-            if not session.future.done():
-                session.future.cancel()
-            if self._session is session:
-                self._session = None
-
-    async def _staffed_entry(self, card: str, card_ref: str, reader: str) -> None:
-        if self.door.staffed_entry.value == "free":
-            self._message("info", "door.open.staffed", None, reader=reader)
-            await self._indicate(Pattern.GRANTED)
-            return
-        self._busy = True
-        t0 = self._mono()
-        try:
-            patron = await asyncio.wait_for(
-                self._library.identify(card, None), self._library_timeout  # type: ignore[union-attr]
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            if not is_unavailable(exc):
-                raise
-            self._set_online(False, exc)
-            assert self.cache is not None
-            known = await self._in_cache_thread(self.cache.seen, card, self._clock())
-            if known:
-                latency = await self._release_for_entry(t0)
-                await self._finish(
-                    reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="offline",
-                    domain="door", key="door.granted.offline", params={}, staff="staffed, card in offline cache",
-                    language=None, latency=latency,
-                )
-            else:
-                await self._refuse_door_rule(reader, card_ref, "O1", "door.O1", source="offline")
-            return
-        self._set_online(True)
-        rule = _card_rule(patron)
-        if rule is not None:
-            await self._refuse_policy_rule(reader, card_ref, rule, source="online", language=patron.language)
-            return
-        latency = await self._release_for_entry(t0)
-        await self._finish(
-            reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="online",
-            domain="door", key="door.granted", params={}, staff="staffed hours, valid card", language=patron.language,
-            latency=latency,
-        )
-
-    async def _offline_entry(self, card: str, pin: str, card_ref: str, reader: str, key_at: float) -> None:
-        assert self.cache is not None and self.lockouts is not None
-        now = self._clock()
-        check = await self._in_cache_thread(self.cache.check, card, pin, now)
-        if check.status is CacheStatus.OK:
-            latency = await self._release_for_entry(key_at)
-            self.lockouts.clear(card_ref)
-            await self._finish(
-                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="offline",
-                domain="door", key="door.granted.offline", params={},
-                staff=f"offline: verified online at {check.verified_at.isoformat() if check.verified_at else '?'}",
-                language=None, latency=latency,
-            )
-        elif check.status is CacheStatus.WRONG_PIN:
-            self.lockouts.record_failure(card_ref, now)
-            await self._refuse_policy_rule(reader, card_ref, "P1", source="offline")
-        elif check.status is CacheStatus.NO_BADGE:
-            await self._refuse_policy_rule(reader, card_ref, "B1", source="offline")
-        else:
-            await self._refuse_door_rule(
-                reader, card_ref, "O1", "door.O1", source="offline", staff_extra=f" ({check.status.value})"
-            )
-
-    async def _release_for_entry(self, since: float) -> float:
-        """Release the strike; returns the seconds from *since* to the strike command sent."""
-        effects = self.monitor.release(self._mono(), ReleaseReason.ENTRY)
-        latency = await self._apply(effects, timed_since=since)
-        return latency if latency is not None else self._mono() - since
-
-    async def _refuse_policy_rule(
-        self, reader: str, card_ref: str, rule: str, *, source: str, params: dict | None = None, language: str | None = None
-    ) -> None:
-        info = RULES[rule]
-        await self._finish(
-            reader, card_ref, granted=False, result=Result.REFUSED, rules=(rule,), source=source,
-            domain="policy", key=info.message_key, params=params or {}, staff=info.staff, language=language,
-        )
-
-    async def _refuse_door_rule(
-        self, reader: str, card_ref: str, rule: str, key: str, *, source: str, staff_extra: str = ""
-    ) -> None:
-        await self._finish(
-            reader, card_ref, granted=False, result=Result.REFUSED, rules=(rule,), source=source,
-            domain="door", key=key, params={}, staff=DOOR_RULES[rule] + staff_extra, language=None,
-        )
-
-    async def _finish(
-        self,
-        reader: str,
-        card_ref: str | None,
-        *,
-        granted: bool,
-        result: Result,
-        rules: tuple[str, ...],
-        source: str,
-        domain: str,
-        key: str,
-        params: dict,
-        staff: str,
-        language: str | None,
-        latency: float | None = None,
-    ) -> None:
-        now = self._clock()
-        if not granted:
-            await self._indicate(Pattern.REFUSED if result is Result.REFUSED else Pattern.ERROR)
-        else:
-            await self._indicate(Pattern.GRANTED)
-        self._record(now, AuditEvent.ENTRY, result=result, card_ref=card_ref, reader=reader, rules=rules, source=source)
-        lang = normalise_language(language or self.door.language)
-        text = self._text(domain, key, lang, params)
-        kind = "granted" if granted else ("error" if result is Result.ERROR else "refused")
-        self._message(kind, None, lang, text=text, rules=rules, reader=reader)
-        await self._display(text)
-        if granted:
-            log.info("entry granted at %s: %s (%s)", reader, card_ref, source)
-        else:
-            log.info("entry %s at %s: %s rules=%s (%s) %s", result.value, reader, card_ref, ",".join(rules), source, staff)
-        outcome = EntryOutcome(granted, result, rules, source, key, text, card_ref, reader, staff, latency)
-        self._notify("door_outcome", outcome)
-        if self._outcomes.full():
-            self._outcomes.get_nowait()
-        self._outcomes.put_nowait(outcome)
-
-    async def _in_cache_thread(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """Run a cache operation in the one cache thread (scrypt is slow and takes 16 MB:
-        one at a time, never on the event loop)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._cache_executor, lambda: func(*args, **kw))
-
-    async def _cache_remember(self, card: str, pin: str, badge: bool, at: datetime) -> None:
-        assert self.cache is not None
-        key = self.cache.card_key(card)
-        last = self._cache_fresh.get(key)
-        if last is not None and self._mono() - last < _CACHE_REFRESH_SECONDS:
-            return  # refreshed a moment ago (or a refresh is running)
-        self._cache_fresh[key] = self._mono()
-        if len(self._cache_fresh) > 10_000:
-            self._cache_fresh.clear()
-        try:
-            await self._in_cache_thread(self.cache.remember, card, pin, badge=badge, verified_at=at)
-        except DoorError as exc:
-            self._cache_fresh.pop(key, None)
-            log.error("offline cache: %s", exc)
-
-    async def _cache_forget(self, card: str) -> None:
-        assert self.cache is not None
-        self._cache_fresh.pop(self.cache.card_key(card), None)
-        try:
-            await self._in_cache_thread(self.cache.forget, card)
-        except DoorError as exc:
-            log.error("offline cache: %s", exc)
-
-    def _set_online(self, online: bool, exc: BaseException | None = None) -> None:
-        if self._library_online is online:
-            return
-        self._library_online = online
-        if online:
-            log.warning("library system reachable again; deciding online")
-        else:
-            log.warning("library system unreachable (%s); deciding from the offline cache", type(exc).__name__ if exc else "?")
-            self._webhook(self._clock(), "library", state="unreachable")
-        self._write_status()
-
-    # ================================================================ texts, indicator
-
-    def _text(self, domain: str, key: str, lang: str, params: Mapping[str, object]) -> str:
-        try:
-            return translate(domain, key, lang, **params)
-        except MissingMessage:
-            try:
-                return translate("door", "door.refused", lang)
-            except MissingMessage:
-                return key
-
-    def _message(
-        self,
-        kind: str,
-        key: str | None,
-        lang: str | None,
-        *,
-        text: str | None = None,
-        rules: Iterable[str] = (),
-        reader: str | None = None,
-        params: Mapping[str, object] | None = None,
-    ) -> None:
-        lang = normalise_language(lang or self.door.language)
-        if text is None and key is not None:
-            text = self._text("door", key, lang, params or {})
-        if self._on_message is None or text is None:
-            return
-        try:
-            self._on_message(DoorMessage(kind, text, lang, tuple(rules), reader))
-        except Exception:  # noqa: BLE001 - a broken screen must not stop the door
-            log.exception("door: on_message callback failed")
-
-    async def _display(self, text: str) -> None:
-        """The text on the readers' own displays, where a driver offers one
-        (an async ``show_text(text)``: OSDP readers with ``display_rows``)."""
-        for dev in self._role("patron_reader"):
-            show_text = getattr(dev, "show_text", None)
-            if show_text is None:
-                continue
-            try:
-                await show_text(text)
-            except (DeviceError, ValueError) as exc:
-                log.warning("display %s: %s", dev.label, exc)
-
-    async def _indicate(self, pattern: Pattern) -> None:
-        for dev in self._role("indicator"):
-            try:
-                await dev.show(pattern)
-            except DeviceError as exc:
-                log.warning("indicator %s: %s", dev.label, exc)
-
-    # ================================================================ strike, monitor
-
-    async def _apply(self, effects: Iterable[Effect], *, timed_since: float | None = None) -> float | None:
-        latency = None
-        for effect in effects:
-            now = self._clock()
-            if isinstance(effect, ReleaseLock):
-                ok = await self._release_all(effect.seconds, effect.reason.value)
-                if timed_since is not None:
-                    latency = self._mono() - timed_since
-                if not ok:
-                    raise DoorError("the lock did not take the release command")
-                self._record(now, AuditEvent.RELEASED, detail=effect.reason.value)
-            elif isinstance(effect, Relock):
-                await self._lock_all(effect.reason)
-                self._record(now, AuditEvent.RELOCKED, detail=effect.reason)
-            elif isinstance(effect, DoorChanged):
-                self._record(now, AuditEvent.OPENED if effect.state is DoorState.OPEN else AuditEvent.CLOSED)
-            elif isinstance(effect, ExitRequested):
-                self._record(now, AuditEvent.EXIT)
-            elif isinstance(effect, AlarmRaised):
-                log.warning("ALARM %s raised", effect.kind.value)
-                self._record(now, AuditEvent.ALARM, result=effect.kind.value, detail="raised")
-                self._webhook(now, "alarm", alarm=effect.kind.value, state="raised")
-            elif isinstance(effect, AlarmCleared):
-                log.warning("alarm %s cleared after %.0f s", effect.kind.value, effect.seconds)
-                self._record(now, AuditEvent.ALARM, result=effect.kind.value, detail="cleared")
-                self._webhook(now, "alarm", alarm=effect.kind.value, state="cleared", seconds=round(effect.seconds, 1))
-            elif isinstance(effect, AlarmOutput):
-                await self._set_outputs(self._outputs_alarm, effect.on)
-        self._wake.set()
-        self._write_status()
-        return latency
-
-    async def _release_all(self, seconds: float, why: str) -> bool:
-        ok = True
-        for dev in self._role("lock"):
-            try:
-                await dev.release(_clamp(dev, seconds))
-            except (DeviceError, ValueError) as exc:
-                ok = False
-                log.error("lock %s: release failed (%s): %s", dev.label, why, exc)
-        return ok
-
-    async def _lock_all(self, why: str) -> bool:
-        ok = True
-        for dev in self._role("lock"):
-            ok = await self._lock_one(dev, why) and ok
-        return ok
-
-    async def _lock_one(self, dev: Any, why: str) -> bool:
-        try:
-            await dev.lock()
-        except DeviceError as exc:
-            log.error("lock %s: lock failed (%s): %s", dev.label, why, exc)
-            return False
-        return True
-
-    async def _leave_released_all(self, seconds: float, why: str) -> bool:
-        """Release, and stay released when the driver closes (a fail-safe stop)."""
-        ok = True
-        for dev in self._role("lock"):
-            try:
-                await dev.leave_released(_clamp(dev, seconds))
-            except (DeviceError, ValueError) as exc:
-                ok = False
-                log.error("lock %s: release failed (%s): %s", dev.label, why, exc)
-        return ok
-
-    async def _set_outputs(self, devices: Sequence[Any], on: bool, seconds: float = 3600.0) -> None:
-        for dev in devices:
-            try:
-                if isinstance(dev, Lock):
-                    if on:
-                        await dev.release(_clamp(dev, seconds))
-                    else:
-                        await dev.lock()
-                elif isinstance(dev, Indicator):
-                    await dev.show(Pattern.ERROR if on else Pattern.IDLE)
-            except (DeviceError, ValueError) as exc:
-                log.warning("output %s: %s", dev.label, exc)
-
-    async def _monitor_timer(self) -> None:
-        while True:
-            deadline = self.monitor.next_deadline()
-            self._wake.clear()
-            timeout = None if deadline is None else max(0.0, deadline - self._mono())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            effects = self.monitor.tick(self._mono())
-            if effects:
-                await self._apply(effects)
-
-    # ================================================================ schedule, housekeeping
-
-    async def _housekeeping(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick)
-            try:
-                if self.state_fault is not None:
-                    self._open_state()  # retried every tick until the files can be written again
-                await self._schedule_tick()
-                now = self._clock()
-                if self._last_purge is None or self._mono() - self._last_purge > 3600:
-                    self._purge(now)
-                self._write_status()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001
-                log.exception("door housekeeping failed")
-
-    async def _schedule_tick(self) -> None:
-        now = self._clock()
-        for event in self.schedule.poll(now):
-            if isinstance(event, PeriodChanged):
-                await self._on_period(now, event.new)
-            elif isinstance(event, Announce):
-                await self._announce(now, event.announcement.minutes_before, event.announcement.period_end)
-            elif isinstance(event, ClosingCheck):
-                await self._closing_check(now)
-        # Free entry: keep the strike released through the staffed period.
-        if self._free_until is not None and self._free_until - self._mono() < min(_FREE_MARGIN, self._free_chunk() / 3):
-            await self._assert_free(now)
-        # A standing alarm keeps its outputs on (a relay may accept only so long a release).
-        if self.monitor.alarms and self._outputs_alarm:
-            if self._alarm_output_at is None or self._mono() - self._alarm_output_at > 60:
-                self._alarm_output_at = self._mono()
-                await self._set_outputs(self._outputs_alarm, True)
-        else:
-            self._alarm_output_at = None
-
-    async def _on_period(self, now: datetime, period: Period) -> None:
-        self._period = period
-        self._record(now, AuditEvent.PERIOD, result=period.kind.value)
-        log.info("period now %s (until %s)", period.kind.value, period.end.isoformat() if period.end else "-")
-        free = period.kind is PeriodKind.STAFFED and self.door.staffed_entry.value == "free"
-        if free:
-            await self._assert_free(now)
-        elif self._free_until is not None:
-            self._free_until = None
-            await self._apply(self.monitor.set_free(self._mono(), False, 0))
-        if period.kind is not PeriodKind.UNMANNED:
-            await self._set_outputs(self._outputs_closing, False)
-        self._write_status()
-
-    def _free_chunk(self) -> float:
-        """How long one free-entry release lasts: the shortest longest-release of the locks."""
-        return min([_FREE_CHUNK, *(_clamp(dev, _FREE_CHUNK) for dev in self._role("lock"))])
-
-    async def _assert_free(self, now: datetime) -> None:
-        if self._lockdown is not None:
-            return
-        period = self._period
-        chunk = self._free_chunk()
-        remaining = chunk
-        if period is not None and period.end is not None:
-            remaining = max(1.0, min(chunk, (period.end - now).total_seconds()))
-        self._free_until = self._mono() + remaining
-        if self.monitor.lock is MonitorLock.FREE:
-            # Already free: only renew the release (not an audit event each time).
-            await self._release_all(remaining, "staffed (renewed)")
-            return
-        await self._apply(self.monitor.set_free(self._mono(), True, remaining))
-
-    async def _announce(self, now: datetime, minutes: int, period_end: datetime) -> None:
-        self._record(now, AuditEvent.ANNOUNCEMENT, detail=f"{minutes} min")
-        log.info("closing announcement: %d minutes", minutes)
-        self._message("announcement", "door.closing", None, params={"minutes": minutes})
-        sound = announcement_sound(self.door.announcement_sounds and self.config.resolve(self.door.announcement_sounds), minutes)
-        if sound is None and self.door.announcement_sounds is None:
-            sound = announcement_sound(DEFAULT_SOUNDS, minutes)
-        if sound is not None:
-            self._background_task(self._play(sound))
-        seconds = max(1.0, (period_end - now).total_seconds())
-        await self._set_outputs(self._outputs_closing, True, seconds)
-
-    async def _play(self, sound: Path) -> None:
-        cmd = [*self.door.sound_command, str(sound)]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-            )
-            _, err = await asyncio.wait_for(proc.communicate(), 120)
-            if proc.returncode:
-                log.warning("sound command %s exited %s: %s", cmd[0], proc.returncode, err.decode(errors="replace")[:200])
-        except (OSError, TimeoutError) as exc:
-            log.warning("cannot play %s with %s: %s", sound.name, cmd[0], exc)
-
-    async def _closing_check(self, now: datetime) -> None:
-        if self.audit is None:
-            return
-        occ = self.audit.occupancy(now)
-        if self.door.building_empty_check:
-            verdict = "empty" if occ.estimate == 0 else "occupied"
-            self._record(now, AuditEvent.BUILDING_EMPTY, result=verdict, detail=f"entries={occ.entries} exits={occ.exits}")
-            if verdict != "empty":
-                log.warning("building-empty check: %d entries, %d exits: maybe someone is still inside", occ.entries, occ.exits)
-                self._webhook(now, "building_empty_check", state=verdict, entries=occ.entries, exits=occ.exits, estimate=occ.estimate)
-        self._record(now, AuditEvent.OCCUPANCY_RESET)
-
-    def _purge(self, now: datetime) -> None:
-        self._last_purge = self._mono()
-        if self.audit is None or self.cache is None:
-            return
-        try:
-            gone = self.audit.purge(now, self.door.audit_retention_days)
-            stale = self.cache.purge(now)
-        except DoorError as exc:
-            log.error("purge: %s", exc)
-            return
-        if gone or stale:
-            log.info("purged %d audit rows older than %d days, %d offline-cache entries", gone, self.door.audit_retention_days, stale)
 
     # ================================================================ audit, webhooks, status
 
@@ -1325,42 +523,8 @@ class DoorService:
             self._notify("door_status", data)
 
 
-#: Longest release per device URL scheme where the driver has no ``max_release``
-#: option.  OSDP: the PD's own output timer counts 100 ms in one byte; a longer
-#: release would be a "permanent on" that only our process switches off, so a
-#: crashed controller could leave the door released.  Staffed free entry is
-#: re-released in steps instead.
-_MAX_RELEASE_BY_SCHEME = {"osdp": 25.5}
-
-
-def _clamp(dev: Any, seconds: float) -> float:
-    """*seconds*, at most the longest release the device accepts."""
-    options = getattr(dev, "options", None)
-    limit = options.get("max_release") if isinstance(options, dict) else None
-    if not isinstance(limit, (int, float)) or limit <= 0:
-        url = getattr(dev, "url", None)
-        limit = _MAX_RELEASE_BY_SCHEME.get(getattr(url, "scheme", ""))
-    if isinstance(limit, (int, float)) and limit > 0:
-        return min(seconds, float(limit))
-    return seconds
-
-
 def state_dir_of(config: Any) -> Path:
     """The state directory, relative paths taken from the config file's directory."""
     path = Path(config.state_dir)
     resolve = getattr(config, "resolve", None)
     return resolve(path) if resolve is not None else path
-
-
-def _card_rule(patron: PatronSnapshot) -> str | None:
-    """For staffed card-only entry: the card itself must be valid."""
-    if not patron.known:
-        return "U1"
-    state = patron.card_state
-    if state is CardState.REPLACED:
-        return "C2"
-    if state is CardState.BLOCKED:
-        return "C3"
-    if state is CardState.LOST or (patron.flags is not None and patron.flags.card_reported_lost):
-        return "C4"
-    return None

@@ -100,13 +100,22 @@ class ConsoleLink:
 
         s = self.settings
         backoff = 0.2
+        link = self
+
+        class _Direct(asyncio.Queue):  # type: ignore[type-arg]
+            """aiomqtt's incoming queue, handing each message over at once (no task per message)."""
+
+            def put_nowait(self, item: Any) -> None:
+                link._on_message(str(item.topic), bytes(item.payload))
+
         while not self._stopping:
             try:
                 client = aiomqtt.Client(
                     s.host, s.port, username=s.username, password=s.password, identifier=self.client_id,
-                    clean_session=False, keepalive=s.keepalive, tls_context=s.tls_context(), timeout=10,
-                    max_queued_incoming_messages=0,
+                    clean_session=False, keepalive=s.keepalive, tls_context=s.tls_context(), timeout=10, max_inflight_messages=200,
+                    max_queued_incoming_messages=0, queue_type=_Direct,
                 )
+                client.pending_calls_threshold = 10_000  # batches of QoS 1 publishes are expected
                 async with client:
                     for kind in ("status", "state", "event", "reply"):
                         await client.subscribe(f"{s.prefix}/+/+/{kind}", qos=1)
@@ -114,8 +123,8 @@ class ConsoleLink:
                     self.connected = True
                     backoff = 0.2
                     log.info("console: connected to the broker %s:%d", s.host, s.port)
-                    async for message in client.messages:
-                        self._on_message(str(message.topic), bytes(message.payload))
+                    async for _message in client.messages:  # returns (MqttError) when the connection drops
+                        pass
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the broker is down: retry

@@ -198,8 +198,9 @@ class FleetLink:
                     s.host, s.port, username=s.username, password=s.password,
                     identifier=f"bibkiosk-{s.site}-{s.device}", clean_session=True, keepalive=s.keepalive,
                     will=aiomqtt.Will(self.t_status, b"offline", qos=1, retain=True),
-                    tls_context=s.tls_context(), timeout=10,
+                    tls_context=s.tls_context(), timeout=10, max_inflight_messages=200,
                 )
+                client.pending_calls_threshold = 10_000  # batches of QoS 1 publishes are expected
                 async with client:
                     self._client = client
                     await client.publish(self.t_status, b"online", qos=1, retain=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from kiosk.config import OfflineMode
 from kiosk.journal import TxnKind
@@ -66,9 +65,9 @@ class BorrowFlow:
         except LibrarySystemUnavailable as exc:
             self.journal.finish(txn, ok=None, message="sent, no answer" if exc.outcome_unknown else "not sent")
             self._library_down()
-            may_go_offline = self.settings.offline is OfflineMode.CHECKOUT and self.journal.recently_verified(
-                sess.card, timedelta(hours=self.settings.offline_recent_hours), now=self._now()
-            )
+            # Verified online in this very session: offline checkout may go on when allowed.
+            decision = sess.borrow_decision
+            may_go_offline = self.settings.offline is OfflineMode.CHECKOUT and decision is not None and decision.allowed
             if may_go_offline:
                 sess.offline = True
                 if not exc.outcome_unknown:  # it never reached the library system: queue it

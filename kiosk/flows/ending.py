@@ -130,6 +130,7 @@ class EndFlow:
     def _forget_session(self) -> None:
         """Drop everything of the patron: session, PIN, lines, texts."""
         self.session = None
+        self.ident.core.reset()
         self._stale |= set(self._pad)
         self._pending_scans.clear()
         v = self.view

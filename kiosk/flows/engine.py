@@ -58,6 +58,8 @@ from kiosk.journal import Journal
 from policy import Decision, PatronSnapshot
 
 from . import guards
+from kiosk.identify import STORE_NAME, CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
+
 from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
@@ -95,6 +97,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         *,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        store: PatronStore | None = None,
         payments: Any = None,
     ) -> None:
         self.library = library
@@ -106,6 +109,27 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._monotonic = monotonic
         self._now = now
         self.session: Session | None = None
+        rules = self.settings.rules
+        self._own_store = store is None
+        if store is None:
+            # The one patron store of this machine: beside the journal, in state_dir
+            # (a door on the same state_dir shares it).
+            try:
+                store = PatronStore(
+                    journal.path.parent / STORE_NAME, journal.pseudonym_key, monotonic=monotonic,
+                    keep=timedelta(minutes=rules.lockout.window_minutes + rules.lockout.lockout_minutes),
+                )
+            except StoreError as exc:
+                # No PIN is checked without it (out of service), everything else works.
+                log.critical("ALARM patron store unavailable: %s; PIN actions out of service", exc)
+        self.store = store
+        self.ident = IdentifyDriver(
+            Identification(CoreSettings(
+                rules=rules, front=Front.KIOSK, offline=self.settings.offline is OfflineMode.CHECKOUT,
+                offline_max_age=timedelta(hours=self.settings.offline_recent_hours),
+            )),
+            store, library, clock=now, monotonic=monotonic,
+        )
         self.view = View(language=normalise_language(self.settings.language))
         self._listeners: list[Listener] = []
         self._cue_listeners: list[CueListener] = []
@@ -157,6 +181,9 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         await self.hub.close()
+        await self.ident.close()
+        if self._own_store and self.store is not None:
+            self.store.close()
 
     def post(self, role: str | None, event: Event | UiEvent) -> None:
         """Queue an event (device events from the hub, touches from the UI)."""
@@ -268,7 +295,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         sess = self.session
         v.identified = self._identified
         v.offline = bool(sess and sess.offline)
-        v.pin_length = len(sess.pin_buffer) if sess else 0
+        v.pin_length = self.ident.core.pin_length if sess else 0
         if sess is not None:
             v.lines = list(sess.lines)
             v.loans = list(sess.loans)
@@ -323,10 +350,9 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         return out
 
     def _ctx(self, snapshot: PatronSnapshot, card: str) -> guards.GuardContext:
-        now = self._now()
-        window = timedelta(minutes=self.settings.rules.lockout.window_minutes + self.settings.rules.lockout.lockout_minutes)
-        failures = self.journal.pin_failures(card, since=now - window)
-        return guards.GuardContext(patron=snapshot, rules=self.settings.rules, now=now, failed_pin_attempts=failures)
+        # The PIN (and its lockout) was settled by the identification core; the
+        # guards ask the policy about the rest.
+        return guards.GuardContext(patron=snapshot, rules=self.settings.rules, now=self._now())
 
     def _busy(self, text: Text) -> None:
         self.view.busy = text

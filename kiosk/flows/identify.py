@@ -1,19 +1,23 @@
-"""Identification: card, PIN, online or offline, then the account."""
+"""Identification: a shell over the one identification core
+(:mod:`kiosk.identify`): card, PIN, online or offline, then the account.
+
+The PIN buffer, the wrong-PIN budget (per patron, shared with a door on this
+machine) and the verified-patron cache are the core's; this module only
+turns its outward effects into screens.
+"""
 
 from __future__ import annotations
 
-from devices.base import KEY_CLEAR, KEY_ENTER
-from datetime import UTC
 import logging
-from datetime import timedelta
 
-from devices.base import CardPresented
+from devices.base import KEY_CLEAR, KEY_ENTER, CardPresented
 from kiosk.config import OfflineMode
 from kiosk.i18n import normalise_language
-from policy import PatronSnapshot, PinCheck
+from kiosk.identify.core import Alarm, AskPin, Grant, Reason, Refuse
+from policy import Action, PatronSnapshot
 
 from . import guards
-from .model import K, State, policy_text
+from .model import K, State, Text, policy_text
 from .port import LibrarySystemError, LibrarySystemUnavailable, account_data
 from .session import Session
 
@@ -23,7 +27,7 @@ S = State
 
 
 class IdentifyFlow:
-    """Identification: card, PIN, online or offline, then the account.  A part of :class:`~kiosk.flows.engine.KioskFlows`."""
+    """Identification.  A part of :class:`~kiosk.flows.engine.KioskFlows`."""
 
     async def _on_card(self, ev: CardPresented) -> None:
         if self._identified or self.state not in (S.IDLE, S.RETURN, S.MESSAGE, S.OUT_OF_ORDER):
@@ -34,90 +38,124 @@ class IdentifyFlow:
             return
         await self._identify(ev.identifier)
 
+    def _pin_action(self) -> Action:
+        """The action whose PIN rules the kiosk's PIN screen answers for."""
+        required = self.settings.rules.pin_required
+        return Action.RENEW if Action.CHECKOUT not in required and Action.RENEW in required else Action.CHECKOUT
+
     async def _identify(self, card: str) -> None:
         back = S.RETURN if self.state is S.RETURN else S.IDLE
         sess = self.session or Session()
         self.session = sess
-        if not self._library_up:
-            # Known down (the watcher probes in the background and brings the
-            # kiosk back): the patron gets limited service now instead of
-            # waiting for the client's reconnect attempts.
-            await self._identify_offline(card, back)
-            return
+        # Known down (the watcher probes in the background and brings the
+        # kiosk back): the patron gets limited service now instead of
+        # waiting for the client's reconnect attempts.
+        known_down = not self._library_up
         self._busy(K("kiosk.busy.identify"))
         try:
-            snapshot = await self.library.identify(card)
-        except LibrarySystemUnavailable:
+            out = await self.ident.present(card, action=self._pin_action(), need_pin=guards.needs_pin(self.settings.rules),
+                                           offline=known_down)
+        finally:
             self._clear_busy()
-            self._library_down()
-            await self._identify_offline(card, back)
-            return
-        except LibrarySystemError as exc:
-            self._clear_busy()
-            log.error("identify failed: %s", type(exc).__name__)
-            self._signal(False)
-            await self._message(K("kiosk.error.title"), K("kiosk.error.library"), back=back)
-            return
-        self._clear_busy()
-        self._library_back()
-        refusal = guards.card_usable(self._ctx(snapshot, card))
-        if refusal is not None:
-            if back is S.IDLE:
-                self.session = None
-            await self._refuse(refusal, back=back)
-            return
-        sess.card = card
-        sess.snapshot = snapshot
-        if snapshot.language and not self._language_chosen:
-            self.view.language = normalise_language(snapshot.language)
-        if guards.needs_pin(self.settings.rules):
-            sess.pin_buffer = ""
-            self._goto(S.PIN)
-            return
-        await self._identified_online(snapshot, pin=None)
+        await self._identification(card, out, back)
 
-    async def _identify_offline(self, card: str, back: State) -> None:
-        mode = self.settings.offline
-        if mode is OfflineMode.OFF:
-            self.session = None
-            self._signal(False)
-            await self._message(K("kiosk.offline.title"), K("kiosk.offline.off"), back=S.OUT_OF_ORDER)
+    async def _identification(self, card: str, out: list, back: State) -> None:
+        """Show what the core decided."""
+        sess = self.session
+        assert sess is not None
+        online = self.ident.last_online
+        if online is False:
+            self._library_down()
+        elif online is True:
+            self._library_back()
+        for effect in out:
+            if isinstance(effect, Alarm):
+                log.critical("ALARM %s: PIN actions out of service (%s)", effect.kind, effect.detail)
+        effect = next((e for e in out if isinstance(e, (AskPin, Grant, Refuse))), None)
+        if isinstance(effect, AskPin):
+            sess.card = card
+            sess.awaiting_offline_pin = effect.offline
+            snapshot = self.ident.core.snapshot
+            if snapshot is not None and snapshot.language and not self._language_chosen:
+                self.view.language = normalise_language(snapshot.language)
+            self._goto(S.PIN)
+            self.view.pin_error = self._pin_text(effect)
+            if effect.error is not None and effect.error is not Reason.PIN_EMPTY:
+                self._signal(False)
+                log.info("PIN refused: %s", ",".join(effect.error.rule_ids()))  # type: ignore[union-attr]
             return
-        if mode is OfflineMode.RETURN_ONLY:
-            if back is S.IDLE:
+        if isinstance(effect, Grant):
+            sess.card = card
+            sess.pin = effect.pin
+            sess.awaiting_offline_pin = False
+            if effect.source == "offline":
+                sess.offline = True
+                self._signal(True)
+                await self._enter_borrow_or_menu()
+                return
+            assert effect.snapshot is not None
+            sess.snapshot = effect.snapshot
+            await self._identified_online(effect.snapshot, pin=effect.pin)
+            return
+        if isinstance(effect, Refuse):
+            await self._refused(effect, back)
+
+    def _pin_text(self, ask: AskPin) -> Text | None:
+        if ask.error is Reason.PIN_EMPTY:
+            return K("kiosk.pin.empty")
+        if ask.error is None:
+            return None
+        text = policy_text(ask.error.message)  # type: ignore[union-attr]
+        if ask.tries_left == 1:
+            return K("kiosk.pin.wrong_last", reason=text)
+        if ask.tries_left is not None:
+            return K("kiosk.pin.wrong_tries", reason=text, tries=ask.tries_left)
+        return text
+
+    async def _refused(self, refusal: Refuse, back: State) -> None:
+        sess = self.session
+        at_pin = self.state is S.PIN
+        reason = refusal.reason
+        if reason is Reason.OFFLINE_OFF:
+            mode = self.settings.offline
+            if mode is OfflineMode.OFF:
                 self.session = None
+                self._signal(False)
+                await self._message(K("kiosk.offline.title"), K("kiosk.offline.off"), back=S.OUT_OF_ORDER)
+                return
+            if at_pin or back is S.IDLE:
+                self._drop_patron()
             self._signal(False)
             await self._message(K("kiosk.offline.title"), K("kiosk.offline.return_only"), back=back)
             return
-        sess = self.session
-        assert sess is not None
-        if guards.needs_pin(self.settings.rules):
-            sess.card = card
-            sess.awaiting_offline_pin = True
-            sess.pin_buffer = ""
-            self._goto(S.PIN)
-            return
-        await self._offline_session(card, pin=None, back=back)
-
-    async def _offline_session(self, card: str, pin: str | None, back: State) -> None:
-        sess = self.session
-        assert sess is not None
-        within = timedelta(hours=self.settings.offline_recent_hours)
-        if not self.journal.recently_verified(card, within, pin=pin, now=self._now()):
-            sess.card = None
-            sess.pin = None
-            sess.awaiting_offline_pin = False
-            if not sess.lines:
-                self.session = None
+        if reason is Reason.NOT_VERIFIED:
+            self._drop_patron()
             self._signal(False)
-            await self._message(K("kiosk.offline.title"), K("kiosk.offline.not_verified"), back=back if back is not S.PIN else S.IDLE)
+            await self._message(K("kiosk.offline.title"), K("kiosk.offline.not_verified"), back=back if not at_pin else S.IDLE)
             return
-        sess.card = card
-        sess.pin = pin
-        sess.offline = True
-        sess.awaiting_offline_pin = False
-        self._signal(True)
-        await self._enter_borrow_or_menu()
+        if reason is Reason.OUT_OF_SERVICE:
+            self._drop_patron()
+            self._signal(False)
+            await self._message(K("kiosk.error.title"), K("kiosk.pin.out_of_service"), back=S.IDLE)
+            return
+        if reason is Reason.ERROR:
+            log.error("identify failed: %s", refusal.staff)
+            self._drop_patron()
+            self._signal(False)
+            await self._message(K("kiosk.error.title"), K("kiosk.error.library"), back=back if not at_pin else S.IDLE)
+            return
+        assert refusal.decision is not None
+        log.info("refused: %s", ",".join(refusal.rules))
+        if at_pin:
+            self._drop_patron()
+            self._signal(False)
+            await self._message(K("kiosk.refused.title"), policy_text(refusal.decision.message), back=S.IDLE)
+            return
+        if back is S.IDLE and not (sess and sess.lines):
+            self.session = None
+        elif sess is not None:
+            sess.card = None
+        await self._refuse(refusal.decision, back=back)
 
     async def _on_key(self, key: str) -> None:
         if self.state is not S.PIN:
@@ -130,76 +168,37 @@ class IdentifyFlow:
             await self._ui_pin_digit(key)
 
     async def _ui_pin_digit(self, digit: str | None) -> None:
-        sess = self.session
-        if sess is None or not digit or not digit.isdigit() or len(digit) != 1:
+        if self.session is None or not digit or not digit.isdigit() or len(digit) != 1:
             return
-        if len(sess.pin_buffer) < self.settings.max_pin_length:
-            sess.pin_buffer += digit
+        self.ident.core.key(self._now(), digit)
         self.view.pin_error = None
 
     async def _ui_pin_back(self, _: str | None) -> None:
-        if self.session is not None:
-            self.session.pin_buffer = self.session.pin_buffer[:-1]
+        self.ident.core.backspace()
 
     async def _ui_pin_clear(self, _: str | None) -> None:
-        if self.session is not None:
-            self.session.pin_buffer = ""
+        self.ident.core.key(self._now(), KEY_CLEAR)
 
     async def _ui_cancel(self, _: str | None) -> None:
         sess = self.session
+        self.ident.core.reset()
         if sess is not None and sess.lines:
             sess.card = None
-            sess.pin_buffer = ""
             self._goto(S.RETURN)
             return
         self._end_quietly()
 
     async def _ui_pin_enter(self, _: str | None) -> None:
         sess = self.session
-        if sess is None or sess.card is None:
-            return
-        pin, sess.pin_buffer = sess.pin_buffer, ""
-        if not pin:
-            self.view.pin_error = K("kiosk.pin.empty")
+        if sess is None or sess.card is None or not self.ident.core.waiting_for_pin:
             return
         card = sess.card
-        if sess.awaiting_offline_pin:
-            await self._offline_session(card, pin, back=S.IDLE)
-            return
         self._busy(K("kiosk.busy.pin"))
         try:
-            snapshot = await self.library.identify(card, pin)
-        except LibrarySystemUnavailable:
+            out = await self.ident.submit()
+        finally:
             self._clear_busy()
-            self._library_down()
-            if self.settings.offline is OfflineMode.CHECKOUT:
-                await self._offline_session(card, pin, back=S.IDLE)
-            else:
-                await self._identify_offline(card, S.IDLE)
-            return
-        except LibrarySystemError as exc:
-            self._clear_busy()
-            log.error("PIN check failed: %s", type(exc).__name__)
-            await self._message(K("kiosk.error.title"), K("kiosk.error.library"), back=S.IDLE)
-            self._drop_patron()
-            return
-        self._clear_busy()
-        if snapshot.pin is PinCheck.WRONG:
-            self.journal.record_pin_failure(card, when=self._now().astimezone(UTC))
-        refusal = guards.pin_accepted(self._ctx(snapshot, card))
-        if refusal is not None:
-            self._signal(False)
-            log.info("PIN refused: %s", ",".join(refusal.rule_ids()))
-            if "P1" in refusal.rule_ids() and "L1" not in refusal.rule_ids():
-                self.view.pin_error = policy_text(refusal.message)
-                return
-            self._drop_patron()
-            await self._message(K("kiosk.refused.title"), policy_text(refusal.message), back=S.IDLE)
-            return
-        self.journal.clear_pin_failures(card)
-        sess.pin = pin
-        sess.snapshot = snapshot
-        await self._identified_online(snapshot, pin=pin)
+        await self._identification(card, out, S.IDLE)
 
     def _drop_patron(self) -> None:
         sess = self.session
@@ -220,10 +219,6 @@ class IdentifyFlow:
         ctx = self._ctx(snapshot, card)
         decision = guards.may_borrow(ctx)
         sess.borrow_decision = decision
-        if decision.allowed:
-            self.journal.remember_verified(card, pin=pin)
-        else:
-            self.journal.forget_verified(card)
         self.view.borrow_refusal = None if decision.allowed else policy_text(decision.message)
         self.view.renew_refused = not guards.may_renew(ctx).allowed
         self.view.blocks = [policy_text(d.message) for d in guards.blocks(ctx)]

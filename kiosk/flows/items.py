@@ -102,7 +102,7 @@ class ItemsFlow:
             info = await self.library.item_information(item_id)
         except LibrarySystemError:
             return ""
-        return str(getattr(info, "title", "") or "")
+        return info.title or ""
 
     def _find_line(self, kind: LineKind, item_id: str) -> ItemLine | None:
         sess = self.session

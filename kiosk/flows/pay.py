@@ -43,6 +43,8 @@ S = State
 
 #: Rules a payment lifts (the Wise digest, seed 003).
 PAYABLE_RULES = frozenset({"R1", "R2", "R3", "R4", "R5"})
+#: Words that mark a registration as a replacement invoice (the adapter's default for R4).
+INVOICE_WORDS = ("nota", "materiaalvergoeding")
 _PAID_STATUSES = (SubscriptionStatus.INVOICED, SubscriptionStatus.REMINDER, SubscriptionStatus.NOT_PAID)
 
 
@@ -119,8 +121,14 @@ def owed_from_registrations(registrations: Any) -> list[OwedLine]:
         adm_id = getattr(reg, "adm_id", "") or None
         if amount is None or amount <= 0 or adm_id is None or getattr(reg, "status", "") == "R":
             continue  # nothing to pay, no id to pay it by, or a payment arrangement
-        kind = LineKind.MEMBERSHIP_FEE if getattr(reg, "kind", None) == 1 else LineKind.CHARGE
         text = (getattr(reg, "description", "") or getattr(reg, "title", "") or "").strip()
+        words = f"{getattr(reg, 'description', '')} {getattr(reg, 'title', '')}".lower()
+        if getattr(reg, "kind", None) == 1:
+            kind = LineKind.MEMBERSHIP_FEE
+        elif any(w in words for w in INVOICE_WORDS):  # a replacement invoice (R4), as the adapter reads it
+            kind = LineKind.INVOICE
+        else:
+            kind = LineKind.CHARGE
         created = getattr(reg, "created", None)
         label = K("kiosk.pay.line.fee") if kind is LineKind.MEMBERSHIP_FEE else (
             literal(text[:60]) if text else K("kiosk.pay.line.charge", date=created.strftime("%d/%m/%Y") if created else ""))
@@ -144,6 +152,9 @@ def after_payment(snapshot: PatronSnapshot, paid: list[OwedLine], owed: list[Owe
                 if not c.paid and cents(c.amount) == line.amount_cents and (o.created is None or c.created == o.created):
                     del charges[i]
                     break
+    invoices = [o for o in owed if o.line.kind is LineKind.INVOICE]
+    if invoices and all(any(o is p for p in paid) for o in invoices):
+        update["replacement_invoice"] = False
     if everything:
         charges = []
         update["replacement_invoice"] = False
@@ -158,6 +169,18 @@ def after_payment(snapshot: PatronSnapshot, paid: list[OwedLine], owed: list[Owe
                 "renewal_privileges_denied": False})
     update["charges"] = tuple(charges)
     return snapshot.model_copy(update=update)
+
+
+#: The pay screen's own reason text per rule (the policy's texts say "at the desk").
+_REASON_KEYS = {"R2": "kiosk.pay.reason.fee", "R5": "kiosk.pay.reason.fee", "R1": "kiosk.pay.reason.charges",
+                "R3": "kiosk.pay.reason.old", "R4": "kiosk.pay.reason.invoice"}
+
+
+def pay_reason(decision: Decision) -> Text:
+    for rule in decision.rule_ids():
+        if rule in _REASON_KEYS:
+            return K(_REASON_KEYS[rule])
+    return policy_text(decision.message)
 
 
 def payable(decision: Decision) -> bool:
@@ -248,7 +271,7 @@ class PayFlow:
         total = sel.total_cents
         lifts = self._lifts(sel, sel.selected)
         pv = PayView(
-            reason=policy_text(sel.decision.message),
+            reason=pay_reason(sel.decision),
             lines=[(o.label or literal(o.line.description), self._amount(o.line.amount_cents, sel), chosen,
                     bool(needed and needed[i])) for i, (o, chosen) in enumerate(zip(sel.owed, sel.selected, strict=True))],
             total=self._amount(total, sel),
@@ -346,7 +369,7 @@ class PayFlow:
                                 amount=format_amount(record.amount_cents, self.view.language)), back=S.MENU)
             return
         sess.snapshot = snapshot
-        await self._identified_online(snapshot, pin=sess.pin)
+        self._decisions_after_payment(snapshot)
         amount = format_amount(record.amount_cents, self.view.language)
         if self._borrow_allowed() is None:
             if self.state is not S.BORROW:
@@ -356,6 +379,20 @@ class PayFlow:
         else:
             await self._message(K("kiosk.pay.taken.title"), K("kiosk.pay.booked_still_blocked", amount=amount),
                                 back=S.MENU, extra=policy_text(self._borrow_allowed().message))
+
+    def _decisions_after_payment(self, snapshot: PatronSnapshot) -> None:
+        """As at identification, without asking for the account again (paying changes no loan or hold)."""
+        from . import guards
+
+        sess = self.session
+        ctx = self._ctx(snapshot, sess.card)
+        decision = guards.may_borrow(ctx)
+        sess.borrow_decision = decision
+        self.view.borrow_refusal = None if decision.allowed else policy_text(decision.message)
+        self.view.renew_refused = not guards.may_renew(ctx).allowed
+        self.view.blocks = [policy_text(d.message) for d in guards.blocks(ctx)]
+        self._signal(decision.allowed)
+        self._goto(S.MENU)
 
     async def _print_payment_receipt(self, report: PayReport) -> None:
         """The payment's own receipt, printed at once (also when the patron later declines a loan receipt)."""

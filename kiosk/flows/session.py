@@ -63,7 +63,6 @@ class FlowSettings:
     branch: str | None = None
     summary_seconds: float = 8.0
     probe_seconds: float = 10.0
-    max_pin_length: int = 12
     #: branch code -> name, so a hold's pickup place reads "Demo Centrum", not "9901"
     branch_names: Mapping[str, str] = field(default_factory=dict)
 
@@ -96,7 +95,6 @@ class Session:
     holds: list[HoldLine] = field(default_factory=list)
     lines: list[ItemLine] = field(default_factory=list)
     seen_uids: set[str] = field(default_factory=set)
-    pin_buffer: str = ""
     borrow_decision: Decision | None = None
     pay: Any = None  # kiosk.flows.pay.PaySelection while the PAY screen is open
     pay_banner: Any = None  # the last payment attempt's outcome text

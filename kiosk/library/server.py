@@ -344,7 +344,7 @@ class LibraryHandler(Sip2Handler):
         today = self._now().date()
         if self.pure_wise:
             return [(f.subscription_status, wise.wise_status(view, patron.identified, today)), *wise.badge_fields(view)]
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, str]] = [(f.patron_number, view.patron_id)]
         if view.birth_date:
             out.append((f.birth_date, format_date(view.birth_date)))
         sub = view.subscription

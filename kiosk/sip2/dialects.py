@@ -56,7 +56,6 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from .messages import (
-    REGISTRATION_FLAGS,
     Registration,
     format_wise_date,
     parse_wise_amount,
@@ -181,6 +180,9 @@ class FieldCodes(BaseModel):
     home_branch: str = "XH"
     subscription_start: str = "XD"
     item_parts: str = "XN"
+    #: The library's own patron number: the same for every card and the temporary
+    #: number of one patron (the wrong-PIN budget is kept per patron, not per card).
+    patron_number: str = "XI"
 
     @field_validator("*")
     @classmethod

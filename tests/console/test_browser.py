@@ -24,10 +24,15 @@ pytestmark = pytest.mark.timeout(120)
 SHOTS = os.environ.get("BIBKIOSK_SCREENSHOTS")  # e.g. docs/screenshots: also write the README's screenshots
 
 
-def shot(browser, name: str) -> None:
+def shot(browser, name: str, full: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        if full:  # the whole page, up to 1600 px high
+            height = browser.execute_script("return document.documentElement.scrollHeight")
+            browser.set_window_size(1280, min(1600, max(900, height + 130)))
         browser.save_screenshot(str(Path(SHOTS) / f"console-{name}.png"))
+        if full:
+            browser.set_window_size(1280, 900)
 
 
 def login(browser, base: str, user: str) -> None:
@@ -59,7 +64,9 @@ def test_login_and_an_entry_appears_within_a_second(site, browser):
     row = browser.find_elements(By.CSS_SELECTOR, "#live-entries tbody tr")[0].text
     assert "granted" in row and pseudonym(CARD, DOOR_KEY.encode()) in row and CARD not in row
     assert elapsed < 1.0
-    shot(browser, "site")
+    if SHOTS:
+        time.sleep(1.0)  # the occupancy card follows the door's next state
+    shot(browser, "site", full=True)
 
 
 def test_acknowledge_an_alarm(site, browser):
@@ -98,15 +105,16 @@ def test_remote_release_as_operator_and_refused_as_viewer(site, browser):
     login(browser, base, "otto")
     browser.get(base + "/site/b1")
     browser.find_element(By.ID, "act-door-release").click()
-    seconds = browser.find_element(By.ID, "seconds")
+    seconds = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "seconds")))
     seconds.clear()
     seconds.send_keys("4")
     browser.find_element(By.ID, "reason").send_keys("patron with a wheelchair at the door")
     shot(browser, "action")
     browser.find_element(By.ID, "send-action").click()
     # Without the confirmation tick: refused, nothing sent.
-    assert "confirmation" in browser.find_element(By.ID, "action-error").text
-    browser.find_element(By.ID, "confirm").click()
+    error = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "action-error")))
+    assert "confirmation" in error.text
+    WebDriverWait(browser, 10).until(EC.element_to_be_clickable((By.ID, "confirm"))).click()
     browser.find_element(By.ID, "send-action").click()
     result = WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.ID, "action-result")))
     assert "Done" in result.text
@@ -149,7 +157,7 @@ def test_why_refused_answered_by_the_site(site, browser):
     assert verdict.text == "Refused"
     rules = browser.find_element(By.ID, "why-rules").text
     assert "B1" in rules and "No unmanned-hours badge" in rules
-    shot(browser, "why")
+    shot(browser, "why", full=True)
     # In the staff member's language: French.
     Select(browser.find_element(By.ID, "lang-select")).select_by_value("fr")
     browser.find_element(By.CSS_SELECTOR, "form[action='/language'] button").click()

@@ -58,7 +58,8 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
 
 
 def test_three_units():
-    assert [u.name for u in UNITS] == ["bibkiosk-door.service", "bibkiosk-kiosk.service", "bibkiosk-library.service"]
+    assert [u.name for u in UNITS] == [
+        "bibkiosk-console.service", "bibkiosk-door.service", "bibkiosk-kiosk.service", "bibkiosk-library.service"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)

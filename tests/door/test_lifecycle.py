@@ -16,7 +16,7 @@ import pytest
 from devices import Pattern, open_device, sim
 from kiosk.config import ConfigError, parse_config
 from kiosk.door.audit import AuditJournal
-from kiosk.door.cache import ScryptParams
+from kiosk.identify import ScryptParams
 from kiosk.door.service import DoorService
 from policy import Badge, CardState, PatronSnapshot, PinCheck, Subscription, SubscriptionStatus
 
@@ -170,7 +170,7 @@ async def test_corrupt_audit_is_moved_aside_with_an_alarm_and_the_door_works(tmp
 async def test_corrupt_cache_is_rebuilt_and_the_door_works(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
-    damaged_database(state / "door-cache.sqlite")
+    damaged_database(state / "patrons.sqlite")
     prompts = Prompts()
     svc = service(door_config(tmp_path), prompts=prompts)
     await svc.start()
@@ -179,7 +179,7 @@ async def test_corrupt_cache_is_rebuilt_and_the_door_works(tmp_path):
         assert (await enter(svc, prompts)).granted
     finally:
         await svc.stop()
-    assert len(list(state.glob("door-cache.sqlite.corrupt-*"))) == 1
+    assert len(list(state.glob("patrons.sqlite.corrupt-*"))) == 1
     with AuditJournal(state / "door-audit.sqlite", readonly=True) as j:
         assert [e.result for e in j.entries(event="state")] == ["cache_rebuilt"]
 
@@ -246,3 +246,4 @@ async def test_read_only_state_dir_runs_locked_and_refusing(tmp_path, read_only_
         assert sim.lock_history(name="door")[0] == ("lock", None)
     finally:
         await svc.stop()
+

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from kiosk.door.audit import AuditEvent, AuditJournal
-from kiosk.door.cache import OfflineCache, ScryptParams
+from kiosk.identify import PatronStore, ScryptParams
 from kiosk.door.errors import DoorStateError
 from kiosk.statefile import StateFileCorrupt, StateFileUnavailable, is_corruption, open_sqlite, probe_writable
 
@@ -108,9 +108,9 @@ def test_corrupt_audit_journal_is_moved_aside(tmp_path):
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path):
-    path = tmp_path / "door-cache.sqlite"
+    path = tmp_path / "patrons.sqlite"
     damaged_database(path)
-    cache = OfflineCache(path, b"k" * 32, scrypt=ScryptParams(n=2, r=1, p=1))
+    cache = PatronStore(path, b"k" * 32, scrypt=ScryptParams(n=2, r=1, p=1))
     assert cache.moved_aside is not None and len(cache) == 0
     cache.close()
 

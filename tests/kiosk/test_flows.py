@@ -10,7 +10,6 @@ from devices import sim
 from devices.base import Tag
 from kiosk.config import OfflineMode, ReceiptMode
 from kiosk.flows import TIMED_STATES, TRANSITIONS, FlowSettings, LineStatus, State, Ui
-from kiosk.flows.guards import GUARDS
 from kiosk.i18n import translate
 from policy import SiteRules
 
@@ -73,7 +72,6 @@ def test_state_table_is_checked_at_import():
     validate(typo)  # the name is well formed; only the class check knows it is missing
     with pytest.raises(TableError, match="has no _ui_pin_entre"):
         check_handlers(KioskFlows, typo)
-    assert {"card_usable", "pin_accepted", "may_borrow", "may_renew", "may_return"} <= set(GUARDS)
 
 
 async def test_identify_with_pin_in_patrons_language(h):
@@ -82,13 +80,15 @@ async def test_identify_with_pin_in_patrons_language(h):
     await h.pin("99")
     # A wrong PIN says so, stays on the PIN screen and counts toward the lockout.
     assert h.state is State.PIN
-    assert h.view.pin_error.render("nl") == pol("policy.P1")
-    assert len(h.journal.pin_failures("1001", since=NOW().replace(year=2000))) == 1
+    # ... and how many tries are left before the lockout, in the patron's language.
+    assert h.view.language == "fr"
+    assert h.view.pin_error.render("fr") == kio("kiosk.pin.wrong_tries", "fr", reason=pol("policy.P1", "fr"), tries=4)
+    assert len(h.flows.store.failures("1001", None, NOW())) == 1
     await h.pin("1234")
     assert h.state is State.MENU and h.view.identified
     assert h.view.borrow_refusal is None and not h.view.renew_refused
     assert h.view.language == "fr"  # the library system gave French
-    assert h.journal.pin_failures("1001", since=NOW().replace(year=2000)) == []
+    assert h.flows.store.failures("1001", None, NOW()) == []
     assert {ln.item_id for ln in h.view.loans} == {"L1", "L2"}
     assert "success" in h.cues and "refusal" in h.cues
 

@@ -16,13 +16,28 @@ from kiosk.library.datafile import load_data
 from kiosk.library.server import LibraryHandler
 from kiosk.library.store import Store
 from kiosk.sip2.codec import decode, encode
-from kiosk.sip2.messages import FeePaidRequest, FeePaidResponse, RegistrationsRequest, RegistrationsResponse
+from kiosk.sip2.messages import (
+    CheckinRequest,
+    CheckinResponse,
+    CheckoutRequest,
+    CheckoutResponse,
+    FeePaidRequest,
+    FeePaidResponse,
+    PatronInformationRequest,
+    PatronInformationResponse,
+    PatronStatusRequest,
+    PatronStatusResponse,
+    RegistrationsRequest,
+    RegistrationsResponse,
+)
 from kiosk.sip2.server import Sip2Session
 
 from .conftest import NOW
 
 DEMO = load_data("demo")
 CARDS = [c.number for p in DEMO.patrons for c in p.cards] + ["2X1986"]
+ITEMS = [i.item_id for i in DEMO.items]
+BRANCHES = [b.branch_id for b in DEMO.branches]
 ADM_IDS = [c.adm_id for p in DEMO.patrons for c in p.charges if c.adm_id] + [
     p.subscription.fee_adm_id for p in DEMO.patrons if p.subscription and p.subscription.fee_adm_id
 ] + ["1000001", "1000002"]
@@ -49,8 +64,23 @@ requests = st.one_of(
         fee_type=st.integers(0, 99),
         payment_type=st.integers(0, 99),
     ),
-)
-ANSWERS = {RegistrationsRequest: RegistrationsResponse, FeePaidRequest: FeePaidResponse}
+    # the answers that carry the other Wise fields: GL, AF, XS (64, 24), FV (12), CL (10)
+    st.builds(PatronInformationRequest, patron_identifier=card, patron_password=pin),
+    st.builds(PatronStatusRequest, patron_identifier=card, patron_password=st.one_of(st.just(""), safe_text)),
+    st.builds(CheckoutRequest, patron_identifier=card, item_identifier=st.sampled_from(ITEMS), patron_password=pin),
+    st.builds(CheckinRequest, item_identifier=st.sampled_from(ITEMS),
+              current_location=st.one_of(st.sampled_from(BRANCHES), safe_text)),
+)  # fmt: skip
+ANSWERS = {
+    RegistrationsRequest: RegistrationsResponse,
+    FeePaidRequest: FeePaidResponse,
+    PatronInformationRequest: PatronInformationResponse,
+    PatronStatusRequest: PatronStatusResponse,
+    CheckoutRequest: CheckoutResponse,
+    CheckinRequest: CheckinResponse,
+}
+#: Codes a pure-Wise answer may carry beyond the message's SIP2 2.00 fields.
+WISE_CODES = {"GL", "XS", "FV", "YZ"}
 
 
 @pytest.fixture(scope="module", params=["extended", "wise"])
@@ -90,6 +120,10 @@ def test_wise_handlers_answer_everything_and_the_books_balance(handler, batch):
             assert isinstance(answer, ANSWERS[type(msg)])
             frame = encode(answer, encoding=handler.encoding)  # it goes out on the wire ...
             assert isinstance(decode(frame, encoding=handler.encoding), ANSWERS[type(msg)])  # ... and reads back
+            if handler.pure_wise:
+                assert {code for code, _ in answer.extra_fields} <= WISE_CODES
+            if isinstance(answer, CheckinResponse) and answer.sort_bin is not None:
+                assert answer.sort_bin in ("03", "02") and answer.alert
             if isinstance(answer, RegistrationsResponse):
                 for line in answer.registrations:
                     assert line.adm_id and line.amount_value is not None and line.amount_value > 0

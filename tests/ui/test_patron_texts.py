@@ -299,9 +299,10 @@ class PatronTextsTest(base.KioskUiTest):  # (not imported by name: pytest would 
 
 
 def test_account_overdue_is_decided_by_the_kiosk_clock():
-    from types import SimpleNamespace as NS
+    from kiosk.adapter import Account, LoanInfo
+    from policy import PatronSnapshot
 
-    raw = NS(loans=[NS(item_id="1", title="t", due="2026-12-01", overdue=True)], holds=[])
+    raw = Account(patron=PatronSnapshot(), loans=(LoanInfo(item_id="1", title="t", due=date(2026, 12, 1), overdue=True),))
     assert not account_data(raw, date(2026, 11, 23)).loans[0].overdue
     assert account_data(raw, date(2026, 12, 2)).loans[0].overdue
 

@@ -95,6 +95,23 @@ class PayUiTest(GraphicUnitTest):
                 await asyncio.sleep(0.005)
             self.advance_frames(2)
 
+    async def panel_press(self, panel, text: str):
+        """Touch a button of the demo's simulator panel (beside the kiosk screen)."""
+        from kiosk.ui.widgets import KButton
+
+        found = []
+
+        def walk(widget):
+            if isinstance(widget, KButton) and widget.text == text:
+                found.append(widget)
+            for child in widget.children:
+                walk(child)
+
+        walk(panel)
+        assert found, f"no panel button {text!r}"
+        found[0].dispatch("on_release")
+        await self.frames()
+
     async def login(self, card, pin="1234"):
         sim.tap_card(card)
         await self.frames()
@@ -110,7 +127,8 @@ class PayUiTest(GraphicUnitTest):
             text = self.screen_text()
             assert self.flows.state is State.PAY
             assert kio("kiosk.pay.title") in text and kio("kiosk.pay.offer") in text
-            assert translate("policy", "policy.R2", "nl") in text and kio("kiosk.pay.line.fee") in text
+            assert kio("kiosk.pay.reason.fee") in text and kio("kiosk.pay.line.fee") in text
+            assert "balie" not in text  # the pay screen never sends the patron to a desk
             assert kio("kiosk.pay.lifts") in text and kio("kiosk.pay.total", amount="€ 60,00") in text
             # the patron declines on the terminal: a clear banner, the choice again
             sim.script_payments(["decline"], name="ui-pay")
@@ -149,5 +167,32 @@ class PayUiTest(GraphicUnitTest):
             assert kio("kiosk.pay.title", "fr") in text and kio("kiosk.pay.total", "fr", amount="€ 60,00") in text
             await self.touch(kio("kiosk.pay.back", "fr"))
             assert self.flows.state is State.MENU
+
+        self.run_scenario(scenario)
+
+    def test_demo_panel_answers_the_simulated_terminal(self):
+        """bibkiosk demo: the simulator panel's terminal buttons answer the payment the terminal waits on."""
+        from kiosk.ui.simpanel import SimPanel
+
+        async def scenario():
+            panel = SimPanel(self.root, cards=[], items=[], payment_terminal="ui-pay")
+            panel.toggle()
+            await self.frames()
+            await self.login(R2_CARD)
+            await self.touch(kio("kiosk.button.borrow"))
+            await self.touch(kio("kiosk.pay.button", amount="€ 60,00"), settle=False)
+            for _ in range(100):
+                if sim.payment_waiting(name="ui-pay"):
+                    break
+                await asyncio.sleep(0.01)
+            await self.panel_press(panel, "terminal: timeout")
+            assert kio("kiosk.pay.result.timeout") in self.screen_text()
+            await self.touch(kio("kiosk.pay.button", amount="€ 60,00"), settle=False)
+            for _ in range(100):
+                if sim.payment_waiting(name="ui-pay"):
+                    break
+                await asyncio.sleep(0.01)
+            await self.panel_press(panel, "terminal: approve")
+            assert self.flows.state is State.BORROW, self.screen_text()
 
         self.run_scenario(scenario)

@@ -66,7 +66,7 @@
       var live = document.getElementById("live-status");
       if (live) live.textContent = table.dataset.announce + " " + ev.device + ": " + (table.dataset[ev.result] || ev.type);
       var occ = document.getElementById("occupancy");
-      if (occ) refresh(occ.closest("section"), "/site/" + encodeURIComponent(ev.site));
+      if (occ) refresh(occ.closest("section"), "/site/" + encodeURIComponent(ev.site) + "?occ=1");
     }
   });
 
@@ -83,6 +83,10 @@
     var sites = document.getElementById("sites");
     if (sites) refresh(sites, "/?part=1");
     var devices = document.getElementById("devices-card");
-    if (devices && devices.dataset.site === data.site) refresh(devices, "/site/" + encodeURIComponent(data.site));
+    if (devices && devices.dataset.site === data.site) {
+      refresh(devices, "/site/" + encodeURIComponent(data.site));
+      var occ = document.getElementById("occ-card");
+      if (occ) refresh(occ, "/site/" + encodeURIComponent(data.site) + "?occ=1");
+    }
   });
 })();
