@@ -209,6 +209,6 @@ def test_decide_is_deterministic(patron, rules, period, pins) -> None:
         else:
             # the message is the first rule's: its own key, or that key with its one variant
             top = first.rules[0].rule
-            assert first.message.key in {f"policy.{top}", f"policy.{top}.amount", f"policy.{top}.screen"}
+            assert first.message.key in {f"policy.{top}", f"policy.{top}.amount", f"policy.{top}.screen", f"policy.{top}.age"}
         if action is Action.RETURN and Action.RETURN not in rules.pin_required:
             assert first.allowed
