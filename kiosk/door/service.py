@@ -4,17 +4,26 @@
 embed it (``await service.start()`` ... ``await service.stop()``), and
 ``bibkiosk door --config FILE`` runs it headless (:meth:`DoorService.run`).
 
+The service is split by responsibility: this module holds the life cycle
+(lock first, state files, stop), the audit, status and remote commands;
+:mod:`kiosk.door.hardware` the devices, strike and texts;
+:mod:`kiosk.door.entry` the entry path, a thin shell over the one
+identification core (:mod:`kiosk.identify`, shared with the kiosk and
+``bibkiosk check``); :mod:`kiosk.door.periods` the schedule.
+
 The path of one entry in unmanned hours:
 
 1. a card from any configured reader (patron reader or barcode scanner);
    the per-reader rate limit (``RL``), the period (closed: ``S1``) and the
-   wrong-PIN lockout (``L1``) are checked before a PIN is asked;
+   patron's wrong-PIN lockout (``L1``) are checked before a PIN is asked;
 2. the PIN from any PIN pad (digits, ``*`` clears, ``#`` enters) or from the
    kiosk's touch screen (:meth:`submit_pin`) within ``pin_timeout_seconds``;
-3. ``library.identify(card, pin)`` -> ``policy.decide(Action.ENTRY, ...,
-   period=UNMANNED, failed_pin_attempts=...)``; when the library system
-   cannot be reached, the offline cache decides (``O1`` when it does not
-   know the card);
+   always, whatever ``pin_required`` says;
+3. the attempt is counted (durably) before the PIN is checked, then
+   ``library.identify(card, pin)`` -> ``policy.decide(Action.ENTRY, ...)``;
+   when the library system cannot be reached, the verified cache decides
+   (``O1`` for an unknown card, a stale entry and a wrong PIN alike); when the
+   attempt cannot be counted (full disk), ``E2``, an alarm, and no check;
 4. granted: ``lock.release(release_seconds)``, relocked as soon as the door
    closes; the indicator shows GRANTED / REFUSED / ERROR;
 5. every decision and door event goes to the audit journal with a
