@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -409,11 +410,14 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
         from kiosk.fleet.demo import DemoFleet  # broker, demo door, console (docs/console.md)
 
         fleet = DemoFleet(state, demo, flows, console_port=getattr(args, "console_port", 8080))
-        await fleet.start()
+        # Beside the kiosk, not before it: the touch screen does not wait for the broker.
+        fleet_start = asyncio.create_task(fleet.start())
     try:
         await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
     finally:
         if fleet is not None:
+            with contextlib.suppress(Exception):
+                await fleet_start
             await fleet.close()
         await payments.close()
         journal.close()
