@@ -158,6 +158,10 @@ class PatronSnapshot(BaseModel):
     flags_only: bool = False
     screen_message: str | None = None
     known: bool = True
+    #: Age verdicts instead of a birth date, for a client the library system
+    #: does not tell the birth date (a door): ``(years, at_least)`` pairs,
+    #: "the patron is (not) at least *years* old" (A1).
+    age_verdicts: tuple[tuple[int, bool], ...] = ()
 
 
 class LockoutRule(BaseModel):

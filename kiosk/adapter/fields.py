@@ -20,6 +20,8 @@ yes / no               ``Y`` / ``N``
 badge (repeatable)     the badge name; ``;off`` appended when the badge type
                        is switched off centrally (counts as absent)
 charge (repeatable)    ``YYYYMMDD amount`` e.g. ``20260901 2.50`` (one open charge)
+age verdict (repeat.)  ``years:Y`` / ``years:N``: the patron is / is not at least
+                       that old (sent instead of the birth date to a door)
 =====================  =======================================================
 """
 
@@ -33,10 +35,12 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "FieldCodes",
+    "format_age_verdict",
     "format_badge",
     "format_charge",
     "format_date",
     "format_money",
+    "parse_age_verdict",
     "parse_badge",
     "parse_charge",
     "parse_date",
@@ -65,6 +69,7 @@ class FieldCodes(BaseModel):
     home_branch: str = "XH"
     subscription_start: str = "XD"
     item_parts: str = "XN"
+    age_verdict: str = "XA"
 
     @field_validator("*")
     @classmethod
@@ -138,6 +143,18 @@ def parse_badge(text: str) -> tuple[str, bool]:
     if text.endswith(BADGE_OFF_SUFFIX):
         return text[: -len(BADGE_OFF_SUFFIX)], False
     return text, True
+
+
+def format_age_verdict(years: int, at_least: bool) -> str:
+    return f"{years}:{'Y' if at_least else 'N'}"
+
+
+def parse_age_verdict(text: str) -> tuple[int, bool] | None:
+    """(years, at_least); None for garbage."""
+    years, sep, verdict = text.strip().partition(":")
+    if not sep or not years.isdigit() or len(years) > 3 or verdict.upper() not in ("Y", "N"):
+        return None
+    return int(years), verdict.upper() == "Y"
 
 
 def format_charge(created: date, cents: int) -> str:

@@ -73,7 +73,7 @@ from .base import (
     RenewAllResult,
     TransactionResult,
 )
-from .fields import FieldCodes, parse_badge, parse_charge, parse_date, parse_money
+from .fields import FieldCodes, parse_age_verdict, parse_badge, parse_charge, parse_date, parse_money
 
 log = logging.getLogger("kiosk.adapter.sip2")
 
@@ -199,6 +199,7 @@ def snapshot_from_sip2(
         flags=flags,
         flags_only=False,
         screen_message=screen,
+        age_verdicts=tuple(v for v in map(parse_age_verdict, extras.get(f.age_verdict, ())) if v is not None),
     )
 
 

@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from kiosk.door.errors import DoorStateError
+from kiosk.files import private_file
 
 
 class AuditEvent(StrEnum):
@@ -115,6 +116,7 @@ def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # audit and cache: owner only (0600)
             conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
