@@ -21,7 +21,28 @@
    included: libLLVM alone is ~85 MB of file pages) and RssAnon (the
    process's own memory; llvmpipe keeps textures there, a GPU would not).
 
+4. Patron steps (the UI rendered for real offscreen, the embedded library
+   system over SIP2 on loopback as in the demo, sim devices): from the
+   patron's action to the first drawn frame that shows the result, p95 over
+   the runs, target < 300 ms each: card -> PIN screen, PIN -> menu,
+   menu -> borrow screen, item placed -> its line shown, menu -> My account
+   with 20 loans, item placed on the return screen -> its line shown, and a
+   card tapped while the library system is down -> "limited service" shown.
+   Peer, same run: the same step headless (the flows alone, no UI), so the
+   ratio is what the UI costs.  One JSON line per step, ``step_<name>_p95``.
+
+5. Paying (issue 14; the UI rendered offscreen, the embedded library system
+   over SIP2, a simulated payment terminal ``sim://payment`` answering at
+   once): a patron blocked by R2 taps "Pay € 60,00 now"; from the tap to
+   the payment request sent to the terminal (``pay_tap_to_terminal_p95``),
+   and from the terminal's approval to the first drawn frame of the borrow
+   screen saying "you can borrow again" (``pay_approved_to_borrow_p95``:
+   the result journalled, a 37 booked, the patron identified again, the
+   account loaded).  Target <= 300 ms p95 each.  Peer, same run: the same
+   steps headless (flows only).
+
 Prints medians and ratios, then one JSON line per metric.
+``--steps-only`` / ``--memory-only`` / ``--pay-only`` run one part.
 """
 
 from __future__ import annotations
@@ -57,12 +78,27 @@ ROLES = {
 }
 
 
+#: A patron with 20 loans (the "My account" step).
+LOANS_CARD = "29999000000990"
+LOAN_ITEMS = [f"32000000000{n:03d}" for n in range(1, 21)]
+
+
 def bench_data(path: Path) -> Path:
-    """The demo data plus ten RFID-tagged books for the stack."""
+    """The demo data plus ten RFID-tagged books for the stack, and a patron
+    with 20 loans."""
     data = json.loads((ROOT / "kiosk/library/demo.json").read_text())
     for n, item in enumerate(BENCH_ITEMS, start=1):
         data["items"].append({"item_id": item, "rfid": f"E0041600000{n:05d}", "title": f"Bench book {n}",
                               "author": "", "item_type": "book", "parts": 1, "branch": None})
+    patron = json.loads(json.dumps(data["patrons"][0]))
+    patron.update(id="900990", name="Bench Twenty Loans", cards=[{"number": LOANS_CARD, "status": "active"}],
+                  badges=[])
+    data["patrons"].append(patron)
+    for n, item in enumerate(LOAN_ITEMS, start=1):
+        data["items"].append({"item_id": item, "rfid": None, "title": f"Bench loan {n} with a longer title",
+                              "author": "", "item_type": "book", "parts": 1, "branch": None})
+        data["loans"].append({"patron": "900990", "item": item, "due": f"2026-12-{n:02d}", "renewals": 0,
+                              "checked_out": "2026-11-10"})
     path.write_text(json.dumps(data))
     return path
 
@@ -366,6 +402,207 @@ def bare_kivy_rss(multisamples: int = 0) -> tuple[float, float]:
     return int(match.group(1)) / 1024, int(match.group(2)) / 1024
 
 
+# ------------------------------------------------------------------ 4. patron steps (child process)
+
+STEPS = ("card_to_pin", "pin_to_menu", "menu_to_borrow", "item_to_shown", "account_20_loans", "return_item",
+         "card_library_down")
+
+
+async def steps_child(runs: int, ui: bool) -> None:
+    """Walk *runs* patrons through every step; print ``step NAME MS`` lines.
+
+    With *ui* the kiosk UI runs offscreen and a step ends at the first drawn
+    frame (``on_flip``) that shows its result; without, the step ends when
+    the flows publish the view with the result (the headless peer)."""
+    if ui:
+        from kiosk.ui.runner import configure_kivy
+
+        configure_kivy()
+    from devices import sim
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, LineKind, LineStatus, State, Ui
+    from kiosk.journal import Journal
+    from kiosk.kiosk_cli import start_demo_library
+    from kiosk.library.server import site_rules
+    from policy import DEFAULT_PIN_REQUIRED
+
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = await start_demo_library(Path(tmp) / "lib.sqlite", lambda: NOW,
+                                        data=str(bench_data(Path(tmp) / "data.json")))
+        library = demo.library
+        journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"bench-key-0123456789")
+        rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+        from kiosk.config import OfflineMode
+
+        settings = FlowSettings(rules=rules, offline=OfflineMode.CHECKOUT)  # as in the demo
+        flows = KioskFlows(library, journal, DeviceHub(ROLES), settings, now=lambda: NOW)
+        app_box: list = []
+
+        def shown(state: State, check=None):
+            def pred() -> bool:
+                view = flows.view
+                if view.state is not state or view.busy is not None or (check and not check(view)):
+                    return False
+                if not app_box:
+                    return True
+                kroot = app_box[0].kroot
+                return kroot.ids.sm.current == state.value and kroot._view.version == view.version
+            return pred
+
+        async def until(pred, timeout: float = 10.0) -> float:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[float] = loop.create_future()
+            if not app_box:
+                def changed(_view) -> None:
+                    if not done.done() and pred():
+                        done.set_result(time.perf_counter())
+                flows.subscribe(changed)
+                try:
+                    changed(None)
+                    return await asyncio.wait_for(done, timeout)
+                finally:
+                    flows._listeners.remove(changed)
+            from kivy.clock import Clock
+            from kivy.core.window import Window
+
+            def flipped(*_a) -> None:
+                if not done.done() and pred():
+                    done.set_result(time.perf_counter())
+
+            # a frame is drawn whenever the canvas changed; ask for one now and then
+            # in case the result is already on screen
+            poke = Clock.schedule_interval(lambda _dt: Window.canvas.ask_update(), 0.1)
+            Window.bind(on_flip=flipped)
+            Window.canvas.ask_update()
+            try:
+                return await asyncio.wait_for(done, timeout)
+            finally:
+                Window.unbind(on_flip=flipped)
+                poke.cancel()
+
+        async def settle(state: State) -> None:
+            await until(shown(state))
+
+        def line_done(kind: LineKind, item: str):
+            return lambda v: any(ln.kind is kind and ln.item_id == item and ln.status is LineStatus.OK
+                                 for ln in v.lines)
+
+        async def step(name: str, action, pred) -> None:
+            t0 = time.perf_counter()
+            action()
+            t1 = await until(pred)
+            print(f"step {name} {(t1 - t0) * 1000:.2f}", flush=True)
+
+        async def login(card: str, timed: bool) -> None:
+            if timed:
+                await step("card_to_pin", lambda: sim.tap_card(card), shown(State.PIN))
+            else:
+                sim.tap_card(card)
+                await settle(State.PIN)
+            for d in PIN:
+                flows.press(Ui.PIN_DIGIT, d)
+            if timed:
+                await step("pin_to_menu", lambda: flows.press(Ui.PIN_ENTER), shown(State.MENU))
+            else:
+                flows.press(Ui.PIN_ENTER)
+                await settle(State.MENU)
+
+        async def end_session() -> None:
+            flows.press(Ui.FINISH)
+            await settle(State.RECEIPT)
+            flows.press(Ui.RECEIPT_NO)
+            await settle(State.SUMMARY)
+            flows.press(Ui.OK)
+            await settle(State.IDLE)
+
+        async def walk() -> None:
+            item = BENCH_ITEMS[0]
+            tag = sim.tag_for(item)
+            for _ in range(runs + 2):  # the first two warm up (not printed apart: the parent drops them)
+                await login(CARD, timed=True)
+                await step("menu_to_borrow", lambda: flows.press(Ui.BORROW), shown(State.BORROW))
+                await step("item_to_shown", lambda: sim.place_items([tag]),
+                           shown(State.BORROW, line_done(LineKind.BORROW, item)))
+                await end_session()
+                sim.remove_items()
+                flows.press(Ui.RETURN)
+                await settle(State.RETURN)
+                await step("return_item", lambda: sim.place_items([tag]),
+                           shown(State.RETURN, line_done(LineKind.RETURN, item)))
+                await end_session()
+                sim.remove_items()
+                await login(LOANS_CARD, timed=False)
+                await step("account_20_loans", lambda: flows.press(Ui.ACCOUNT),
+                           shown(State.ACCOUNT, lambda v: len(v.loans) == len(LOAN_ITEMS)))
+                flows.press(Ui.FINISH)
+                await settle(State.SUMMARY)
+                flows.press(Ui.OK)
+                await settle(State.IDLE)
+                await demo.link.set(False)
+                await flows.probe()  # the watcher's probe between patrons: "limited service" shows at rest
+                await until(lambda: bool(flows.view.notices) and shown(State.IDLE)())
+                await step("card_library_down", lambda: sim.tap_card(CARD),
+                           lambda: bool(flows.view.notices) and shown(State.PIN)())
+                flows.press(Ui.CANCEL)
+                await settle(State.IDLE)
+                await demo.link.set(True)
+                await flows.probe()
+                await until(lambda: not flows.view.notices and shown(State.IDLE)())
+
+        try:
+            if ui:
+                from kiosk.ui.runner import run_ui
+
+                async def scenario(app) -> None:
+                    app_box.append(app)
+                    await asyncio.sleep(0.3)
+                    profile = os.environ.get("BENCH_PROFILE")  # a pyinstrument report of the walk
+                    if profile:
+                        from pyinstrument import Profiler
+
+                        profiler = Profiler(async_mode="disabled")
+                        profiler.start()
+                    await walk()
+                    if profile:
+                        profiler.stop()
+                        Path(profile).write_text(profiler.output_text(unicode=False, show_all=False))
+
+                await run_ui(flows, sounds=False, scenario=scenario)
+            else:
+                await flows.start(ticker=False)
+                try:
+                    await walk()
+                finally:
+                    await flows.close()
+        finally:
+            journal.close()
+            await demo.close()
+
+
+def steps(runs: int, ui: bool) -> dict[str, list[float]]:
+    out = subprocess.run([sys.executable, __file__, "--steps-child" if ui else "--steps-child-headless", str(runs)],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    found: dict[str, list[float]] = {}
+    for m in re.finditer(r"^step (\w+) ([\d.]+)$", out.stdout, re.M):
+        found.setdefault(m.group(1), []).append(float(m.group(2)))
+    return {name: values[2:] for name, values in found.items()}  # drop the two warm-up runs
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
+
+
+def steps_section(lines: list, runs: int = 30) -> None:
+    ours, peer = steps(runs, ui=True), steps(runs, ui=False)
+    for name in STEPS:
+        o, h = p95(ours[name]), p95(peer[name])
+        print(f"step {name}: p95 {o:.0f} ms (median {statistics.median(ours[name]):.0f}, max {max(ours[name]):.0f}) "
+              f"with the UI; headless flows p95 {h:.1f} ms; ratio {o / h:.1f}  (target < 300 ms)")
+        lines.append({"bench": "kiosk", "metric": f"step_{name}_p95", "value": round(o, 1), "unit": "ms",
+                      "peer": f"the same step headless (flows, no UI), p95 {h:.1f} ms", "ratio": round(o / h, 2)})
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -373,10 +610,20 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] in ("--sessions-child", "--sessions-child-remote"):
         asyncio.run(sessions_child(int(sys.argv[2]), remote=sys.argv[1].endswith("remote")))
         return 0
-    if sys.argv[1:] == ["--memory-only"]:
+    if len(sys.argv) == 3 and sys.argv[1] in ("--steps-child", "--steps-child-headless"):
+        asyncio.run(steps_child(int(sys.argv[2]), ui=sys.argv[1] == "--steps-child"))
+        return 0
+    if len(sys.argv) == 3 and sys.argv[1] in ("--pay-child", "--pay-child-headless"):
+        asyncio.run(pay_child(int(sys.argv[2]), ui=sys.argv[1] == "--pay-child"))
+        return 0
+    if sys.argv[1:] == ["--pay-only"]:
+        sections = ("pay",)
+    elif sys.argv[1:] == ["--memory-only"]:
         sections = ("memory",)
+    elif sys.argv[1:] == ["--steps-only"]:
+        sections = ("steps",)
     else:
-        sections = ("stack", "cold", "memory")
+        sections = ("stack", "cold", "steps", "memory", "pay")
     import logging
 
     logging.basicConfig(level=logging.ERROR)
@@ -386,7 +633,12 @@ def main() -> int:
         stack_section(lines)
     if "cold" in sections:
         cold_section(lines)
-    memory_section(lines)
+    if "steps" in sections:
+        steps_section(lines)
+    if "memory" in sections:
+        memory_section(lines)
+    if "pay" in sections:
+        pay_section(lines)
     for line in lines:
         print(json.dumps(line))
     return 0
@@ -440,6 +692,170 @@ def memory_section(lines: list) -> None:
     lines.append({"bench": "kiosk", "metric": "rss_anon_after_100_sessions_library_in_own_process",
                   "value": round(ra100, 1), "unit": "MB", "peer": f"bare Kivy Label window: {bare_anon:.1f} MB",
                   "ratio": round(ra100 / bare_anon, 2)})
+
+
+
+# ------------------------------------------------------------------ paying (issue 14)
+
+PAY_CARDS = [f"2999900008{n:04d}" for n in range(1, 61)]
+
+
+def pay_data(path: Path) -> Path:
+    """The demo data plus 60 patrons blocked by R2 (membership fee open), one per run."""
+    data = json.loads((ROOT / "kiosk/library/demo.json").read_text())
+    r2 = next(p for p in data["patrons"] if p["id"] == "900003")
+    for n, card in enumerate(PAY_CARDS, 1):
+        patron = json.loads(json.dumps(r2))
+        patron["id"] = f"98{n:04d}"
+        patron["name"] = f"Bench Betaler {n}"
+        patron["cards"] = [{"number": card, "status": "active"}]
+        patron["subscription"]["fee_adm_id"] = f"77{n:05d}"
+        data["patrons"].append(patron)
+    path.write_text(json.dumps(data))
+    return path
+
+
+async def pay_child(runs: int, ui: bool) -> None:
+    """Walk *runs* R2 patrons through paying; print ``pay NAME MS`` lines (times on time.monotonic)."""
+    if ui:
+        from kiosk.ui.runner import configure_kivy
+
+        configure_kivy()
+    from devices import PaymentProgress, open_device, sim
+    from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State, Ui
+    from kiosk.journal import Journal
+    from kiosk.kiosk_cli import start_demo_library
+    from kiosk.library.server import site_rules
+    from kiosk.payments import PaymentJournal, PaymentService
+    from policy import DEFAULT_PIN_REQUIRED
+
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = await start_demo_library(Path(tmp) / "lib.sqlite", lambda: NOW, data=str(pay_data(Path(tmp) / "data.json")))
+        journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"bench-key-0123456789")
+        pay_journal = PaymentJournal(Path(tmp) / "payments.sqlite", pseudonym_key=b"bench-key-0123456789")
+        terminal = open_device("sim://payment?name=bench-pay")
+        await terminal.open()
+        progress = terminal.events(PaymentProgress)
+        rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
+        flows = KioskFlows(demo.library, journal, DeviceHub(ROLES), FlowSettings(rules=rules), now=lambda: NOW,
+                           payments=PaymentService(pay_journal, terminal, demo.library))
+        app_box: list = []
+
+        def shown(state: State, check=None):
+            def pred() -> bool:
+                view = flows.view
+                if view.state is not state or view.busy is not None or (check and not check(view)):
+                    return False
+                if not app_box:
+                    return True
+                kroot = app_box[0].kroot
+                return kroot.ids.sm.current == state.value and kroot._view.version == view.version
+            return pred
+
+        async def until(pred, timeout: float = 10.0) -> float:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[float] = loop.create_future()
+            if not app_box:
+                def changed(_view) -> None:
+                    if not done.done() and pred():
+                        done.set_result(time.monotonic())
+                flows.subscribe(changed)
+                try:
+                    changed(None)
+                    return await asyncio.wait_for(done, timeout)
+                finally:
+                    flows._listeners.remove(changed)
+            from kivy.clock import Clock
+            from kivy.core.window import Window
+
+            def flipped(*_a) -> None:
+                if not done.done() and pred():
+                    done.set_result(time.monotonic())
+
+            poke = Clock.schedule_interval(lambda _dt: Window.canvas.ask_update(), 0.1)
+            Window.bind(on_flip=flipped)
+            Window.canvas.ask_update()
+            try:
+                return await asyncio.wait_for(done, timeout)
+            finally:
+                Window.unbind(on_flip=flipped)
+                poke.cancel()
+
+        def paid(view) -> bool:
+            return getattr(view.pay, "stage", "") == "done"
+
+        async def walk() -> None:
+            for card in PAY_CARDS[: runs + 2]:  # the first two warm up (the parent drops them)
+                sim.tap_card(card)
+                await until(shown(State.PIN))
+                for d in PIN:
+                    flows.press(Ui.PIN_DIGIT, d)
+                flows.press(Ui.PIN_ENTER)
+                await until(shown(State.MENU))
+                flows.press(Ui.BORROW)
+                await until(shown(State.PAY))
+                while progress.get_nowait() is not None:
+                    pass
+                sim.script_payments(["approve"], name="bench-pay")
+                t0 = time.monotonic()
+                flows.press(Ui.PAY_START)
+                sent = await progress.get(10)
+                while sent.stage != "sent":
+                    sent = await progress.get(10)
+                done = await progress.get(10)
+                while done.stage != "done":
+                    done = await progress.get(10)
+                t_borrow = await until(shown(State.BORROW, paid))
+                print(f"pay tap_to_terminal {(sent.at - t0) * 1000:.2f}", flush=True)
+                print(f"pay approved_to_borrow {(t_borrow - done.at) * 1000:.2f}", flush=True)
+                flows.press(Ui.FINISH)
+                await until(shown(State.SUMMARY))
+                flows.press(Ui.OK)
+                await until(shown(State.IDLE))
+
+        try:
+            if ui:
+                from kiosk.ui.runner import run_ui
+
+                async def scenario(app) -> None:
+                    app_box.append(app)
+                    await asyncio.sleep(0.3)
+                    await walk()
+
+                await run_ui(flows, sounds=False, scenario=scenario)
+            else:
+                await flows.start(ticker=False)
+                try:
+                    await walk()
+                finally:
+                    await flows.close()
+        finally:
+            progress.close()
+            await terminal.close()
+            pay_journal.close()
+            journal.close()
+            await demo.close()
+
+
+def pay_steps(runs: int, ui: bool) -> dict[str, list[float]]:
+    out = subprocess.run([sys.executable, __file__, "--pay-child" if ui else "--pay-child-headless", str(runs)],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    found: dict[str, list[float]] = {}
+    for m in re.finditer(r"^pay (\w+) ([\d.]+)$", out.stdout, re.M):
+        found.setdefault(m.group(1), []).append(float(m.group(2)))
+    return {name: values[2:] for name, values in found.items()}
+
+
+def pay_section(lines: list, runs: int = 40) -> None:
+    ours, peer = pay_steps(runs, ui=True), pay_steps(runs, ui=False)
+    for name in ("tap_to_terminal", "approved_to_borrow"):
+        o, h = p95(ours[name]), p95(peer[name])
+        print(f"pay {name}: p95 {o:.1f} ms (median {statistics.median(ours[name]):.1f}, max {max(ours[name]):.1f}) "
+              f"with the UI; headless flows p95 {h:.1f} ms; ratio {o / h:.1f}  (target <= 300 ms)")
+        lines.append({"bench": "kiosk", "metric": f"pay_{name}_p95", "value": round(o, 1), "unit": "ms",
+                      "peer": f"the same step headless (flows, no UI), p95 {h:.1f} ms", "ratio": round(o / h, 2)})
 
 
 if __name__ == "__main__":

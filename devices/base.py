@@ -35,6 +35,8 @@ Indicator          show(Pattern)                          -
 (indicator)
 ReceiptPrinter     print_receipt(lines, barcode, cut)     -
 (printer)
+PaymentTerminal    pay(PaymentRequest), abort(ref),       PaymentProgress
+(payment)          payment_status(ref) -> PaymentResult
 =================  =====================================  ==============================
 
 Every device also emits :class:`DeviceEvent` (``"lost"`` / ``"back"``).
@@ -85,6 +87,11 @@ __all__ = [
     "DoorSensor",
     "Indicator",
     "ReceiptPrinter",
+    "PaymentTerminal",
+    "PaymentRequest",
+    "PaymentResult",
+    "PaymentOutcome",
+    "PaymentProgress",
     "KINDS",
     "kind_names",
     "kind_class",
@@ -754,6 +761,13 @@ class Lock(Device):
     async def lock(self) -> None:
         """Lock now."""
 
+    async def leave_released(self, seconds: float) -> None:
+        """Release for a controller that is going away (a fail-safe stop): like
+        :meth:`release`, but :meth:`close` does not lock again.  A lock with a
+        hardware timer (OSDP) ends the release after *seconds* by itself; one whose
+        timer lives in the driver (LCUS) stays released until the next :meth:`lock`."""
+        await self.release(seconds)
+
     @property
     @abstractmethod
     def state(self) -> LockState: ...
@@ -787,6 +801,140 @@ class ReceiptPrinter(Device):
         """Print *lines*, then *barcode* (CODE128) if given, then cut if asked."""
 
 
+# --- payment terminals ----------------------------------------------------------------------
+
+
+class PaymentOutcome(str, enum.Enum):
+    """What became of a payment.  Only ``APPROVED`` took money.
+
+    ``UNKNOWN`` (the request went out, no usable answer came back) and
+    ``IN_PROGRESS`` are not final: ask :meth:`PaymentTerminal.payment_status` again.
+    ``OFFLINE`` and ``NOT_FOUND`` are final and certain: the terminal never
+    took the payment.
+    """
+
+    APPROVED = "approved"  # money taken: terminal_reference is set
+    DECLINED = "declined"  # card, issuer or PIN refused: nothing taken
+    CANCELLED = "cancelled"  # the patron cancelled on the terminal, or the kiosk aborted
+    TIMEOUT = "timeout"  # no card presented in time: nothing taken
+    OFFLINE = "offline"  # the request never reached the terminal (or it cannot pay now): nothing taken
+    UNKNOWN = "unknown"  # sent, no answer: resolve with payment_status()
+    IN_PROGRESS = "in_progress"  # payment_status(): the terminal is still busy with it
+    NOT_FOUND = "not_found"  # payment_status(): the terminal never saw this payment: nothing taken
+
+    @property
+    def final(self) -> bool:
+        return self not in (PaymentOutcome.UNKNOWN, PaymentOutcome.IN_PROGRESS)
+
+    @property
+    def charged(self) -> bool:
+        return self is PaymentOutcome.APPROVED
+
+
+_REFERENCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _check_reference(reference: str) -> str:
+    if not isinstance(reference, str) or not 1 <= len(reference) <= 40 or set(reference) - _REFERENCE_CHARS:
+        raise ValueError("a payment reference is 1-40 characters of A-Z a-z 0-9 - _ .")
+    return reference
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """Ask the terminal for *amount_cents* (integer cents: no floats near money).
+
+    ``reference`` is ours, unique per payment and stable across restarts (the
+    journal's id): :meth:`PaymentTerminal.payment_status` finds the payment by it.
+    ``timeout`` is how long the patron has on the terminal.
+    """
+
+    reference: str
+    amount_cents: int
+    currency: str = "EUR"
+    timeout: float = 120.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _check_reference(self.reference)
+        if isinstance(self.amount_cents, bool) or not isinstance(self.amount_cents, int) or self.amount_cents <= 0:
+            raise ValueError("a payment needs a positive whole number of cents")
+        if self.amount_cents > 99_999_99:
+            raise ValueError("a payment of more than 99 999.99 is not a kiosk payment")
+        if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
+            raise ValueError("currency is an ISO 4217 code such as EUR")
+        if not self.timeout > 0:
+            raise ValueError("a payment timeout must be positive")
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """The terminal's answer.  ``amount_cents`` is what was taken (0 unless approved).
+
+    ``terminal_reference`` identifies the payment at the terminal / acquirer
+    (for staff and the receipt); ``receipt_lines`` are the terminal's own
+    receipt lines, when it gives them; ``detail`` is for staff logs (never
+    a card number).
+    """
+
+    outcome: PaymentOutcome
+    reference: str
+    amount_cents: int = 0
+    currency: str = "EUR"
+    terminal_reference: str = ""
+    receipt_lines: tuple[str, ...] = ()
+    detail: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"PaymentResult({self.outcome.value}, ref={self.reference}, {self.amount_cents} {self.currency}, "
+            f"terminal_ref={self.terminal_reference!r})"
+        )
+
+
+@dataclass(frozen=True)
+class PaymentProgress(Event):
+    """What the terminal asks of the patron now, for the kiosk screen.
+
+    ``stage``: ``"sent"`` (request on its way), ``"present_card"``, ``"pin"``,
+    ``"processing"``, ``"done"``.  A terminal that tells nothing emits only
+    ``sent`` and ``done``.
+    """
+
+    stage: str
+    reference: str = ""
+
+
+class PaymentTerminal(Device):
+    """A card payment terminal: one payment at a time, exactly once.
+
+    :meth:`pay` returns when the payment is over (or given up on) and never
+    raises for anything the terminal or the network did: that is in the
+    result's ``outcome``.  It raises ``ValueError`` / :class:`DeviceError`
+    only for a request it cannot send (nothing was charged).
+    """
+
+    EVENTS: ClassVar[tuple[type[Event], ...]] = (PaymentProgress,)
+
+    @abstractmethod
+    async def pay(self, request: PaymentRequest) -> PaymentResult:
+        """Charge ``request.amount_cents``; the patron presents a card and enters the PIN on the terminal."""
+
+    @abstractmethod
+    async def abort(self, reference: str) -> None:
+        """Ask the terminal to stop payment *reference* (the patron pressed Cancel on the kiosk).
+
+        The running :meth:`pay` then returns ``CANCELLED`` - or ``APPROVED``
+        when it was too late.  A no-op when nothing is in progress."""
+
+    @abstractmethod
+    async def payment_status(self, reference: str) -> PaymentResult:
+        """What became of payment *reference* (after a lost answer or a restart).
+
+        ``NOT_FOUND`` when the terminal never saw it; ``UNKNOWN`` when the
+        terminal cannot be asked now."""
+
+
 #: kind name -> kind ABC, in a stable order.
 KINDS: dict[str, type[Device]] = {
     "patron": PatronReader,
@@ -797,6 +945,7 @@ KINDS: dict[str, type[Device]] = {
     "door": DoorSensor,
     "indicator": Indicator,
     "printer": ReceiptPrinter,
+    "payment": PaymentTerminal,
 }
 
 

@@ -14,7 +14,10 @@ answered no fails).  An actor with ``automatic = True`` (tests, ``sim://``)
 promises to do exactly what the prompt's ``data`` says, so the suite also
 compares the values.  Actions: ``tap_card``, ``scan``, ``place_items``,
 ``remove_items``, ``press_keys``, ``open_door``, ``close_door``,
-``press_exit``, ``unplug``, ``replug``, ``confirm``.
+``press_exit``, ``unplug``, ``replug``, ``confirm``; for payment terminals
+``approve_payment``, ``decline_payment``, ``cancel_payment`` (the patron
+cancels on the terminal) and ``hold_payment`` (present no card: the kit
+aborts from the kiosk side), each asked for *before* the payment is sent.
 
 Use :func:`run_conformance`; it returns a :class:`Report` (``.passed``,
 ``.text()``, ``.to_dict()``).
@@ -51,6 +54,11 @@ from .base import (
     LockState,
     PatronReader,
     Pattern,
+    PaymentOutcome,
+    PaymentProgress,
+    PaymentRequest,
+    PaymentResult,
+    PaymentTerminal,
     PinPad,
     ReceiptPrinter,
     Scanned,
@@ -76,6 +84,7 @@ __all__ = [
     "TEST_CODE",
     "TEST_ITEMS",
     "TEST_KEYS",
+    "TEST_AMOUNT_CENTS",
 ]
 
 log = logging.getLogger("devices.conformance")
@@ -84,6 +93,8 @@ TEST_CARD = "29548000001003"
 TEST_CODE = "3000000000017"
 TEST_ITEMS = ("3000000000017", "3000000000024")
 TEST_KEYS = "1234#"
+#: What the payment suite charges (a test card on a test terminal).
+TEST_AMOUNT_CENTS = 150
 _HEX_RE = re.compile(r"^[0-9A-F]+$")
 
 
@@ -206,6 +217,10 @@ def sim_actor(device: Device) -> Actor:
             sim.unplug(name=name)
         elif act == "replug":
             sim.replug(name=name)
+        elif act in ("approve_payment", "decline_payment", "cancel_payment"):
+            sim.script_payments([act.split("_")[0]], name=name)
+        elif act == "hold_payment":
+            pass  # nothing scripted: the simulated terminal waits for the patron
         elif act == "confirm":
             return True
         else:
@@ -522,6 +537,109 @@ async def _printer(ctx: _Ctx) -> None:
     await ctx.check("printer", "receipt without barcode or cut", plain)
 
 
+def _payment_ref(tag: str) -> str:
+    return f"bkconf{time.time_ns() // 1000 % 10**12}{tag}"
+
+
+def _check_result(result: Any, request: PaymentRequest) -> None:
+    _expect(isinstance(result, PaymentResult), f"pay() returned {type(result).__name__}, not a PaymentResult")
+    _expect(isinstance(result.outcome, PaymentOutcome), "outcome is not a PaymentOutcome")
+    _expect(result.reference == request.reference, "the result is about another reference")
+    _expect(all(isinstance(line, str) for line in result.receipt_lines), "receipt lines are not strings")
+    if not result.outcome.charged:
+        _expect(result.amount_cents == 0, f"{result.outcome.value} but {result.amount_cents} cents taken")
+
+
+async def _payment(ctx: _Ctx) -> None:
+    dev: PaymentTerminal = ctx.dev  # type: ignore[assignment]
+    state: dict[str, Any] = {}
+    stream = dev.events(PaymentProgress)
+    try:
+
+        async def approved() -> str:
+            await ctx.act("approve_payment", "Present an approving test card and enter its PIN on the terminal",
+                          amount_cents=TEST_AMOUNT_CENTS)
+            request = PaymentRequest(_payment_ref("a"), TEST_AMOUNT_CENTS, timeout=ctx.timeout)
+            result = await dev.pay(request)
+            _check_result(result, request)
+            _expect(result.outcome is PaymentOutcome.APPROVED, f"outcome {result.outcome.value}: {result.detail}")
+            _expect(result.amount_cents == TEST_AMOUNT_CENTS, f"{result.amount_cents} cents taken, {TEST_AMOUNT_CENTS} asked")
+            _expect(result.currency == "EUR", f"currency {result.currency}")
+            _expect(isinstance(result.terminal_reference, str) and result.terminal_reference, "no terminal reference")
+            stages = []
+            while (ev := stream.get_nowait()) is not None:
+                _expect(isinstance(ev, PaymentProgress) and isinstance(ev.stage, str), "progress event without a stage")
+                stages.append(ev.stage)
+            _expect("sent" in stages and "done" in stages, f"progress events {stages}: need at least sent and done")
+            state["approved"] = result
+            return f"terminal ref {len(result.terminal_reference)} chars, {len(result.receipt_lines)} receipt lines"
+
+        async def status_approved() -> str:
+            first: PaymentResult = state["approved"]
+            again = await dev.payment_status(first.reference)
+            _expect(again.outcome is PaymentOutcome.APPROVED, f"status says {again.outcome.value}")
+            _expect(again.terminal_reference == first.terminal_reference, "status gives another terminal reference")
+            _expect(again.amount_cents == first.amount_cents, "status gives another amount")
+            return "approved, same reference and amount"
+
+        async def declined() -> str:
+            await ctx.act("decline_payment", "Present a declining test card on the terminal", amount_cents=TEST_AMOUNT_CENTS)
+            request = PaymentRequest(_payment_ref("d"), TEST_AMOUNT_CENTS, timeout=ctx.timeout)
+            result = await dev.pay(request)
+            _check_result(result, request)
+            _expect(result.outcome is PaymentOutcome.DECLINED, f"outcome {result.outcome.value}: {result.detail}")
+            return result.detail or "declined"
+
+        async def cancelled() -> str:
+            await ctx.act("cancel_payment", "Press Cancel (the red key) on the terminal", amount_cents=TEST_AMOUNT_CENTS)
+            request = PaymentRequest(_payment_ref("c"), TEST_AMOUNT_CENTS, timeout=ctx.timeout)
+            result = await dev.pay(request)
+            _check_result(result, request)
+            _expect(result.outcome is PaymentOutcome.CANCELLED, f"outcome {result.outcome.value}: {result.detail}")
+            return result.detail or "cancelled"
+
+        async def aborted() -> str:
+            await ctx.act("hold_payment", "Present NO card: the kiosk cancels the payment itself")
+            request = PaymentRequest(_payment_ref("k"), TEST_AMOUNT_CENTS, timeout=ctx.timeout * 3)
+            task = asyncio.ensure_future(dev.pay(request))
+            try:
+                await ctx.wait_for(stream, (PaymentProgress,), lambda e: e.reference == request.reference)
+                await asyncio.sleep(0.2)
+                _expect(not task.done(), "pay() returned before the patron could act")
+                await dev.abort(request.reference)
+                result = await asyncio.wait_for(task, ctx.timeout)
+            finally:
+                if not task.done():
+                    task.cancel()
+            _check_result(result, request)
+            _expect(result.outcome is PaymentOutcome.CANCELLED, f"outcome after abort {result.outcome.value}")
+            after = await dev.payment_status(request.reference)
+            _expect(after.outcome is PaymentOutcome.CANCELLED, f"status after abort {after.outcome.value}")
+            return "cancelled from the kiosk"
+
+        async def never_seen() -> str:
+            result = await dev.payment_status(_payment_ref("n"))
+            _expect(result.outcome is PaymentOutcome.NOT_FOUND, f"status of an unknown payment: {result.outcome.value}")
+            return "not found"
+
+        async def bad_request() -> str:
+            try:
+                await dev.pay("1.50")  # type: ignore[arg-type]
+            except (TypeError, ValueError, DeviceError):
+                return "refused"
+            raise _Failed("pay() accepted something that is not a PaymentRequest")
+
+        if await ctx.check("payment", "approved", approved) is Outcome.PASS:
+            await ctx.check("payment", "status of an approved payment", status_approved)
+        await ctx.check("payment", "declined", declined)
+        await ctx.check("payment", "cancelled on the terminal", cancelled)
+        await ctx.check("payment", "aborted by the kiosk", aborted)
+        await ctx.check("payment", "status of a payment never sent", never_seen)
+        await ctx.check("payment", "bad request refused", bad_request)
+    finally:
+        stream.close()
+
+
 _SUITES: dict[str, Callable[[_Ctx], Awaitable[None]]] = {
     "patron": _patron,
     "scanner": _scanner,
@@ -531,6 +649,7 @@ _SUITES: dict[str, Callable[[_Ctx], Awaitable[None]]] = {
     "door": _door,
     "indicator": _indicator,
     "printer": _printer,
+    "payment": _payment,
 }
 
 

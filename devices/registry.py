@@ -45,6 +45,8 @@ BUILTIN_SCHEMES: dict[str, str] = {
     "pcsc": "devices.pcsc:PcscPatronReader",
     "pcsc-rfid": "devices.rfid:PcscRfidReader",
     "osdp": "devices.osdp:OsdpDevice",
+    "adyen": "devices.adyen:AdyenTerminal",
+    "adyen+cloud": "devices.adyen:AdyenTerminal",
 }
 
 

@@ -27,6 +27,8 @@ feature                                 supported
 ======================================  ===========================================
 release(seconds), lock(), state         yes (the relock timer runs in the driver:
                                         LCUS boards have no timer of their own)
+leave_released(seconds) (fail-safe      yes: ``close()`` then sends nothing, the relay
+stop)                                   stays released until the next lock
 state after a replug                    re-sent (the board forgets it on power loss);
                                         a lock() refused while lost is remembered
 door contact / exit button              through ``door=`` (any DoorSensor URL)
@@ -125,6 +127,7 @@ class LcusRelay(SerialDevice, Lock):
         self._state = LockState.UNKNOWN
         self._released_until = 0.0
         self._relock: asyncio.TimerHandle | None = None
+        self._leave_released = False
 
     def _frame(self, released: bool) -> bytes:
         energised = released == (self.options["release_state"] == "on")
@@ -153,6 +156,7 @@ class LcusRelay(SerialDevice, Lock):
             raise ValueError(f"release time must be > 0 and <= {self.options['max_release']:g} s")
         self._require_ok()
         self._cancel_relock()
+        self._leave_released = False
         await self._write(self._frame(True))
         self._state = LockState.RELEASED
         self._released_until = time.monotonic() + seconds
@@ -177,14 +181,22 @@ class LcusRelay(SerialDevice, Lock):
     async def lock(self) -> None:
         self._cancel_relock()
         self._released_until = 0.0
+        self._leave_released = False
         self._require_ok()
         await self._write(self._frame(False))
         self._state = LockState.LOCKED
 
+    async def leave_released(self, seconds: float) -> None:
+        """Release and stay released after :meth:`close` (no hardware timer: until the next lock)."""
+        await self.release(seconds)
+        self._leave_released = True
+
     async def close(self) -> None:
         self._cancel_relock()
         self._released_until = 0.0
-        if self._opened and not self._lost and self._port is not None:
+        if self._leave_released:
+            log.warning("%s: left released at close (fail-safe stop)", self.label)
+        elif self._opened and not self._lost and self._port is not None:
             try:
                 await self._write(self._frame(False))
             except DeviceDisconnected:

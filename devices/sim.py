@@ -6,7 +6,7 @@ URL grammar::
     sim://?kind=KIND[,KIND...]
     sim://door-controller         # patron,pinpad,indicator,lock,door (like an OSDP reader)
 
-KIND is one of ``patron scanner rfid pinpad lock door indicator printer``.
+KIND is one of ``patron scanner rfid pinpad lock door indicator printer payment``.
 ``open_device("sim://", kind=Lock)`` simulates the asked kind.
 
 Options: ``name`` (the name on the :data:`BUS`; default: the kinds joined by
@@ -25,6 +25,17 @@ Every open sim device registers on the module-level :class:`SimBus`
     sim.open_door(); sim.close_door(); sim.press_exit()
     sim.lock_history(); sim.indicator_history(); sim.printed()
     sim.unplug(); sim.replug()                    # -> DeviceEvent lost / back
+    sim.script_payments(["approve", "decline"])   # answers for the next payments
+    sim.answer_payment("approve")                 # answers the payment waiting now
+    sim.payments(); sim.payment_waiting()
+
+A payment terminal answers each ``pay`` with the next scripted outcome (after
+``pay_delay`` seconds), or, with nothing scripted, waits for
+``answer_payment`` (the demo's simulator panel) until the request's timeout.
+Outcomes: ``approve``, ``decline``, ``cancel`` (the patron cancelled on the
+terminal), ``timeout``, ``offline`` (the terminal cannot be reached: it never
+sees the payment), ``lost`` (approved, but the answer is lost: ``pay``
+returns ``unknown`` and ``status`` then says ``approved``).
 
 Each function takes ``name=`` to pick a device; without it, the one open
 device of that kind is used (an error lists them if there are several).
@@ -43,6 +54,8 @@ lock           release(seconds) with automatic relock, lock, state, history
 door           DoorOpened, DoorClosed, ExitPressed, door_open
 indicator      show(pattern), history
 printer        print_receipt, history of receipts
+payment        pay / abort / status with scripted or manual outcomes, receipt
+               lines, progress events, lost answers resolved by status
 (all)          unplug / replug: DeviceEvent lost / back, operations raise
 =============  ===========================================================
 """
@@ -77,6 +90,11 @@ from .base import (
     PatronReader,
     Pattern,
     PinPad,
+    PaymentOutcome,
+    PaymentProgress,
+    PaymentRequest,
+    PaymentResult,
+    PaymentTerminal,
     ReceiptPrinter,
     Scanned,
     Tag,
@@ -106,6 +124,11 @@ __all__ = [
     "printed",
     "unplug",
     "replug",
+    "script_payments",
+    "answer_payment",
+    "payments",
+    "payment_waiting",
+    "PAYMENT_ACTIONS",
     "tag_for",
     "tags",
 ]
@@ -114,6 +137,8 @@ log = logging.getLogger("devices.sim")
 
 ALIASES = {"door-controller": ("patron", "pinpad", "indicator", "lock", "door")}
 PIN_KEYS = set("0123456789#*")
+#: What a simulated payment terminal can answer.
+PAYMENT_ACTIONS = ("approve", "decline", "cancel", "timeout", "offline", "lost")
 
 
 @dataclass(frozen=True)
@@ -231,6 +256,30 @@ class SimBus:
     def printed(self, *, name: str | None = None) -> list[Receipt]:
         return list(self.get(name, ReceiptPrinter)._receipts)  # type: ignore[attr-defined]
 
+    def script_payments(self, outcomes: Iterable[str], *, name: str | None = None) -> None:
+        """Answers for the next payments, in order (see :data:`PAYMENT_ACTIONS`)."""
+        wanted = [str(o).strip().lower() for o in outcomes]
+        bad = [o for o in wanted if o not in PAYMENT_ACTIONS]
+        if bad:
+            raise ValueError(f"unknown payment outcome {bad[0][:20]!r}; valid: {', '.join(PAYMENT_ACTIONS)}")
+        dev = self.get(name, PaymentTerminal)
+        dev._script.extend(wanted)  # type: ignore[attr-defined]
+
+    def answer_payment(self, outcome: str, *, name: str | None = None) -> None:
+        """Answer the payment the terminal is waiting on now (the demo's panel)."""
+        outcome = str(outcome).strip().lower()
+        if outcome not in PAYMENT_ACTIONS:
+            raise ValueError(f"unknown payment outcome {outcome[:20]!r}; valid: {', '.join(PAYMENT_ACTIONS)}")
+        dev = self.get(name, PaymentTerminal)
+        dev._sim_call(dev._answer, outcome)  # type: ignore[attr-defined]
+
+    def payments(self, *, name: str | None = None) -> list[PaymentResult]:
+        """Every payment the simulated terminal answered, oldest first."""
+        return list(self.get(name, PaymentTerminal)._history)  # type: ignore[attr-defined]
+
+    def payment_waiting(self, *, name: str | None = None) -> bool:
+        return bool(self.get(name, PaymentTerminal)._waiting)  # type: ignore[attr-defined]
+
     def unplug(self, *, name: str | None = None) -> None:
         dev = self.get(name)
         dev._sim_call(dev._report_lost, "simulated unplug")
@@ -254,6 +303,7 @@ class SimDevice(Device):
         "kind": (str, "", "kinds to simulate, comma separated (instead of the path)"),
         "reader": (str, "", "reader label in CardPresented events (default: the name)"),
         "tags": (str, "", "RFID: item ids in the field at start, comma separated"),
+        "pay_delay": (float, 0.0, "payment: seconds before a scripted answer"),
     }
     SIM_KINDS: ClassVar[tuple[str, ...]] = ()
 
@@ -419,6 +469,120 @@ class _SimPrinter(SimDevice, ReceiptPrinter):
         self._receipts.append(Receipt(tuple(str(line) for line in lines), barcode, bool(cut)))
 
 
+class _SimPayment(SimDevice, PaymentTerminal):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        if self.options["pay_delay"] < 0:
+            raise DeviceUrlError("pay_delay must be 0 or more seconds")
+        import collections
+
+        self._script: collections.deque[str] = collections.deque()
+        self._waiting: dict[str, asyncio.Future[str]] = {}
+        self._known: dict[str, PaymentResult] = {}
+        self._history: list[PaymentResult] = []
+        self._counter = 0
+
+    def _answer(self, outcome: str) -> None:
+        for fut in list(self._waiting.values()):
+            if not fut.done():
+                fut.set_result(outcome)
+                return
+        raise DeviceError(f"{self.label}: no payment is waiting for an answer")
+
+    def _result(self, request: PaymentRequest, action: str) -> PaymentResult:
+        if action in ("approve", "lost"):
+            self._counter += 1
+            ref = f"SIM{self._counter:06d}"
+            amount = f"{request.currency} {request.amount_cents // 100},{request.amount_cents % 100:02d}"
+            lines = ("bibkiosk sim terminal", f"Ref. {ref}", amount, "AKKOORD / ACCEPTE / APPROVED")
+            return PaymentResult(PaymentOutcome.APPROVED, request.reference, request.amount_cents, request.currency,
+                                 ref, lines, "approved (sim)")
+        outcome = {
+            "decline": PaymentOutcome.DECLINED,
+            "cancel": PaymentOutcome.CANCELLED,
+            "abort": PaymentOutcome.CANCELLED,
+            "timeout": PaymentOutcome.TIMEOUT,
+            "offline": PaymentOutcome.OFFLINE,
+        }[action]
+        return PaymentResult(outcome, request.reference, 0, request.currency, detail=f"{action} (sim)")
+
+    async def pay(self, request: PaymentRequest) -> PaymentResult:
+        if not isinstance(request, PaymentRequest):
+            raise TypeError("pay() needs a PaymentRequest")
+        if not self._opened:
+            raise DeviceDisconnected(f"{self.label}: not open")
+        if request.reference in self._known or request.reference in self._waiting:
+            raise DeviceError(f"{self.label}: payment reference used before")
+        if self._lost:
+            result = PaymentResult(PaymentOutcome.OFFLINE, request.reference, currency=request.currency,
+                                   detail="terminal unplugged (sim)")
+            self._history.append(result)
+            return result
+        self._emit(PaymentProgress("sent", request.reference))
+        if self._script:
+            action = self._script.popleft()
+            if action != "offline":
+                self._emit(PaymentProgress("present_card", request.reference))
+            fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self._waiting[request.reference] = fut
+            try:
+                if self.options["pay_delay"]:
+                    try:
+                        action = await asyncio.wait_for(asyncio.shield(fut), self.options["pay_delay"])
+                    except TimeoutError:
+                        pass
+                elif fut.done():
+                    action = fut.result()
+            finally:
+                self._waiting.pop(request.reference, None)
+        else:
+            self._emit(PaymentProgress("present_card", request.reference))
+            fut = asyncio.get_running_loop().create_future()
+            self._waiting[request.reference] = fut
+            try:
+                action = await asyncio.wait_for(fut, request.timeout)
+            except TimeoutError:
+                action = "timeout"
+            finally:
+                self._waiting.pop(request.reference, None)
+        result = self._result(request, action)
+        if action != "offline":
+            self._known[request.reference] = result
+        if action == "lost":
+            answered = PaymentResult(PaymentOutcome.UNKNOWN, request.reference, currency=request.currency,
+                                     detail="answer lost (sim)")
+        else:
+            answered = result
+        self._history.append(answered)
+        self._emit(PaymentProgress("done", request.reference))
+        return answered
+
+    async def abort(self, reference: str) -> None:
+        if not self._opened:
+            raise DeviceDisconnected(f"{self.label}: not open")
+        fut = self._waiting.get(reference)
+        if fut is not None and not fut.done():
+            fut.set_result("abort")
+
+    async def payment_status(self, reference: str) -> PaymentResult:
+        if not self._opened:
+            raise DeviceDisconnected(f"{self.label}: not open")
+        if self._lost:
+            return PaymentResult(PaymentOutcome.UNKNOWN, reference, detail="terminal unplugged (sim)")
+        if reference in self._waiting:
+            return PaymentResult(PaymentOutcome.IN_PROGRESS, reference, detail="in progress (sim)")
+        known = self._known.get(reference)
+        if known is None:
+            return PaymentResult(PaymentOutcome.NOT_FOUND, reference, detail="never seen (sim)")
+        return known
+
+    async def close(self) -> None:
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_result("abort")
+        await super().close()
+
+
 _MIXINS: dict[str, type[SimDevice]] = {
     "patron": _SimPatron,
     "scanner": _SimScanner,
@@ -428,6 +592,7 @@ _MIXINS: dict[str, type[SimDevice]] = {
     "door": _SimDoor,
     "indicator": _SimIndicator,
     "printer": _SimPrinter,
+    "payment": _SimPayment,
 }
 _CLASSES: dict[tuple[str, ...], type[SimDevice]] = {}
 
@@ -480,3 +645,7 @@ printed = BUS.printed
 unplug = BUS.unplug
 replug = BUS.replug
 tags = BUS.tags
+script_payments = BUS.script_payments
+answer_payment = BUS.answer_payment
+payments = BUS.payments
+payment_waiting = BUS.payment_waiting

@@ -59,7 +59,7 @@ class _Required:
 REQUIRED: Any = _Required()
 
 #: Option names whose values are never shown (``DeviceUrl.redacted``, reprs, logs).
-SECRET_OPTIONS = frozenset({"key", "scbk", "password", "secret", "pin", "token"})
+SECRET_OPTIONS = frozenset({"key", "scbk", "password", "secret", "pin", "token", "passphrase", "api_key"})
 
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.\-]*$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -17,9 +17,11 @@ with it, the PIN is verified.  ``--period`` answers "could this patron get
 in during unmanned hours?" whatever the clock says; without it and without a
 configured schedule, entry is judged as during unmanned hours.
 
-Prints the decision, every rule that fired and the patron message in the
-patron's language; ``--json`` prints one object
-``{"allowed": bool, "rules": [...], "message": "...", "language": "nl"}``.
+Prints the decision, every rule that fired with the evidence it was derived
+from (which field, which registration, amount and date) and the patron
+message in the patron's language; ``--json`` prints one object
+``{"allowed": bool, "rules": [...], "message": "...", "language": "nl",
+"evidence": [{"rule", "source", "detail"}, ...]}``.
 Exit 0 allowed, 1 denied (an unknown card is denied with rule U1), 2 error.
 """
 
@@ -52,9 +54,14 @@ class CheckResult:
     period: str | None
     pin_checked: bool
     branch: str | None
+    #: (rule, source, detail) for the rules that fired: what the library system sent
+    evidence: tuple[tuple[str, str, str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "rules": self.rules, "message": self.message, "language": self.language}
+        return {
+            "allowed": self.allowed, "rules": self.rules, "message": self.message, "language": self.language,
+            "evidence": [{"rule": r, "source": s, "detail": d} for r, s, d in self.evidence],
+        }  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,7 +107,8 @@ async def run_check(
     """The check, as a function (the CLI prints its result)."""
     from kiosk.adapter import EmbeddedLibrarySystem, LibrarySystemError, library_system_from_config
     from kiosk.i18n import normalise_language, translate
-    from policy import Action, PeriodKind, PolicyError, decide, period_at
+    from kiosk.identify.core import Refuse
+    from policy import Action, PeriodKind, PolicyError, evidence_for, period_at
 
     at = at or datetime.now().astimezone()
     act = Action(action)
@@ -125,13 +133,18 @@ async def run_check(
         schedule = cfg.schedule
         default_language = cfg.kiosk.language
         where = branch or (cfg.door.branch if cfg.door else None) or cfg.kiosk.branch
+    staffed_card = False
+    if library is None:
+        door_cfg = getattr(cfg, "door", None)
+        staffed_card = door_cfg is not None and door_cfg.staffed_entry.value == "card"
     try:
         async with system:
-            patron = await system.identify(card, pin)
+            # The patron's branch first (no PIN): it chooses the site rules and the schedule.
+            first = await system.identify(card, None)
             if library is not None:
                 from kiosk.library.server import site_rules
 
-                where = where or patron.branch
+                where = where or first.branch
                 if where is not None and where not in system.store.branches():
                     raise CheckError(f"--branch {where!r}: no such branch in the data file")
                 rules = site_rules(system.store, branch_id=where)
@@ -139,26 +152,29 @@ async def run_check(
 
                 rules = rules.model_copy(update={"pin_required": DEFAULT_PIN_REQUIRED})
             else:
-                where = where or patron.branch
+                where = where or first.branch
+            assert rules is not None
+            kind = None
+            if act is Action.ENTRY:
+                if period is not None:
+                    kind = PeriodKind(period)
+                elif schedule is not None:
+                    try:
+                        kind = period_at(schedule, where, at).kind
+                    except PolicyError as exc:
+                        raise CheckError(f"schedule: {exc}") from None
+                else:
+                    kind = PeriodKind.UNMANNED
+            # The decision is the identification core's, as at the door and the kiosk.
+            outcome, patron = await _decide(system, card, pin, act, kind, rules, at, staffed_card)
+            patron = patron or first  # closed: the core asks nobody; the evidence is the first answer's
     except LibrarySystemError as exc:
         raise CheckError(f"library system: {exc}") from None
-    assert rules is not None
-    if pin is None:
-        rules = rules.model_copy(update={"pin_required": frozenset()})
-
-    kind = None
-    if act is Action.ENTRY:
-        if period is not None:
-            kind = PeriodKind(period)
-        elif schedule is not None:
-            try:
-                kind = period_at(schedule, where, at).kind
-            except PolicyError as exc:
-                raise CheckError(f"schedule: {exc}") from None
-        else:
-            kind = PeriodKind.UNMANNED
-    decision = decide(act, patron, rules, at, period=kind)
-    lang = normalise_language(patron.language or default_language)
+    if isinstance(outcome, Refuse) and outcome.decision is None:
+        raise CheckError(f"library system: {outcome.staff}")
+    decision = outcome.decision
+    assert decision is not None
+    lang = normalise_language((patron.language if patron else None) or default_language)
     text = translate("policy", decision.message.key, lang, **decision.message.params)
     return CheckResult(
         allowed=decision.allowed,
@@ -169,7 +185,38 @@ async def run_check(
         period=kind.value if kind is not None else None,
         pin_checked=pin is not None,
         branch=where,
+        evidence=tuple((e.rule, e.source, e.detail) for e in evidence_for(decision, patron)),
     )
+
+
+async def _decide(system: Any, card: str, pin: str | None, action: Any, period: Any, rules: Any, at: datetime,
+                  staffed_card: bool) -> tuple[Any, Any]:
+    """One identification through the core (its store in memory: a staff check counts nothing)."""
+    import secrets
+
+    from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, ScryptParams
+    from kiosk.identify.core import Grant, Refuse
+
+    store = PatronStore(":memory:", secrets.token_bytes(32), scrypt=ScryptParams(n=2, r=1, p=1))
+    core = Identification(CoreSettings(rules=rules, front=Front.CHECK, offline=False, staffed_card=staffed_card))
+    driver = IdentifyDriver(core, store, system, clock=lambda: at)
+    try:
+        out = await driver.present(card, action=action, period=period, pin=pin)
+        if pin is not None and not any(isinstance(e, (Grant, Refuse)) for e in out):
+            out = []
+    finally:
+        await driver.close()
+        store.close()
+    outcome = next((e for e in out if isinstance(e, (Grant, Refuse))), None)
+    if outcome is None:
+        raise CheckError("no decision (library system unreachable?)")
+    return outcome, core.snapshot
+
+
+def _safe(text: str) -> str:
+    from kiosk.sip2.render import escape_text
+
+    return escape_text(text)
 
 
 def _print(result: CheckResult, action: str) -> None:
@@ -184,6 +231,8 @@ def _print(result: CheckResult, action: str) -> None:
         for rule, staff in zip(result.rules, result.staff):
             text = staff.split(": ", 1)[1] if staff.startswith(rule + ":") else staff
             print(f"  {rule:3} {text}")
+            for _rule, source, detail in (e for e in result.evidence if e[0] == rule):
+                print(f"      evidence ({_safe(source)}): {_safe(detail)}")
     else:
         print("rules: none")
     print(f"patron message ({result.language}): {result.message}")

@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kiosk.library.cli",
     "kiosk.check_cli",
     "kiosk.devices_cli",
+    "kiosk.payments_cli",
+    "kiosk.console.cli",
 )
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2

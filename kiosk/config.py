@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from kiosk.adapter.fields import FieldCodes as Sip2Fields  # one set of codes for server and adapter
+from kiosk.sip2.dialects import FieldCodes as Sip2Fields  # one set of codes for server and adapter
 from kiosk.files import CONFIG_LIMIT, SECRET_LIMIT, read_bounded
 from policy import Schedule, SiteRules
 
@@ -81,19 +81,64 @@ class Secrets(_Strict):
     sip2_password: SecretRef | None = None
     sip2_terminal_password: SecretRef | None = None
     osdp_key: SecretRef | None = None
+    fleet_password: SecretRef | None = None
 
 
 # --------------------------------------------------------------------------- library
 
 
-class EmbeddedLibrary(_Strict):
+class WiseSettings(_Strict):
+    """``[library.wise]``: what the site's OCLC Wise offers (docs/sip2.md)."""
+
+    #: the flag of the 41 registrations request (FA, FB or FC); "" = SIP2+ is
+    #: not licensed: charges are told by BV alone
+    registrations: Literal["FA", "FB", "FC", ""] = "FB"
+    #: a registration whose description or title holds one of these words is a
+    #: replacement invoice (R4); compared case-insensitively
+    replacement_invoice_words: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=lambda: ["nota", "materiaalvergoeding"]
+    )
+
+
+def _badge_table(value: dict[str, str]) -> dict[str, str]:
+    seen: dict[str, str] = {}
+    for code, name in value.items():
+        key = code.strip()
+        if not key or len(key) > 10 or any(c in key for c in ",;|") or not key.isprintable():
+            raise ValueError(f"badge code {code!r} must be 1 to 10 printable characters without ',', ';' or '|'")
+        if not name.strip() or len(name) > 50:
+            raise ValueError(f"badge {code!r}: the name must be 1 to 50 characters")
+        if key.casefold() in seen:
+            raise ValueError(f"badge code {code!r} is given twice (codes compare case-insensitively)")
+        seen[key.casefold()] = key
+    return {code.strip(): name.strip() for code, name in value.items()}
+
+
+class _LibraryCommon(_Strict):
+    #: "wise" (OCLC Wise: GL badge codes, 41/42 registrations, AF, CL) or "standard"
+    dialect: Literal["wise", "standard"] = "wise"
+    #: Wise badge code -> name, for decisions, logs and ``check``
+    badges: dict[str, str] = Field(default_factory=dict)
+    wise: WiseSettings = WiseSettings()
+    fields: Sip2Fields = Sip2Fields()
+    #: the account screen asks for list entries 1..account_window (BP/BQ)
+    account_window: Annotated[int, Field(ge=1, le=1000)] = 50
+    #: at most this many item lookups (17) for the account screen's titles
+    account_item_lookups: Annotated[int, Field(ge=0, le=200)] = 20
+
+    @field_validator("badges")
+    @classmethod
+    def _check_badges(cls, value: dict[str, str]) -> dict[str, str]:
+        return _badge_table(value)
+
+
+class EmbeddedLibrary(_LibraryCommon):
     kind: Literal["embedded"]
     data: Path = Field(description="JSON data file of the embedded library system, or 'demo'")
     database: Path | None = Field(default=None, description="SQLite file; default: <state_dir>/library.sqlite")
-    fields: Sip2Fields = Sip2Fields()
 
 
-class Sip2Library(_Strict):
+class Sip2Library(_LibraryCommon):
     kind: Literal["sip2"]
     host: str
     port: Annotated[int, Field(ge=1, le=65535)] = 6001
@@ -107,8 +152,8 @@ class Sip2Library(_Strict):
     encoding: Literal["cp850", "utf-8", "latin-1", "ascii"] = "cp850"
     error_detection: bool = True
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
-    keepalive_seconds: Annotated[float, Field(ge=0)] = 60.0
-    fields: Sip2Fields = Sip2Fields()
+    #: below the common 60 s idle timeout of library systems; 0 = off
+    keepalive_seconds: Annotated[float, Field(ge=0)] = 45.0
 
 
 LibraryConfig = Annotated[EmbeddedLibrary | Sip2Library, Field(discriminator="kind")]
@@ -125,6 +170,7 @@ class DeviceRole(StrEnum):
     DOOR_CONTACT = "door_contact"
     INDICATOR = "indicator"
     PRINTER = "printer"
+    PAYMENT_TERMINAL = "payment_terminal"
 
 
 class DeviceConfig(_Strict):
@@ -151,6 +197,7 @@ class DevicesConfig(_Strict):
     door_contact: DeviceConfig | None = None
     indicator: DeviceConfig | None = None
     printer: DeviceConfig | None = None
+    payment_terminal: DeviceConfig | None = None
 
     def configured(self) -> dict[DeviceRole, DeviceConfig]:
         return {DeviceRole(k): v for k, v in self if v is not None}
@@ -191,6 +238,16 @@ class KioskConfig(_Strict):
         return self
 
 
+class PaymentsConfig(_Strict):
+    """Paying at the kiosk (the terminal itself is ``[devices.payment_terminal]``)."""
+
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    terminal_timeout_seconds: Annotated[float, Field(gt=5, le=600)] = 120.0
+    webhooks: list[str] = Field(default_factory=list, description="staff alarms: a payment the library refused, or one not settled in time")
+    alarm_after_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 10
+    portal_url: str | None = Field(default=None, description="the library's online portal where patrons pay (told at the door in unmanned hours)")
+
+
 class FailMode(StrEnum):
     FAIL_SECURE = "fail_secure"
     FAIL_SAFE = "fail_safe"
@@ -225,6 +282,40 @@ class DoorConfig(_Strict):
     )
 
 
+_FLEET_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class FleetConfig(_Strict):
+    """The fleet link (kiosk.fleet): this machine connects out to the console's MQTT broker."""
+
+    broker: str = Field(description="broker host name")
+    port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    tls: bool = True
+    ca_file: Path | None = Field(default=None, description="CA of the broker's certificate; default: the system's")
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str = Field(min_length=1, max_length=120, description="this device's own broker account")
+    site: str = Field(pattern=_FLEET_ID, description="the site (branch) id in the topics")
+    device: str = Field(pattern=_FLEET_ID, description="this device's id in the topics, e.g. door-1")
+    topic_prefix: str = Field(default="bibkiosk/v1", pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+    keepalive_seconds: Annotated[int, Field(ge=5, le=600)] = 30
+
+    @model_validator(mode="after")
+    def _tls_off_only_on_loopback(self) -> FleetConfig:
+        if not self.tls and self.broker not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("tls = false only for a broker on this machine (127.0.0.1)")
+        if (self.cert_file is None) != (self.key_file is None) and self.key_file is not None:
+            raise ValueError("key_file without cert_file")
+        return self
+
+
+class MetricsConfig(_Strict):
+    """Prometheus metrics (kiosk.metrics): an HTTP /metrics endpoint."""
+
+    listen: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 9464
+
+
 class Config(_Strict):
     """A whole machine's configuration."""
 
@@ -235,7 +326,10 @@ class Config(_Strict):
     schedule: Schedule | None = None
     kiosk: KioskConfig = KioskConfig()
     door: DoorConfig | None = None
+    payments: PaymentsConfig = PaymentsConfig()
     secrets: Secrets = Secrets()
+    fleet: FleetConfig | None = None
+    metrics: MetricsConfig | None = None
 
     # Where the file was read from, for resolving relative paths and secrets.
     source: Path | None = Field(default=None, exclude=True)
@@ -305,6 +399,31 @@ def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+def config_warnings(config: Config) -> list[tuple[str, str]]:
+    """Settings that are valid but can have no effect with this library
+    system (``bibkiosk config check`` prints them; the config still loads)."""
+    out: list[tuple[str, str]] = []
+    lib = config.library
+    rules = config.policy
+    if lib.kind != "sip2":
+        return out
+    itemised = lib.dialect == "wise" and bool(lib.wise.registrations)
+    if rules.max_charges:
+        out.append((
+            "policy.max_charges",
+            f"a maximum per subscription type has effect only when the library system sends the patron type in field "
+            f"{lib.fields.patron_type} ([library.fields] patron_type); otherwise R1 uses default_max_charges"
+            + ("" if rules.default_max_charges is not None else ", which is not set: then no maximum applies"),
+        ))  # fmt: skip
+    if (rules.charge_age_days or rules.default_charge_age_days is not None) and not itemised:
+        out.append((
+            "policy.charge_age_days" if rules.charge_age_days else "policy.default_charge_age_days",
+            "charge age (R3) needs dated charges: the 41/42 registrations ([library] dialect = \"wise\" with "
+            f"[library.wise] registrations) or field {lib.fields.charges}; BV alone has no dates",
+        ))  # fmt: skip
+    return out
+
+
 def parse_config(data: dict[str, Any], source: Path | None = None, *, check_secrets: bool = True) -> Config:
     """Validate *data* (a parsed TOML document).  With ``check_secrets`` the
     secret files must exist here and be private (off for checking a config
@@ -333,6 +452,7 @@ ROLE_KINDS: dict[DeviceRole, tuple[str, ...]] = {
     DeviceRole.DOOR_CONTACT: ("door",),
     DeviceRole.INDICATOR: ("indicator",),
     DeviceRole.PRINTER: ("printer",),
+    DeviceRole.PAYMENT_TERMINAL: ("payment",),
 }
 
 

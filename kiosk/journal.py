@@ -31,14 +31,12 @@ row can be ambiguous, because rows go out strictly one after another.
 Personal data: rows carry a keyed pseudonym of the card (``card_ref``).  The
 card number itself is kept only on an offline row while it waits for replay
 (the library system needs it) and is erased as soon as the row is settled.
-No PIN is ever stored; a recently verified patron's PIN is remembered only as
-a salted scrypt hash, for offline checkout when the site requires a PIN.
+No PIN is ever stored here; verified patrons and wrong PINs live in the one
+patron store (:mod:`kiosk.identify.store`), shared with the door.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import sqlite3
 import time
 import uuid
@@ -166,16 +164,6 @@ CREATE TABLE IF NOT EXISTS txn (
 );
 CREATE INDEX IF NOT EXISTS txn_pending ON txn (state, seq);
 CREATE INDEX IF NOT EXISTS txn_card ON txn (card_ref, mode, kind, state);
-CREATE TABLE IF NOT EXISTS verified (
-    card_ref    TEXT PRIMARY KEY,
-    verified_at REAL NOT NULL,
-    pin_hash    BLOB
-);
-CREATE TABLE IF NOT EXISTS pin_failure (
-    card_ref    TEXT NOT NULL,
-    at          REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pin_failure_card ON pin_failure (card_ref, at);
 """
 
 
@@ -220,6 +208,10 @@ class Journal:
             raise JournalCorrupt(f"{self.path}: not a usable journal ({exc})") from None
 
     # ------------------------------------------------------------------ helpers
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        return self._key
 
     def card_ref(self, card: str) -> str:
         return pseudonym(card, self._key)
@@ -395,67 +387,12 @@ class Journal:
                 self._settle(entry, TxnState.REJECTED, outcome)
                 report.rejected += 1
 
-    # ------------------------------------------------------------------ verified patrons
-
-    def _pin_hash(self, card_ref: str, pin: str) -> bytes:
-        salt = hmac.new(self._key, card_ref.encode(), hashlib.sha256).digest()
-        return hashlib.scrypt(pin.encode(), salt=salt, n=2**12, r=8, p=1, dklen=32)
-
-    def remember_verified(self, card: str, *, pin: str | None = None, when: datetime | None = None) -> None:
-        """The library system accepted this patron (and PIN) online just now."""
-        ref = self.card_ref(card)
-        at = (when or datetime.fromtimestamp(self._clock(), UTC)).timestamp()
-        self._db.execute(
-            "INSERT INTO verified (card_ref, verified_at, pin_hash) VALUES (?,?,?) "
-            "ON CONFLICT(card_ref) DO UPDATE SET verified_at=excluded.verified_at, "
-            "pin_hash=COALESCE(excluded.pin_hash, verified.pin_hash)",
-            (ref, at, self._pin_hash(ref, pin) if pin else None),
-        )
-
-    def recently_verified(
-        self, card: str, within: timedelta, *, pin: str | None = None, now: datetime | None = None
-    ) -> bool:
-        """Was this patron verified online within *within*?  When *pin* is
-        given it must match the PIN given then."""
-        ref = self.card_ref(card)
-        row = self._db.execute("SELECT verified_at, pin_hash FROM verified WHERE card_ref=?", (ref,)).fetchone()
-        if row is None:
-            return False
-        at = (now or datetime.fromtimestamp(self._clock(), UTC)).timestamp()
-        if at - row[0] > within.total_seconds():
-            return False
-        if pin is not None:
-            return row[1] is not None and hmac.compare_digest(row[1], self._pin_hash(ref, pin))
-        return True
-
-    def forget_verified(self, card: str) -> None:
-        """The library system refused this patron online: no offline checkout."""
-        self._db.execute("DELETE FROM verified WHERE card_ref=?", (self.card_ref(card),))
-
-    # ------------------------------------------------------------------ wrong PINs (lockout)
-
-    def record_pin_failure(self, card: str, *, when: datetime | None = None) -> None:
-        at = (when or datetime.fromtimestamp(self._clock(), UTC)).timestamp()
-        self._db.execute("INSERT INTO pin_failure (card_ref, at) VALUES (?, ?)", (self.card_ref(card), at))
-
-    def pin_failures(self, card: str, *, since: datetime) -> list[datetime]:
-        """The times of this card's wrong PINs since *since* (for policy's L1)."""
-        rows = self._db.execute(
-            "SELECT at FROM pin_failure WHERE card_ref=? AND at>=? ORDER BY at", (self.card_ref(card), since.timestamp())
-        )
-        return [datetime.fromtimestamp(r[0], UTC) for r in rows]
-
-    def clear_pin_failures(self, card: str) -> None:
-        self._db.execute("DELETE FROM pin_failure WHERE card_ref=?", (self.card_ref(card),))
-
     def purge(self, *, older_than: timedelta) -> int:
         """Forget settled rows and verifications older than *older_than*."""
         cutoff = self._clock() - older_than.total_seconds()
         cur = self._db.execute(
             "DELETE FROM txn WHERE state NOT IN (?,?) AND created_at < ?", (*PENDING_STATES, cutoff)
         )
-        self._db.execute("DELETE FROM verified WHERE verified_at < ?", (cutoff,))
-        self._db.execute("DELETE FROM pin_failure WHERE at < ?", (cutoff,))
         return cur.rowcount
 
 

@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what the kiosk does when the library system is down (try it from the simulator panel)")
     d.add_argument("--no-panel", action="store_true", help="start with the simulator panel hidden")
     d.add_argument("--fullscreen", action="store_true", help="full screen (default: a window)")
+    d.add_argument("--console-port", type=int, default=8080, metavar="PORT",
+                   help="the staff console's port on 127.0.0.1 (with a local broker, a demo door and the console)")
+    d.add_argument("--no-fleet", action="store_true", help="the kiosk alone: no broker, demo door or console")
     _display_options(d, default_size="1680x800")
     d.set_defaults(func=_run_demo)
 
@@ -231,6 +234,7 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     hub = DeviceHub.from_config(config.devices)
     flows = KioskFlows(library, journal, hub, FlowSettings.from_config(config))
+    terminal_cfg = config.devices.payment_terminal
 
     from kiosk.ui.runner import configure_kivy
 
@@ -241,9 +245,28 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         from kiosk.ui.runner import run_ui
 
         scenario = (lambda app: _exit_after_first_frame(app, started)) if args.exit_after_first_frame else None
+        payments = None
+        if terminal_cfg is not None:
+            from devices.errors import DeviceError
+            from kiosk.payments import PaymentJournalError, PaymentRuntime
+
+            try:
+                payments = await PaymentRuntime.start(
+                    terminal_cfg.url, config.state_dir, key.encode(), library, webhooks=config.payments.webhooks,
+                    currency=config.payments.currency, terminal_timeout=config.payments.terminal_timeout_seconds,
+                    alarm_after_minutes=config.payments.alarm_after_minutes)
+                flows.payments = payments.service
+            except (DeviceError, PaymentJournalError, OSError) as exc:
+                # No payments (a clear log line); borrowing, returning and renewing go on.
+                logging.getLogger("kiosk").error("payment terminal not available: %s", exc)
+        from kiosk.fleet.kiosk import kiosk_extras  # [fleet] link and [metrics], when configured
+
         try:
-            await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
+            async with kiosk_extras(flows, config):
+                await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
         finally:
+            if payments is not None:
+                await payments.close()
             await library.close()
 
     try:
@@ -305,12 +328,17 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     journal = Journal(state / "kiosk-journal.sqlite", pseudonym_key=key_file.read_text().encode())
     rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
     settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
-                            offline_item_limit=3)
-    flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now)
+                            offline_item_limit=3,
+                            branch_names={b.branch_id: b.name for b in load_data("demo").branches})
+    from kiosk.payments import PaymentRuntime
+
+    payments = await PaymentRuntime.start("sim://payment?name=payment", state, key_file.read_text().encode(), library)
+    flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now, payments=payments.service)
     data = load_data("demo")
 
     def panel(kroot: Any) -> Any:
-        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=demo.link.set)
+        p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=demo.link.set,
+                     payment_terminal="payment")
         if not args.no_panel:
             p.toggle()
         return p
@@ -318,9 +346,18 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     scenario = (lambda app: _exit_after_first_frame(app, started)) if args.exit_after_first_frame else None
     print("bibkiosk demo: every demo card's PIN is 1234; F2 or F12 shows/hides the simulator "
           "(cards and items: docs/demo-data.md)", file=sys.stderr)
+    fleet = None
+    if not getattr(args, "no_fleet", False):
+        from kiosk.fleet.demo import DemoFleet  # broker, demo door, console (docs/console.md)
+
+        fleet = DemoFleet(state, demo, flows, console_port=getattr(args, "console_port", 8080))
+        await fleet.start()
     try:
         await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
     finally:
+        if fleet is not None:
+            await fleet.close()
+        await payments.close()
         journal.close()
         await demo.close()
     return EXIT_OK

@@ -11,7 +11,7 @@ kiosk renders ``decision.message`` with
 
 from __future__ import annotations
 
-from .engine import decide, lockout_until
+from .engine import decide, locked_out, lockout_until, pin_needed, tries_left
 from .errors import PolicyError, UnknownAction, UnknownBranch
 from .models import (
     DEFAULT_ENTRY_BLOCKS,
@@ -22,6 +22,7 @@ from .models import (
     CardState,
     Charge,
     Decision,
+    Evidence,
     IdentifiedBy,
     LockoutRule,
     Message,
@@ -33,6 +34,7 @@ from .models import (
     SiteRules,
     Subscription,
     SubscriptionStatus,
+    evidence_for,
 )
 from .rules import AMOUNT_RULES, DIGEST_RULES, RULE_ORDER, RULES, RuleInfo, allowed_key, message_keys
 from .schedule import (
@@ -64,6 +66,7 @@ __all__ = [
     "CardState",
     "Charge",
     "Decision",
+    "Evidence",
     "ExceptionDay",
     "IdentifiedBy",
     "LockoutRule",
@@ -86,8 +89,12 @@ __all__ = [
     "allowed_key",
     "announcements_due",
     "decide",
+    "evidence_for",
+    "locked_out",
     "lockout_until",
     "message_keys",
     "next_change",
     "period_at",
+    "pin_needed",
+    "tries_left",
 ]

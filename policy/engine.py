@@ -92,6 +92,46 @@ def lockout_until(failed_pin_attempts: Sequence[datetime], rule: LockoutRule, no
     return until if until > now else None
 
 
+def pin_needed(action: Action, rules: SiteRules, period: PeriodKind | None = None) -> bool:
+    """Does *action* need the right PIN?  ``rules.pin_required`` decides,
+    except for ENTRY: outside staffed hours (unmanned, closed or unknown
+    period) it always needs the PIN, in staffed hours never (an invariant
+    of the door, not a setting)."""
+    if action is _ENTRY:
+        # Staffed: the door is open to the public (or to any valid card): no PIN.
+        return period is not _STAFFED
+    return action in rules.pin_required
+
+
+def tries_left(failed_pin_attempts: Sequence[datetime], rule: LockoutRule, now: datetime) -> int:
+    """How many more wrong PINs the patron may give before the lockout
+    (``rule.attempts`` within ``rule.window_minutes``); 0 when locked out."""
+    if lockout_until(failed_pin_attempts, rule, now) is not None:
+        return 0
+    since = now - timedelta(minutes=rule.window_minutes)
+    recent = sum(1 for t in failed_pin_attempts if since < t <= now)
+    return max(0, rule.attempts - recent)
+
+
+def locked_out(
+    action: Action,
+    rules: SiteRules,
+    now: datetime,
+    failed_pin_attempts: Sequence[datetime],
+    *,
+    period: PeriodKind | None = None,
+) -> Decision | None:
+    """The L1 decision when a PIN action is locked out at *now* (before any
+    PIN is asked or any patron is looked up), else None.  Its message (the
+    minutes left) is the one :func:`decide` gives."""
+    if not failed_pin_attempts or not pin_needed(action, rules, period):
+        return None
+    until = lockout_until(failed_pin_attempts, rules.lockout, now)
+    if until is None:
+        return None
+    return _denied(action, ["L1"], PatronSnapshot.model_construct(), rules, now, until, None, None)
+
+
 def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
@@ -120,13 +160,16 @@ def decide(
     *,
     period: PeriodKind | None = None,
     failed_pin_attempts: Sequence[datetime] = (),
+    staffed_card: bool = False,
 ) -> Decision:
     """Decide whether *patron* may do *action* at *now*.
 
     *period* is the kind of opening period at the patron's branch now (see
     ``period_at``); it matters for ENTRY only: STAFFED admits everyone (the
-    door is open to the public), CLOSED refuses (S1), UNMANNED and None
-    check badge, age, PIN and the entry blocks.  *failed_pin_attempts* are
+    door is open to the public) or, with *staffed_card* (the door's
+    ``staffed_entry = "card"``), everyone with a valid card (U1, C1–C4 only);
+    CLOSED refuses (S1), UNMANNED and None check badge, age, the entry blocks
+    and always the PIN (:func:`pin_needed`), whatever ``pin_required`` says.  *failed_pin_attempts* are
     the times of this card's recent wrong PINs (state kept by the caller).
     Every rule that fired is listed, most important first; the message is
     the first rule's.
@@ -137,7 +180,7 @@ def decide(
         except ValueError:
             raise UnknownAction(f"unknown action {action!r}") from None
     entry = action is _ENTRY
-    if entry and period is _STAFFED:
+    if entry and period is _STAFFED and not staffed_card:
         return _ALLOWED[_ENTRY]
     hits: list[str] = []
     if entry and period is _CLOSED:
@@ -158,12 +201,15 @@ def decide(
         flags = patron.flags
         if flags is not None and flags.card_reported_lost and state is not _LOST:
             hits.append("C4")
+        if entry and period is _STAFFED:
+            # Staffed card-only entry: the card itself, nothing else.
+            return _ALLOWED[_ENTRY] if not hits else _denied(action, hits, patron, rules, now, None, None, None)
     else:
         flags = patron.flags
 
     # PIN and lockout.
     locked_until = None
-    if action in rules.pin_required:
+    if pin_needed(action, rules, period):
         if failed_pin_attempts:
             locked_until = lockout_until(failed_pin_attempts, rules.lockout, now)
             if locked_until is not None:
@@ -246,9 +292,11 @@ def decide(
                 old_enough = _age_verdict(patron.age_verdicts, minimum)
             if not old_enough:
                 hits.append("A1")
-        wanted = rules.unmanned_badge.casefold()
+        wanted = rules.unmanned_badge.strip().casefold()
         for badge in patron.badges:
-            if badge.active and badge.name.casefold() == wanted:
+            if badge.active and (
+                badge.name.strip().casefold() == wanted or (badge.code is not None and badge.code.strip().casefold() == wanted)
+            ):
                 break
         else:
             hits.append("B1")
@@ -273,6 +321,9 @@ def _denied(
     params: tuple = ()
     if first == "L1" and locked_until is not None:
         params = (("minutes", max(1, math.ceil((locked_until - now).total_seconds() / 60))),)
+    elif first == "A1" and rules.min_entry_age is not None:
+        key = "policy.A1.age"
+        params = (("age", rules.min_entry_age),)
     elif first == "LS" and patron.screen_message:
         key = "policy.LS.screen"
         params = (("screen_message", patron.screen_message.strip()),)
@@ -297,4 +348,4 @@ def _denied(
     return decision
 
 
-__all__ = ["decide", "lockout_until"]
+__all__ = ["decide", "locked_out", "lockout_until", "pin_needed", "tries_left"]

@@ -79,12 +79,30 @@ class Charge(BaseModel):
 
 
 class Badge(BaseModel):
-    """A patron badge ("klantbadge"); ``active`` False when the badge type is switched off centrally."""
+    """A patron badge ("klantbadge"); ``active`` False when the badge type is switched off centrally.
+
+    ``code`` is the library system's badge code (Wise: 4 characters, sent in
+    GL), when known; ``SiteRules.unmanned_badge`` may name the badge by its
+    name or by its code."""
 
     model_config = _FROZEN
 
     name: str
     active: bool = True
+    code: str | None = None
+
+
+class Evidence(BaseModel):
+    """What the library system sent that a rule was derived from, for staff
+    (``bibkiosk check``): the rule id, where it came from (e.g. ``42 YZ``,
+    ``64 BV``, ``GL``) and a short English detail (which registration, which
+    amount, which date).  Never shown to a patron."""
+
+    model_config = _FROZEN
+
+    rule: str
+    source: str
+    detail: str
 
 
 class Subscription(BaseModel):
@@ -140,6 +158,10 @@ class PatronSnapshot(BaseModel):
     ``flags_only`` is True when that is all it gave (no subscription, charges
     or badges known), in which case only the flags are decided on.
     ``known`` is False when the card is unknown to the library system.
+    ``evidence`` says which fields the adapter derived each rule's facts from
+    (see :func:`evidence_for`); ``notifications`` are the library's public
+    notifications for the patron (Wise: up to four AF texts), for the menu
+    screen.  Neither is decided on.
     """
 
     model_config = _FROZEN
@@ -158,6 +180,12 @@ class PatronSnapshot(BaseModel):
     flags_only: bool = False
     screen_message: str | None = None
     known: bool = True
+    evidence: tuple[Evidence, ...] = ()
+    notifications: tuple[str, ...] = ()
+    #: The library system's own patron number (the same for all of a patron's
+    #: cards); not decided on: the kiosk and the door key the wrong-PIN
+    #: budget by it.  None when the library system does not send it.
+    patron_id: str | None = None
     #: Age verdicts instead of a birth date, for a client the library system
     #: does not tell the birth date (a door): ``(years, at_least)`` pairs,
     #: "the patron is (not) at least *years* old" (A1).
@@ -194,7 +222,7 @@ class SiteRules(BaseModel):
     charge_age_days: dict[str, int] = Field(default_factory=dict)
     #: R3 for branches not in ``charge_age_days`` (and patrons with no branch); None = not enforced.
     default_charge_age_days: int | None = Field(default=None, ge=0)
-    #: B1: the badge name that admits a patron in unmanned hours (compared case-insensitively).
+    #: B1: the badge that admits a patron in unmanned hours, by name or by code (compared trimmed, case-insensitively).
     unmanned_badge: str = Field(default="Onbemande openingsuren", min_length=1)
     #: Which rule ids deny ENTRY in unmanned hours (subset of ENTRY_BLOCKABLE).
     entry_blocks: frozenset[str] = DEFAULT_ENTRY_BLOCKS
@@ -264,3 +292,10 @@ class Decision(BaseModel):
 
     def rule_ids(self) -> list[str]:
         return [hit.rule for hit in self.rules]
+
+
+def evidence_for(decision: Decision, patron: PatronSnapshot) -> tuple[Evidence, ...]:
+    """The patron's evidence for the rules that fired in ``decision``, in the
+    decision's rule order (empty for an allowed decision)."""
+    fired = decision.rule_ids()
+    return tuple(e for rule in fired for e in patron.evidence if e.rule == rule)

@@ -107,7 +107,7 @@ def message_keys() -> list[str]:
     """Every message key ``decide`` can produce (for catalog checks)."""
     keys = [info.message_key for info in RULES.values()]
     keys += [f"policy.{rule}.amount" for rule in AMOUNT_RULES]
-    keys += ["policy.LS.screen"]
+    keys += ["policy.LS.screen", "policy.A1.age"]
     keys += [allowed_key(a) for a in Action]
     return keys
 

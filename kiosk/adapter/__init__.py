@@ -22,16 +22,18 @@ from .base import (
     LibrarySystem,
     LibrarySystemError,
     LibrarySystemLoginRefused,
+    LibrarySystemNotSupported,
     LibrarySystemProtocolError,
     LibrarySystemRequestError,
     LibrarySystemUnavailable,
     LoanInfo,
     PaymentResult,
+    RegistrationInfo,
     RenewAllResult,
     TransactionResult,
 )
 from .embedded import EmbeddedLibrarySystem
-from .fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 from .sip2 import Sip2LibrarySystem, snapshot_from_sip2
 
 __all__ = [
@@ -44,14 +46,17 @@ __all__ = [
     "LibrarySystem",
     "LibrarySystemError",
     "LibrarySystemLoginRefused",
+    "LibrarySystemNotSupported",
     "LibrarySystemProtocolError",
     "LibrarySystemRequestError",
     "LibrarySystemUnavailable",
     "LoanInfo",
     "PaymentResult",
+    "RegistrationInfo",
     "RenewAllResult",
     "Sip2LibrarySystem",
     "TransactionResult",
+    "dialect_options",
     "library_system_from_config",
     "sip2_settings_from_config",
     "snapshot_from_sip2",
@@ -83,7 +88,21 @@ def sip2_settings_from_config(config: Any):  # noqa: ANN201 - kiosk.sip2.client.
         error_detection=lib.error_detection,
         timeout=lib.timeout_seconds,
         keepalive_seconds=lib.keepalive_seconds or None,
+        sensitive_codes=tuple(sorted(lib.fields.personal_codes())),
     )
+
+
+def dialect_options(lib: Any) -> dict[str, Any]:
+    """The adapter's dialect options from a ``[library]`` table (either kind)."""
+    wise = getattr(lib, "wise", None)
+    return {
+        "dialect": getattr(lib, "dialect", "wise"),
+        "badges": dict(getattr(lib, "badges", {}) or {}),
+        "registrations_flag": wise.registrations if wise is not None else "FB",
+        "replacement_invoice_words": tuple(wise.replacement_invoice_words) if wise is not None else ("nota", "materiaalvergoeding"),
+        "account_window": getattr(lib, "account_window", 50),
+        "account_item_lookups": getattr(lib, "account_item_lookups", 20),
+    }
 
 
 def library_system_from_config(config: Any) -> LibrarySystem:
@@ -91,11 +110,11 @@ def library_system_from_config(config: Any) -> LibrarySystem:
     ``await system.start()`` or just make the first request)."""
     lib = config.library
     if lib.kind == "sip2":
-        return Sip2LibrarySystem(sip2_settings_from_config(config), fields=lib.fields)
+        return Sip2LibrarySystem(sip2_settings_from_config(config), fields=lib.fields, **dialect_options(lib))
     if lib.kind == "embedded":
         data = str(lib.data) if str(lib.data) == "demo" else str(config.resolve(lib.data))
         database = config.resolve(lib.database) if lib.database else config.state_dir / "library.sqlite"
-        return EmbeddedLibrarySystem(data, database=database, fields=lib.fields)
+        return EmbeddedLibrarySystem(data, database=database, fields=lib.fields, **dialect_options(lib))
     raise LibrarySystemError(f"unknown library kind {lib.kind!r}")  # pragma: no cover - config validates
 
 

@@ -38,11 +38,13 @@ __all__ = [
     "LibrarySystem",
     "LibrarySystemError",
     "LibrarySystemLoginRefused",
+    "LibrarySystemNotSupported",
     "LibrarySystemProtocolError",
     "LibrarySystemRequestError",
     "LibrarySystemUnavailable",
     "LoanInfo",
     "PaymentResult",
+    "RegistrationInfo",
     "RenewAllResult",
     "TransactionResult",
 ]
@@ -75,6 +77,13 @@ class LibrarySystemRequestError(LibrarySystemError):
     """We could not build the request (e.g. an id SIP2 cannot carry)."""
 
 
+class LibrarySystemNotSupported(LibrarySystemRequestError):
+    """The library system said (in its 98 ACS status) that it does not take
+    this request now: a message its BX marks unsupported, a checkout or
+    check-in while ``checkout_ok``/``checkin_ok`` is N, an offline (no-block)
+    transaction while ``offline_ok`` is N.  Nothing was sent."""
+
+
 class ItemStatus(StrEnum):
     AVAILABLE = "available"
     ON_LOAN = "on_loan"
@@ -105,7 +114,17 @@ class TransactionResult:
     media_type: str | None = None
     parts: int | None = None  # items in the set (a 3-CD box: 3), when known
     permanent_location: str | None = None
+    #: checkin (Wise): the hold bin, "hold_shelf" (CL 03) or "in_transport" (CL 02)
+    hold_bin: str | None = None
+    #: checkout (Wise FV): questions the library system asks (damaged, borrowed
+    #: before, for sale, attachments), shown to the patron as information
+    questions: tuple[str, ...] = ()
     raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def hold_in_transport(self) -> bool:
+        """checkin: a hold waits for it at another branch (Wise CL 02)."""
+        return self.hold_bin == "in_transport"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +178,11 @@ class Account:
     holds: tuple[HoldInfo, ...] = ()
     fee_amount: Decimal | None = None  # everything owed, as the library system says (BV)
     screen_message: str | None = None
+    #: the library's public notifications for the patron (Wise: up to 4 AF texts)
+    notifications: tuple[str, ...] = ()
+    #: the list entries the library system reported beyond what was asked (BQ window)
+    more_loans: int = 0
+    more_holds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +190,36 @@ class PaymentResult:
     accepted: bool
     screen_message: str | None = None
     transaction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationInfo:
+    """One open registration (Wise: a YZ line of a 42), for staff and the pay flow."""
+
+    adm_id: str
+    kind: int | None  # 1 contribution (membership fee), 2 fines etc., 3 sales, 4 cash receipts, 6 theatre
+    kind_name: str
+    description: str
+    title: str
+    amount: Decimal | None
+    created: date | None
+    based_on: date | None
+    status: str  # I invoice, D debt collection, R payment arrangement
+    arrangement: date | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "adm_id": self.adm_id,
+            "type": self.kind,
+            "type_name": self.kind_name,
+            "description": self.description,
+            "title": self.title,
+            "amount": None if self.amount is None else f"{self.amount:.2f}",
+            "created": self.created.isoformat() if self.created else None,
+            "based_on": self.based_on.isoformat() if self.based_on else None,
+            "status": self.status,
+            "arrangement": self.arrangement.isoformat() if self.arrangement else None,
+        }
 
 
 class LibrarySystem(ABC):

@@ -16,10 +16,14 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from kiosk.sip2.client import ClientSettings
+from kiosk.library import LibraryError
+from kiosk.library.datafile import Account, load_data
+from kiosk.library.server import LibraryServer
+from kiosk.library.store import Store
+from kiosk.sip2.client import ClientSettings, Sip2Client
 
 from .base import LibrarySystemError
-from .fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 from .sip2 import Sip2LibrarySystem
 
 __all__ = ["EmbeddedLibrarySystem"]
@@ -32,7 +36,9 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
     served on 127.0.0.1 and asked over real SIP2.
 
     ``database`` None: a fresh temporary state (gone at :meth:`close`).
-    ``clock``: the server's clock (tests)."""
+    ``clock``: the server's clock (tests).  ``options``: the adapter's
+    dialect options (:class:`Sip2LibrarySystem`); the dialect is "wise" by
+    default, as the embedded library speaks Wise."""
 
     def __init__(
         self,
@@ -42,6 +48,7 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
         fields: FieldCodes | Any | None = None,
         clock: Any = None,
         timeout: float = 10.0,
+        **options: Any,
     ) -> None:
         self.data_path = str(data)
         self.database = Path(database) if database is not None else None
@@ -61,7 +68,8 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
             keepalive_seconds=None,
             encoding="utf-8",
         )
-        super().__init__(settings, fields=codes)
+        options.setdefault("dialect", "wise")
+        super().__init__(settings, fields=codes, **options)
 
     @property
     def store(self):  # noqa: ANN201 - kiosk.library.store.Store
@@ -72,11 +80,6 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
             await super().start()
             return
         import tempfile
-
-        from kiosk.library import LibraryError
-        from kiosk.library.datafile import Account, load_data
-        from kiosk.library.server import LibraryServer
-        from kiosk.library.store import Store
 
         try:
             data = load_data(self.data_path)
@@ -94,10 +97,10 @@ class EmbeddedLibrarySystem(Sip2LibrarySystem):
         self._server = LibraryServer(
             self._store, fields=self.fields, encoding="utf-8", clock=self._clock, extra_accounts=(internal,)
         )
+        if not self.badges:  # the data file names its badge codes
+            self.badges = self._store.badge_map()
         port = await self._server.start("127.0.0.1", 0)
         self.settings = self.settings.model_copy(update={"port": port, "institution": self._store.institution})
-        from kiosk.sip2.client import Sip2Client
-
         self.client = Sip2Client(self.settings)
         await super().start()
 

@@ -3,7 +3,7 @@
 Parts, each usable on its own:
 
 - :mod:`kiosk.door.audit`    audit journal (SQLite WAL), retention, occupancy
-- :mod:`kiosk.door.cache`    offline cache of recent verified entries
+- :mod:`kiosk.identify`      the identification core, the one patron store (lockout, verified cache)
 - :mod:`kiosk.door.limits`   wrong-PIN lockout store, per-reader rate limit
 - :mod:`kiosk.door.monitor`  door contact / exit button / alarm state machine
 - :mod:`kiosk.door.webhooks` alarm delivery to staff, never blocking the door

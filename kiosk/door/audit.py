@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from kiosk.door.errors import DoorStateError
-from kiosk.files import private_file
+from kiosk.statefile import Opened, StateFileError, open_sqlite
 
 
 class AuditEvent(StrEnum):
@@ -40,6 +40,7 @@ class AuditEvent(StrEnum):
     OCCUPANCY_RESET = "occupancy.reset"
     DEVICE = "device"  # result: lost / back; detail: role
     SERVICE = "service"  # result: started / stopped / error
+    STATE = "state"  # result: audit_corrupt / cache_rebuilt / state_unwritable; detail: what was done
 
 
 class Result(StrEnum):
@@ -109,21 +110,21 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(timezone.utc)
 
 
-def open_db(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """An SQLite connection in WAL mode with synchronous (FULL) commits."""
+def open_db(path: Path, *, readonly: bool = False, schema: str = "") -> sqlite3.Connection:
+    """An SQLite connection in WAL mode with synchronous (FULL) commits.
+
+    A corrupt file is moved aside and a new one started (:mod:`kiosk.statefile`);
+    see :func:`open_state` for who needs to know.
+    """
+    return open_state(path, readonly=readonly, schema=schema).conn
+
+
+def open_state(path: Path, *, readonly: bool = False, schema: str = "") -> Opened:
+    """:func:`kiosk.statefile.open_sqlite`, its errors as :class:`DoorStateError`."""
     try:
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            private_file(path)  # audit and cache: owner only (0600)
-            conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
-    except sqlite3.Error as exc:
-        raise DoorStateError(f"cannot open {path}: {exc}") from None
-    return conn
+        return open_sqlite(path, readonly=readonly, schema=schema)
+    except StateFileError as exc:
+        raise DoorStateError(str(exc)) from None
 
 
 class AuditJournal:
@@ -133,12 +134,10 @@ class AuditJournal:
         self.path = Path(path)
         if readonly and not self.path.exists():
             raise DoorStateError(f"no audit journal at {self.path} (has the door service run?)")
-        self._db = open_db(self.path, readonly=readonly)
-        if not readonly:
-            try:
-                self._db.executescript(_SCHEMA)
-            except sqlite3.Error as exc:
-                raise DoorStateError(f"cannot prepare the audit journal {self.path}: {exc}") from None
+        opened = open_state(self.path, readonly=readonly, schema="" if readonly else _SCHEMA)
+        self._db = opened.conn
+        #: Where a corrupt journal was moved (kept for staff) before this one was started.
+        self.moved_aside: Path | None = opened.moved_aside
 
     def close(self) -> None:
         self._db.close()

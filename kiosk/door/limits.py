@@ -1,67 +1,13 @@
-"""Wrong-PIN lockout store and per-reader rate limit.
+"""The per-reader rate limit.
 
-:class:`LockoutStore` keeps the times of wrong PINs per pseudonymous card
-reference in SQLite (so a restart does not reset a lockout); the policy
-decides what they mean (``decide(..., failed_pin_attempts=...)`` and
-``lockout_until``).  :class:`RateLimiter` counts card presentations per
-reader in a sliding minute, against card enumeration.
+:class:`RateLimiter` counts card presentations per reader in a sliding
+minute, against card enumeration.  (Wrong PINs are counted per patron in the
+one patron store, :mod:`kiosk.identify.store`.)
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
-from kiosk.door.audit import open_db
-from kiosk.door.errors import DoorStateError
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pin_failures (
-    card_ref TEXT NOT NULL,
-    at       REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pin_failures_card ON pin_failures(card_ref, at);
-"""
-
-
-class LockoutStore:
-    """Wrong-PIN attempts per card reference (a pseudonym, never a card number)."""
-
-    def __init__(self, path: str | Path, *, keep: timedelta = timedelta(days=1)) -> None:
-        self.path = Path(path)
-        self.keep = keep
-        self._db = open_db(self.path)
-        try:
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise DoorStateError(f"cannot prepare the lockout store {self.path}: {exc}") from None
-
-    def close(self) -> None:
-        self._db.close()
-
-    def _run(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
-        try:
-            return self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise DoorStateError(f"lockout store {self.path}: {exc}") from None
-
-    def record_failure(self, card_ref: str, at: datetime) -> None:
-        self._run("INSERT INTO pin_failures (card_ref, at) VALUES (?, ?)", (card_ref, at.astimezone(timezone.utc).timestamp()))
-        self._run("DELETE FROM pin_failures WHERE at < ?", ((at - self.keep).astimezone(timezone.utc).timestamp(),))
-
-    def attempts(self, card_ref: str, now: datetime) -> list[datetime]:
-        """Wrong PINs of *card_ref* within the kept window, oldest first."""
-        since = (now - self.keep).astimezone(timezone.utc).timestamp()
-        rows = self._run(
-            "SELECT at FROM pin_failures WHERE card_ref = ? AND at >= ? ORDER BY at", (card_ref, since)
-        ).fetchall()
-        return [datetime.fromtimestamp(r[0], timezone.utc) for r in rows]
-
-    def clear(self, card_ref: str) -> None:
-        """After a right PIN: the count starts again."""
-        self._run("DELETE FROM pin_failures WHERE card_ref = ?", (card_ref,))
 
 
 class RateLimiter:

@@ -30,20 +30,18 @@ hashes (:func:`kiosk.privacy.pseudonym`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from devices import (
-    KEY_CLEAR,
     KEY_ENTER,
     BarcodeScanner,
     CardPresented,
@@ -65,10 +63,22 @@ from devices import (
 )
 from kiosk.config import device_options
 from kiosk.door.audit import AuditEvent, AuditJournal, Result
-from kiosk.door.cache import CacheStatus, OfflineCache, ScryptParams
 from kiosk.door.errors import DoorConfigError, DoorError
-from kiosk.door.library import PatronLookup, is_unavailable, library_from_config
-from kiosk.door.limits import LockoutStore, RateLimiter
+from kiosk.door.library import PatronLookup, library_from_config
+from kiosk.door.limits import RateLimiter
+from kiosk.door.pay_advice import payment_advice
+from kiosk.identify import (
+    CORE_RULES,
+    STORE_NAME,
+    CoreSettings,
+    Front,
+    Identification,
+    IdentifyDriver,
+    PatronStore,
+    ScryptParams,
+    StoreError,
+)
+from kiosk.identify.core import Alarm, AskPin, Grant, Reason, Refuse
 from kiosk.door.monitor import (
     AlarmCleared,
     AlarmOutput,
@@ -95,21 +105,17 @@ from kiosk.door.schedule import (
 from kiosk.door.webhooks import WebhookSender
 from kiosk.i18n import MissingMessage, normalise_language, translate
 from kiosk.privacy import pseudonym
-from policy import RULES, Action, CardState, PatronSnapshot, Period, PeriodKind, PinCheck, decide, lockout_until
+from kiosk.statefile import StateFileError, probe_writable
+from policy import RULES, Action, Period, PeriodKind
 
 log = logging.getLogger("kiosk.door")
 
 #: Door-specific rule ids (the policy's ids are in policy.RULES).
 DOOR_RULES: dict[str, str] = {
     "RL": "RL: too many card presentations at this reader within a minute (rate limit against card enumeration)",
-    "O1": "O1: library system unreachable and the card has no valid offline-cache entry (never seen, removed, or too old)",
-    "E1": "E1: error while deciding (library system answered garbage, or a device failed); the door stays locked",
+    **CORE_RULES,
+    "LD": "LD: the door is locked down by staff (remote command); nobody gets in until it is resumed",
 }
-#: Rules after which the offline cache keeps the card (a typing mistake is no reason to forget it).
-_KEEP_CACHED = frozenset({"P1", "P2", "L1", "S1"})
-_MAX_PIN_DIGITS = 16
-#: A card's offline-cache row is refreshed at most this often (seconds).
-_CACHE_REFRESH_SECONDS = 60.0
 #: Free entry in staffed hours: the strike is re-released before this much of the last release remains.
 _FREE_CHUNK = 900.0
 _FREE_MARGIN = 300.0
@@ -146,12 +152,9 @@ class EntryOutcome:
 
 
 @dataclass
-class _PinSession:
-    card: str
-    card_ref: str
+class _PinWait:
     reader: str
-    digits: list[str] = field(default_factory=list)
-    future: asyncio.Future[tuple[str, float]] | None = None
+    future: asyncio.Future[tuple[str | None, float]] | None = None
 
 
 class DoorService:
@@ -190,10 +193,10 @@ class DoorService:
         self._on_message = on_message
         self._webhook_options = dict(webhook_options or {})
 
-        key = config.secret("pseudonym_key")
-        if not key:
+        # Read in start(), after the locks are locked (an unset env secret must not keep them released).
+        if getattr(config.secrets, "pseudonym_key", None) is None:
             raise DoorConfigError("the door needs secrets.pseudonym_key (card references in the audit and the offline cache)")
-        self._key = key.encode()
+        self._key = b""
         self.schedule = ScheduleDriver(config.schedule, self.branch)
         # Fails early on an unknown branch without a default.
         try:
@@ -210,8 +213,16 @@ class DoorService:
         self._library_timeout = float(getattr(door, "library_timeout_seconds", 5.0))
         self.state_dir = state_dir_of(config)
         self.audit: AuditJournal | None = None
-        self.cache: OfflineCache | None = None
-        self.lockouts: LockoutStore | None = None
+        #: The one patron store (wrong PINs per patron, verified cache), shared with a kiosk on this state_dir.
+        self.store: PatronStore | None = None
+        self.ident = IdentifyDriver(
+            Identification(CoreSettings(
+                rules=self.rules, front=Front.DOOR, offline=True,
+                offline_max_age=timedelta(days=door.offline_cache_days),
+                staffed_card=door.staffed_entry.value == "card",
+            )),
+            None, None, clock=clock, timeout=float(getattr(door, "library_timeout_seconds", 5.0)), monotonic=monotonic,
+        )
         self.webhooks: WebhookSender | None = None
 
         self._devices: list[Device] = []
@@ -220,7 +231,8 @@ class DoorService:
         self._outputs_closing: list[Device] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._entry_task: asyncio.Task[Any] | None = None
-        self._session: _PinSession | None = None
+        self._session: _PinWait | None = None
+        self._pin_asked = asyncio.Event()
         self._busy = False
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -232,44 +244,64 @@ class DoorService:
         self._library_online: bool | None = None
         self._outcomes: asyncio.Queue[EntryOutcome] = asyncio.Queue(maxsize=1000)
         self._background: set[asyncio.Task[Any]] = set()
-        self._cache_executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._cache_fresh: dict[str, float] = {}
         self.status_path = self.state_dir / "door-status.json"
+        #: Why the state files cannot be written (the door then refuses every entry), or None.
+        self.state_fault: str | None = None
+        #: Standing alarms about the state files (audit_corrupt, state_unwritable).
+        self.state_alarms: set[str] = set()
+        #: False after a stop in which a lock did not take the fail-mode state.
+        self.stopped_in_fail_mode_state = True
+        #: Observers (fleet link, metrics): objects with any of ``door_event(at, event, fields)``,
+        #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
+        self.observers: list[Any] = []
+        #: Remote commands (kiosk.fleet): lockdown on, the unmanned period ended early (its start).
+        self._lockdown: str | None = None
+        self._ended_unmanned: datetime | None = None
 
     # ================================================================ life cycle
 
     async def start(self) -> None:
-        """Open state, devices and webhooks; lock; apply the current period; notify READY."""
+        """Lock first, then everything else (docs/door.md, "Fail mode, power loss and crashes").
+
+        1. the devices are opened, the lock devices first, and every lock is driven
+           locked, before any secret (but the OSDP key the reader needs), state
+           file, ``state_dir`` or the library system is touched;
+        2. webhooks; the pseudonym key; the state files (a corrupt one is moved
+           aside and started anew; one that cannot be written leaves the door
+           locked, refusing every entry, with an alarm: :meth:`_open_state`);
+        3. the library system (at most ``library_timeout_seconds``);
+        4. the period is applied (staffed free entry may release), READY.
+
+        Any failure on the way relocks and closes what was opened.
+        """
         if self._started:
             return
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.audit = AuditJournal(self.state_dir / "door-audit.sqlite")
-        self.cache = OfflineCache(
-            self.state_dir / "door-cache.sqlite", self._key, max_age_days=self.door.offline_cache_days, scrypt=self._scrypt
-        )
-        self._cache_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="door-cache")
-        self._cache_fresh = {}
-        self.lockouts = LockoutStore(
-            self.state_dir / "door-cache.sqlite",
-            keep=timedelta(minutes=self.rules.lockout.window_minutes + self.rules.lockout.lockout_minutes),
-        )
-        if self._library is None:
-            self._library = library_from_config(self.config)
-        opener = getattr(self._library, "start", None) or getattr(self._library, "open", None)
-        self.webhooks = WebhookSender(self.door.webhooks, **self._webhook_options)
-        self.webhooks.start()
-        if opener is not None and asyncio.iscoroutinefunction(opener):
-            try:
-                await asyncio.wait_for(opener(), self._library_timeout)
-            except Exception as exc:  # noqa: BLE001 - a library down at start is the offline case
-                self._set_online(False, exc)
+        self.stopped_in_fail_mode_state = True
         try:
-            await self._open_devices()
+            await self._open_devices()  # each lock driven locked as soon as it is open
+            self.webhooks = WebhookSender(self.door.webhooks, **self._webhook_options)
+            self.webhooks.start()
+            key = self.config.secret("pseudonym_key")
+            if not key:
+                raise DoorConfigError("the door needs secrets.pseudonym_key (card references in the audit and the offline cache)")
+            self._key = key.encode()
+            self._open_state()
+            if self._library is None:
+                self._library = library_from_config(self.config)
+            self.ident.library = self._library
+            opener = getattr(self._library, "start", None) or getattr(self._library, "open", None)
+            if opener is not None and asyncio.iscoroutinefunction(opener):
+                try:
+                    await asyncio.wait_for(opener(), self._library_timeout)
+                except Exception as exc:  # noqa: BLE001 - a library down at start is the offline case
+                    self._set_online(False, exc)
         except BaseException:
+            await self._lock_all("failed start")
             await self._close_devices()
-            await asyncio.to_thread(self.webhooks.stop, 1.0)
+            if self.webhooks is not None:
+                await asyncio.to_thread(self.webhooks.stop, 1.0)
             closer = getattr(self._library, "close", None)
             if closer is not None and asyncio.iscoroutinefunction(closer):
                 with contextlib.suppress(Exception):
@@ -279,8 +311,6 @@ class DoorService:
         now = self._clock()
         self._record(now, AuditEvent.SERVICE, result="started", detail=f"fail_mode={self.door.fail_mode.value}")
         self._purge(now)
-        # Secure state first; the period may then free the door.
-        await self._lock_all("start")
         sensor = self._first(DoorSensor)
         if sensor is not None and sensor.door_open is not None:
             await self._apply(self.monitor.door_opened(self._mono()) if sensor.door_open else self.monitor.door_closed(self._mono()))
@@ -296,8 +326,81 @@ class DoorService:
         self._notifier.ready(f"door ready: {self._period.kind.value if self._period else '?'}")
         log.info("door service started (branch %s, fail mode %s)", self.branch or "default", self.door.fail_mode.value)
 
+    # ---------------------------------------------------------------- state files
+
+    def _open_state(self) -> None:
+        """Open the audit journal and the one patron store (lockout, verified cache).
+
+        A corrupt file has been moved aside and started anew by
+        :mod:`kiosk.statefile` (the audit: an alarm, the old file kept for
+        staff).  When a file cannot be opened at all (read-only or full file
+        system, no permission), the door runs *locked and refusing* with an
+        alarm (:attr:`state_fault`), and housekeeping retries every tick.
+        """
+        now = self._clock()
+        problems: list[str] = []
+        try:
+            probe_writable(self.state_dir)
+        except StateFileError as exc:
+            problems.append(str(exc))
+        if self.audit is None:
+            try:
+                self.audit = AuditJournal(self.state_dir / "door-audit.sqlite")
+            except DoorError as exc:
+                problems.append(str(exc))
+            else:
+                if self.audit.moved_aside is not None:
+                    self._state_alarm(now, "audit_corrupt", f"moved aside to {self.audit.moved_aside.name}")
+        if self.store is None:
+            try:
+                self.store = PatronStore(
+                    self.state_dir / STORE_NAME, self._key, scrypt=self._scrypt, monotonic=self._mono,
+                    keep=timedelta(minutes=self.rules.lockout.window_minutes + self.rules.lockout.lockout_minutes),
+                )
+            except StoreError as exc:
+                problems.append(str(exc))
+            else:
+                if self.store.moved_aside is not None:
+                    log.error("patron store was corrupt: moved aside to %s, started empty", self.store.moved_aside.name)
+                    self._record(now, AuditEvent.STATE, result="cache_rebuilt", detail=f"moved aside to {self.store.moved_aside.name}")
+            self.ident.store = self.store
+        if problems:
+            self._set_state_fault(now, problems[0])
+        elif self.state_fault is not None:
+            self._clear_state_fault(now)
+
+    def _set_state_fault(self, now: datetime, why: str) -> None:
+        first = self.state_fault is None
+        self.state_fault = why
+        if first:
+            log.error("STATE NOT WRITABLE: the door stays locked and refuses every entry: %s", why)
+            self._state_alarm(now, "state_unwritable", why)
+
+    def _clear_state_fault(self, now: datetime) -> None:
+        assert self.audit is not None
+        try:
+            self.audit.record(now, AuditEvent.ALARM, result="state_unwritable", detail="cleared")
+        except DoorError:
+            return  # still not writable: the fault stands
+        self.state_fault = None
+        self.state_alarms.discard("state_unwritable")
+        log.warning("state files writable again: deciding entries again")
+        self._webhook(now, "alarm", alarm="state_unwritable", state="cleared")
+
+    def _state_alarm(self, now: datetime, kind: str, detail: str) -> None:
+        self.state_alarms.add(kind)
+        self._record(now, AuditEvent.ALARM, result=kind, detail="raised")
+        self._record(now, AuditEvent.STATE, result=kind, detail=detail[:200])
+        self._webhook(now, "alarm", alarm=kind, state="raised", detail=detail[:200])
+
     async def stop(self) -> None:
-        """Stop: the lock goes to the fail-mode state (see docs/door.md), state is closed."""
+        """Stop: the lock goes to the fail-mode state (see docs/door.md), state is closed.
+
+        ``fail_secure``: locked.  ``fail_safe``: released for as long as each lock
+        allows and *left* released when its driver closes (:meth:`Lock.leave_released`).
+        :attr:`stopped_in_fail_mode_state` is False when a lock did not take it
+        (``bibkiosk door`` then exits non-zero, so systemd's ``ExecStopPost=`` relocks).
+        """
         if not self._started:
             return
         self._started = False
@@ -314,9 +417,10 @@ class DoorService:
         self._entry_task = None
         now = self._clock()
         if self.door.fail_mode.value == "fail_safe":
-            await self._release_all(3600.0, "stop (fail_safe)")
+            ok = await self._leave_released_all(3600.0, "stop (fail_safe)")
         else:
-            await self._lock_all("stop (fail_secure)")
+            ok = await self._lock_all("stop (fail_secure)")
+        self.stopped_in_fail_mode_state = ok
         await self._set_outputs(self._outputs_alarm, False)
         await self._set_outputs(self._outputs_closing, False)
         self._record(now, AuditEvent.SERVICE, result="stopped", detail=f"fail_mode={self.door.fail_mode.value}")
@@ -346,10 +450,11 @@ class DoorService:
         self._stopped.set()
 
     def _close_state(self) -> None:
-        if self._cache_executor is not None:
-            self._cache_executor.shutdown(wait=True)
-            self._cache_executor = None
-        for store in (self.audit, self.cache, self.lockouts):
+        for ex in (self.ident._executor, self.ident._cache_executor):
+            if ex is not None:
+                ex.shutdown(wait=True)
+        self.ident._executor = self.ident._cache_executor = None
+        for store in (self.audit, self.store):
             if store is not None:
                 with contextlib.suppress(Exception):
                     store.close()
@@ -382,10 +487,14 @@ class DoorService:
             for devs in roles.values():
                 for dev in devs:
                     seen[id(dev)] = dev
-            for dev in seen.values():
+            locks = {id(dev) for dev in roles.get("lock", [])}
+            # The locks first, each driven locked as soon as it is open.
+            for dev in sorted(seen.values(), key=lambda d: id(d) not in locks):
                 if not dev.is_open:
                     await dev.open()
                 self._devices.append(dev)
+                if id(dev) in locks:
+                    await self._lock_one(dev, "start")
             self._roles = roles
         else:
             by_url: dict[str, list[str]] = {}
@@ -395,13 +504,16 @@ class DoorService:
                 for url in dcfg.urls():
                     by_url.setdefault(url, []).append(str(role))
             opened: dict[str, Device] = {}
-            for url, roles_of_url in by_url.items():
+            # The locks first, each driven locked as soon as it is open.
+            for url, roles_of_url in sorted(by_url.items(), key=lambda item: "lock" not in item[1]):
                 kinds = self._ROLE_KINDS[roles_of_url[0]]
                 kind = kinds[0] if len(roles_of_url) == 1 and len(kinds) == 1 else None
                 dev = self._make_device(url, kind)
                 await self._open_one(dev)
                 opened[url] = dev
                 self._devices.append(dev)
+                if "lock" in roles_of_url and isinstance(dev, Lock):
+                    await self._lock_one(dev, "start")
                 for role in roles_of_url:
                     want = self._ROLE_KINDS[role]
                     if not isinstance(dev, want):
@@ -514,6 +626,7 @@ class DoorService:
         elif self._busy:
             log.info("door: card at %s ignored, a decision is in progress", reader)
             return
+        self._pin_asked.clear()
         self._entry_task = asyncio.create_task(self._entry(card, reader), name="door entry")
 
     def press_key(self, key: str) -> None:
@@ -528,15 +641,19 @@ class DoorService:
         session.future.set_result((pin, self._mono()))
 
     def _on_key(self, key: str, at: float) -> None:
+        """The one PIN buffer is the core's; "#" hands it over to the entry task."""
         session = self._session
         if session is None or session.future is None or session.future.done():
             return
-        if key == KEY_CLEAR:
-            session.digits.clear()
-        elif key == KEY_ENTER:
-            session.future.set_result(("".join(session.digits), at))
-        elif key.isdigit() and len(key) == 1 and len(session.digits) < _MAX_PIN_DIGITS:
-            session.digits.append(key)
+        if key == KEY_ENTER:
+            session.future.set_result((None, at))
+        else:
+            self.ident.core.key(self._clock(), key)
+
+    async def pin_asked(self, timeout: float = 10.0) -> None:
+        """Until the door waits for a PIN (tests, benchmarks: an explicit settle, no sleep)."""
+        await asyncio.wait_for(self._pin_asked.wait(), timeout)
+        self._pin_asked.clear()
 
     async def next_outcome(self, timeout: float = 10.0) -> EntryOutcome:
         """The next entry outcome (for tests and an embedding kiosk)."""
@@ -545,6 +662,14 @@ class DoorService:
     async def _entry(self, card: str, reader: str) -> None:
         card_ref = pseudonym(card, self._key)
         try:
+            if self.state_fault is not None:
+                # Nothing is decided that could not be recorded: locked, refused, the alarm stands.
+                await self._finish(
+                    reader, card_ref, granted=False, result=Result.ERROR, rules=("E1",), source="local",
+                    domain="door", key="door.E1", params={}, staff=f"E1: state files not writable ({self.state_fault})",
+                    language=None,
+                )
+                return
             await self._entry_inner(card, card_ref, reader)
         except asyncio.CancelledError:
             raise
@@ -558,81 +683,95 @@ class DoorService:
             self._busy = False
 
     async def _entry_inner(self, card: str, card_ref: str, reader: str) -> None:
+        """A shell over the identification core (kiosk.identify): every decision is its."""
         now = self._clock()
         if not self.rate.allow(reader, self._mono()):
             await self._refuse_door_rule(reader, card_ref, "RL", "door.RL", source="local")
             return
         period = self.schedule.period_at(now)
-        if period.kind is PeriodKind.CLOSED:
+        if self._lockdown is not None:
+            await self._finish(
+                reader, card_ref, granted=False, result=Result.REFUSED, rules=("LD",), source="local", domain="policy",
+                key=RULES["S1"].message_key, params={}, staff=DOOR_RULES["LD"], language=None,
+            )
+            return
+        if period.kind is PeriodKind.CLOSED or self._ended_early(period):
             await self._refuse_policy_rule(reader, card_ref, "S1", source="local")
             return
+        if period.kind is PeriodKind.STAFFED and self.door.staffed_entry.value == "free":
+            self._message("info", "door.open.staffed", None, reader=reader)
+            await self._indicate(Pattern.GRANTED)
+            return
+        since = self._mono()
         if period.kind is PeriodKind.STAFFED:
-            await self._staffed_entry(card, card_ref, reader)
-            return
-
-        # Unmanned: lockout before asking for the PIN.
-        assert self.lockouts is not None
-        attempts = self.lockouts.attempts(card_ref, now)
-        until = lockout_until(attempts, self.rules.lockout, now) if attempts else None
-        if until is not None:
-            minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-            await self._refuse_policy_rule(reader, card_ref, "L1", source="local", params={"minutes": minutes})
-            return
-
-        got = await self._collect_pin(card, card_ref, reader)
-        if got is None:
-            await self._finish(
-                reader, card_ref, granted=False, result=Result.REFUSED, rules=("P2",), source="local",
-                domain="door", key="door.P2.timeout", params={}, staff=RULES["P2"].staff + " (PIN timeout)", language=None,
-            )
-            return
-        pin, key_at = got
-        self._busy = True
-        await self._indicate(Pattern.BUSY)
-        self._message("checking", "door.checking", None, reader=reader)
-        try:
-            patron = await asyncio.wait_for(
-                self._library.identify(card, pin), self._library_timeout  # type: ignore[union-attr]
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below
-            if is_unavailable(exc):
-                self._set_online(False, exc)
-                await self._offline_entry(card, pin, card_ref, reader, key_at)
+            self._busy = True
+        effects = await self.ident.present(card, action=Action.ENTRY, period=period.kind)
+        while True:
+            for effect in effects:
+                if isinstance(effect, Alarm):
+                    self._store_alarm(effect)
+            outcome = next((e for e in effects if isinstance(e, (Grant, Refuse))), None)
+            if outcome is not None:
+                self._set_online_from(self.ident.last_online)
+                await self._outcome(reader, card_ref, outcome, since)
                 return
-            raise
-        self._set_online(True)
-        now = self._clock()
-        attempts = self.lockouts.attempts(card_ref, now)
-        decision = decide(Action.ENTRY, patron, self.rules, now, period=PeriodKind.UNMANNED, failed_pin_attempts=attempts)
-        rule_ids = tuple(decision.rule_ids())
-        if decision.allowed:
-            latency = await self._release_for_entry(key_at)
+            if not any(isinstance(e, AskPin) for e in effects):
+                return
+            got = await self._collect_pin(reader)
+            if got is None:
+                effects = await self.ident.timed_out()
+                continue
+            pin, since = got
+            self._busy = True
+            await self._indicate(Pattern.BUSY)
+            self._message("checking", "door.checking", None, reader=reader)
+            effects = await self.ident.submit(pin)
+
+    async def _outcome(self, reader: str, card_ref: str, outcome: Grant | Refuse, since: float) -> None:
+        language = outcome.snapshot.language if isinstance(outcome, Grant) and outcome.snapshot else None
+        if isinstance(outcome, Grant):
+            latency = await self._release_for_entry(since)
+            offline = outcome.source == "offline"
             await self._finish(
-                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="online",
-                domain="door", key="door.granted", params={}, staff=decision.staff, language=patron.language, latency=latency,
+                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source=outcome.source,
+                domain="door", key="door.granted.offline" if offline else "door.granted", params={},
+                staff=outcome.staff, language=language, latency=latency,
             )
-            self.lockouts.clear(card_ref)
-            badge = True  # granted in unmanned hours: the badge was there
-            self._background_task(self._cache_remember(card, pin, badge, now))
             return
-        if patron.pin is PinCheck.WRONG:
-            self.lockouts.record_failure(card_ref, now)
-        elif patron.pin is PinCheck.RIGHT and "L1" not in rule_ids:
-            self.lockouts.clear(card_ref)
-        if not set(rule_ids) <= _KEEP_CACHED:
-            self._background_task(self._cache_forget(card))
+        rules = outcome.rules
+        if outcome.decision is not None:
+            domain, key, params = "policy", outcome.decision.message.key, dict(outcome.decision.message.params)
+            # A block that payment lifts: where and how to pay (no desk in unmanned hours).
+            advice = payment_advice(tuple(rules), normalise_language(outcome.language or self.door.language),
+                                    getattr(getattr(self.config, "payments", None), "portal_url", None))
+            if advice is not None:
+                domain, (key, params) = "door", advice
+        elif outcome.reason in (Reason.PIN_TIMEOUT, Reason.PIN_EMPTY):
+            domain, key, params = "door", "door.P2.timeout", {}
+        elif outcome.reason in (Reason.OUT_OF_SERVICE, Reason.ERROR):
+            domain, key, params = "door", "door.E1", {}
+        else:
+            domain, key, params = "door", "door.O1", {}
+        result = Result.ERROR if outcome.reason in (Reason.OUT_OF_SERVICE, Reason.ERROR) else Result.REFUSED
         await self._finish(
-            reader, card_ref, granted=False, result=Result.REFUSED, rules=rule_ids, source="online",
-            domain="policy", key=decision.message.key, params=dict(decision.message.params), staff=decision.staff,
-            language=patron.language,
+            reader, card_ref, granted=False, result=result, rules=rules, source=outcome.source,
+            domain=domain, key=key, params=params, staff=outcome.staff, language=outcome.language,
         )
 
-    async def _collect_pin(self, card: str, card_ref: str, reader: str) -> tuple[str, float] | None:
+    def _store_alarm(self, alarm: Alarm) -> None:
+        now = self._clock()
+        log.critical("ALARM %s: %s", alarm.kind, alarm.detail)
+        self._state_alarm(now, alarm.kind, alarm.detail)
+
+    def _set_online_from(self, online: bool | None) -> None:
+        if online is not None:
+            self._set_online(online)
+
+    async def _collect_pin(self, reader: str) -> tuple[str | None, float] | None:
         loop = asyncio.get_running_loop()
-        session = _PinSession(card=card, card_ref=card_ref, reader=reader, future=loop.create_future())
+        session = _PinWait(reader=reader, future=loop.create_future())
         self._session = session
+        self._pin_asked.set()
         self._message("prompt", "door.pin.prompt", None, reader=reader)
         await self._indicate(Pattern.BUSY)
         try:
@@ -644,70 +783,6 @@ class DoorService:
                 session.future.cancel()
             if self._session is session:
                 self._session = None
-
-    async def _staffed_entry(self, card: str, card_ref: str, reader: str) -> None:
-        if self.door.staffed_entry.value == "free":
-            self._message("info", "door.open.staffed", None, reader=reader)
-            await self._indicate(Pattern.GRANTED)
-            return
-        self._busy = True
-        t0 = self._mono()
-        try:
-            patron = await asyncio.wait_for(
-                self._library.identify(card, None), self._library_timeout  # type: ignore[union-attr]
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            if not is_unavailable(exc):
-                raise
-            self._set_online(False, exc)
-            assert self.cache is not None
-            known = await self._in_cache_thread(self.cache.seen, card, self._clock())
-            if known:
-                latency = await self._release_for_entry(t0)
-                await self._finish(
-                    reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="offline",
-                    domain="door", key="door.granted.offline", params={}, staff="staffed, card in offline cache",
-                    language=None, latency=latency,
-                )
-            else:
-                await self._refuse_door_rule(reader, card_ref, "O1", "door.O1", source="offline")
-            return
-        self._set_online(True)
-        rule = _card_rule(patron)
-        if rule is not None:
-            await self._refuse_policy_rule(reader, card_ref, rule, source="online", language=patron.language)
-            return
-        latency = await self._release_for_entry(t0)
-        await self._finish(
-            reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="online",
-            domain="door", key="door.granted", params={}, staff="staffed hours, valid card", language=patron.language,
-            latency=latency,
-        )
-
-    async def _offline_entry(self, card: str, pin: str, card_ref: str, reader: str, key_at: float) -> None:
-        assert self.cache is not None and self.lockouts is not None
-        now = self._clock()
-        check = await self._in_cache_thread(self.cache.check, card, pin, now)
-        if check.status is CacheStatus.OK:
-            latency = await self._release_for_entry(key_at)
-            self.lockouts.clear(card_ref)
-            await self._finish(
-                reader, card_ref, granted=True, result=Result.GRANTED, rules=(), source="offline",
-                domain="door", key="door.granted.offline", params={},
-                staff=f"offline: verified online at {check.verified_at.isoformat() if check.verified_at else '?'}",
-                language=None, latency=latency,
-            )
-        elif check.status is CacheStatus.WRONG_PIN:
-            self.lockouts.record_failure(card_ref, now)
-            await self._refuse_policy_rule(reader, card_ref, "P1", source="offline")
-        elif check.status is CacheStatus.NO_BADGE:
-            await self._refuse_policy_rule(reader, card_ref, "B1", source="offline")
-        else:
-            await self._refuse_door_rule(
-                reader, card_ref, "O1", "door.O1", source="offline", staff_extra=f" ({check.status.value})"
-            )
 
     async def _release_for_entry(self, since: float) -> float:
         """Release the strike; returns the seconds from *since* to the strike command sent."""
@@ -764,38 +839,10 @@ class DoorService:
         else:
             log.info("entry %s at %s: %s rules=%s (%s) %s", result.value, reader, card_ref, ",".join(rules), source, staff)
         outcome = EntryOutcome(granted, result, rules, source, key, text, card_ref, reader, staff, latency)
+        self._notify("door_outcome", outcome)
         if self._outcomes.full():
             self._outcomes.get_nowait()
         self._outcomes.put_nowait(outcome)
-
-    async def _in_cache_thread(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """Run a cache operation in the one cache thread (scrypt is slow and takes 16 MB:
-        one at a time, never on the event loop)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._cache_executor, lambda: func(*args, **kw))
-
-    async def _cache_remember(self, card: str, pin: str, badge: bool, at: datetime) -> None:
-        assert self.cache is not None
-        key = self.cache.card_key(card)
-        last = self._cache_fresh.get(key)
-        if last is not None and self._mono() - last < _CACHE_REFRESH_SECONDS:
-            return  # refreshed a moment ago (or a refresh is running)
-        self._cache_fresh[key] = self._mono()
-        if len(self._cache_fresh) > 10_000:
-            self._cache_fresh.clear()
-        try:
-            await self._in_cache_thread(self.cache.remember, card, pin, badge=badge, verified_at=at)
-        except DoorError as exc:
-            self._cache_fresh.pop(key, None)
-            log.error("offline cache: %s", exc)
-
-    async def _cache_forget(self, card: str) -> None:
-        assert self.cache is not None
-        self._cache_fresh.pop(self.cache.card_key(card), None)
-        try:
-            await self._in_cache_thread(self.cache.forget, card)
-        except DoorError as exc:
-            log.error("offline cache: %s", exc)
 
     def _set_online(self, online: bool, exc: BaseException | None = None) -> None:
         if self._library_online is online:
@@ -903,12 +950,30 @@ class DoorService:
                 log.error("lock %s: release failed (%s): %s", dev.label, why, exc)
         return ok
 
-    async def _lock_all(self, why: str) -> None:
+    async def _lock_all(self, why: str) -> bool:
+        ok = True
+        for dev in self._role("lock"):
+            ok = await self._lock_one(dev, why) and ok
+        return ok
+
+    async def _lock_one(self, dev: Any, why: str) -> bool:
+        try:
+            await dev.lock()
+        except DeviceError as exc:
+            log.error("lock %s: lock failed (%s): %s", dev.label, why, exc)
+            return False
+        return True
+
+    async def _leave_released_all(self, seconds: float, why: str) -> bool:
+        """Release, and stay released when the driver closes (a fail-safe stop)."""
+        ok = True
         for dev in self._role("lock"):
             try:
-                await dev.lock()
-            except DeviceError as exc:
-                log.error("lock %s: lock failed (%s): %s", dev.label, why, exc)
+                await dev.leave_released(_clamp(dev, seconds))
+            except (DeviceError, ValueError) as exc:
+                ok = False
+                log.error("lock %s: release failed (%s): %s", dev.label, why, exc)
+        return ok
 
     async def _set_outputs(self, devices: Sequence[Any], on: bool, seconds: float = 3600.0) -> None:
         for dev in devices:
@@ -940,6 +1005,8 @@ class DoorService:
         while True:
             await asyncio.sleep(self._tick)
             try:
+                if self.state_fault is not None:
+                    self._open_state()  # retried every tick until the files can be written again
                 await self._schedule_tick()
                 now = self._clock()
                 if self._last_purge is None or self._mono() - self._last_purge > 3600:
@@ -989,6 +1056,8 @@ class DoorService:
         return min([_FREE_CHUNK, *(_clamp(dev, _FREE_CHUNK) for dev in self._role("lock"))])
 
     async def _assert_free(self, now: datetime) -> None:
+        if self._lockdown is not None:
+            return
         period = self._period
         chunk = self._free_chunk()
         remaining = chunk
@@ -1026,7 +1095,8 @@ class DoorService:
             log.warning("cannot play %s with %s: %s", sound.name, cmd[0], exc)
 
     async def _closing_check(self, now: datetime) -> None:
-        assert self.audit is not None
+        if self.audit is None:
+            return
         occ = self.audit.occupancy(now)
         if self.door.building_empty_check:
             verdict = "empty" if occ.estimate == 0 else "occupied"
@@ -1038,11 +1108,12 @@ class DoorService:
 
     def _purge(self, now: datetime) -> None:
         self._last_purge = self._mono()
-        assert self.audit is not None and self.cache is not None
+        if self.audit is None or self.store is None:
+            return
         try:
             gone = self.audit.purge(now, self.door.audit_retention_days)
-            stale = self.cache.purge(now)
-        except DoorError as exc:
+            stale = self.store.purge(now, timedelta(days=max(self.door.offline_cache_days, 1)))
+        except (DoorError, StoreError) as exc:
             log.error("purge: %s", exc)
             return
         if gone or stale:
@@ -1051,12 +1122,77 @@ class DoorService:
     # ================================================================ audit, webhooks, status
 
     def _record(self, at: datetime, event: AuditEvent, **kw: Any) -> None:
-        if self.audit is None:
-            return
-        try:
-            self.audit.record(at, event, **kw)
-        except DoorError as exc:
-            log.error("AUDIT NOT WRITTEN: %s", exc)
+        if self.audit is not None:
+            try:
+                self.audit.record(at, event, **kw)
+            except DoorError as exc:
+                log.error("AUDIT NOT WRITTEN: %s", exc)
+                # A full disk or a dying file: refuse from now on, until housekeeping finds it writable.
+                self._set_state_fault(at, str(exc))
+        self._notify("door_event", at, str(event), kw)
+
+    def _notify(self, method: str, *args: Any) -> None:
+        for obs in self.observers:
+            func = getattr(obs, method, None)
+            if func is None:
+                continue
+            try:
+                func(*args)
+            except Exception:  # noqa: BLE001 - an observer never stops the door
+                log.exception("door: observer %s.%s failed", type(obs).__name__, method)
+
+    # ================================================================ remote commands (kiosk.fleet)
+
+    def _ended_early(self, period: Period) -> bool:
+        return period.kind is PeriodKind.UNMANNED and self._ended_unmanned is not None and period.start == self._ended_unmanned
+
+    def _remote_audit(self, action: str, staff: str, reason: str, detail: str = "") -> None:
+        text = f"staff={staff} reason={reason}" + (f" {detail}" if detail else "")
+        self._record(self._clock(), "remote", result=action, detail=text[:500])
+
+    async def remote_release(self, seconds: float, *, staff: str, reason: str) -> dict[str, Any]:
+        """Release the door for *seconds* (staff at the console); refused while locked down."""
+        if not self._started:
+            raise DoorError("the door service is not running")
+        if self._lockdown is not None:
+            raise DoorError("the door is locked down; resume it first")
+        self._remote_audit("release", staff, reason, f"seconds={seconds:g}")
+        effects = self.monitor.release(self._mono(), ReleaseReason.ENTRY, seconds=seconds)
+        await self._apply(effects)
+        return {"lock": self.monitor.lock.value, "seconds": seconds}
+
+    async def remote_lockdown(self, *, staff: str, reason: str) -> dict[str, Any]:
+        """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`."""
+        self._remote_audit("lockdown", staff, reason)
+        self._lockdown = staff
+        self._free_until = None
+        await self._apply(self.monitor.set_free(self._mono(), False, 0))
+        await self._lock_all("lockdown")
+        self._write_status()
+        return {"lock": self.monitor.lock.value, "lockdown": True}
+
+    async def remote_resume(self, *, staff: str, reason: str) -> dict[str, Any]:
+        """End a lockdown and an early end of the unmanned period; the schedule applies again."""
+        self._remote_audit("resume", staff, reason)
+        self._lockdown = None
+        self._ended_unmanned = None
+        if self._period is not None:
+            await self._on_period(self._clock(), self._period)
+        self._write_status()
+        return {"lock": self.monitor.lock.value, "lockdown": False}
+
+    async def remote_end_unmanned(self, *, staff: str, reason: str) -> dict[str, Any]:
+        """End the current unmanned period now: closed until the schedule's next period."""
+        now = self._clock()
+        period = self.schedule.period_at(now)
+        if period.kind is not PeriodKind.UNMANNED:
+            raise DoorError(f"no unmanned period now (the period is {period.kind.value})")
+        self._remote_audit("end_unmanned", staff, reason)
+        self._ended_unmanned = period.start
+        await self._lock_all("unmanned period ended early")
+        await self._closing_check(now)
+        self._write_status()
+        return {"period": "closed", "until": period.end.isoformat() if period.end else None}
 
     def _webhook(self, at: datetime, event: str, **fields: Any) -> None:
         if self.webhooks is None:
@@ -1083,9 +1219,13 @@ class DoorService:
             },
             "lock": self.monitor.lock.value,
             "door": self.monitor.door.value,
-            "alarms": sorted(a.value for a in self.monitor.alarms),
+            "alarms": sorted([*(a.value for a in self.monitor.alarms), *self.state_alarms]),
+            "state_fault": self.state_fault,
+            "lockdown": self._lockdown is not None,
+            "ended_early": self._period is not None and self._ended_early(self._period),
             "library": {None: "unknown", True: "online", False: "offline"}[self._library_online],
             "devices": {dev.label: dev.status.detail for dev in self._devices},
+            "devices_up": {dev.label: bool(dev.status.ok) for dev in self._devices},
             "occupancy": None if occ is None else {"since": occ.since.isoformat(), "entries": occ.entries, "exits": occ.exits, "estimate": occ.estimate},
             "webhooks": None if self.webhooks is None else {
                 k: getattr(self.webhooks.stats, k) for k in ("sent", "failed", "dropped", "retries", "last_error")
@@ -1093,6 +1233,7 @@ class DoorService:
         }
 
     def _write_status(self, stopped: bool = False) -> None:
+        data = None
         try:
             data = self.status()
             if stopped:
@@ -1102,6 +1243,8 @@ class DoorService:
             os.replace(tmp, self.status_path)
         except (OSError, TypeError, ValueError) as exc:
             log.debug("status file: %s", exc)
+        if data is not None:
+            self._notify("door_status", data)
 
 
 #: Longest release per device URL scheme where the driver has no ``max_release``
@@ -1129,17 +1272,3 @@ def state_dir_of(config: Any) -> Path:
     path = Path(config.state_dir)
     resolve = getattr(config, "resolve", None)
     return resolve(path) if resolve is not None else path
-
-
-def _card_rule(patron: PatronSnapshot) -> str | None:
-    """For staffed card-only entry: the card itself must be valid."""
-    if not patron.known:
-        return "U1"
-    state = patron.card_state
-    if state is CardState.REPLACED:
-        return "C2"
-    if state is CardState.BLOCKED:
-        return "C3"
-    if state is CardState.LOST or (patron.flags is not None and patron.flags.card_reported_lost):
-        return "C4"
-    return None

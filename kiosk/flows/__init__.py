@@ -3,7 +3,8 @@ account, end and the idle timeout, with named guards that ask the policy.
 Pure of Kivy: the UI (kiosk.ui) renders :class:`View` and sends
 :class:`UiEvent`."""
 
-from .engine import TRANSITIONS, FlowSettings, KioskFlows, Session, Ui, UiEvent
+from .engine import FlowSettings, KioskFlows, Session, Ui, UiEvent
+from .table import TABLE, TRANSITIONS, StateRow
 from .errors import BadTransition, FlowError
 from .hub import ROLE_KINDS, DeviceHub
 from .model import (
@@ -22,7 +23,9 @@ from .model import (
 )
 
 __all__ = [
+    "TABLE",
     "TRANSITIONS",
+    "StateRow",
     "TIMED_STATES",
     "BadTransition",
     "Cue",

@@ -28,6 +28,8 @@ class State(StrEnum):
     SUMMARY = "summary"  # what was done; goodbye
     MESSAGE = "message"  # a refusal or notice with an OK button
     OUT_OF_ORDER = "out_of_order"  # the library system is unreachable and offline mode is off
+    PAY = "pay"  # a refusal that payment lifts: what is owed, what to pay (kiosk.flows.pay)
+    PAYING = "paying"  # the payment terminal has the payment: card, PIN on the terminal
 
 
 #: States in which a session (or a patron's attention) is open: the idle
@@ -132,6 +134,7 @@ class Summary:
     queued: int = 0
     refused: int = 0
     receipt_printed: bool = False
+    with_card: bool = False  # the patron's card was used (the goodbye reminds them to take it)
 
 
 @dataclass(slots=True)
@@ -163,6 +166,7 @@ class View:
     borrow_refusal: Text | None = None  # shown on the menu when borrowing is refused
     renew_refused: bool = False  # the policy refuses renewals too (the menu shows Renew as secondary)
     summary: Summary | None = None
+    pay: Any = None  # kiosk.flows.pay.PayView on the PAY / PAYING screens
     version: int = 0
 
     def texts(self) -> list[Text]:
@@ -174,6 +178,9 @@ class View:
         for loan in self.loans:
             if loan.text is not None:
                 out.append(loan.text)
+        if self.pay is not None:
+            out += [t for t in (self.pay.reason, self.pay.lifts_text, self.pay.banner, self.pay.pay_label) if t is not None]
+            out += [label for label, *_rest in self.pay.lines]
         return out + list(self.blocks) + list(self.notices)
 
 

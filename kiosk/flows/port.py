@@ -1,9 +1,10 @@
 """The flows' view of the library-system adapter (kiosk.adapter.LibrarySystem).
 
-The flows call the adapter through the methods below only, and read its
-results through the small normalising functions here, so that the rest of
-the flows depend on plain dataclasses of our own (:class:`ItemResult`,
-:class:`AccountData`).
+The flows call the adapter through the methods below only.  Its results are
+the adapter's own dataclasses (:class:`~kiosk.adapter.TransactionResult`,
+:class:`~kiosk.adapter.ItemInfo`, :class:`~kiosk.adapter.Account`); the
+functions here read their fields by name (no guessing among attribute
+names) into the flows' lines (:class:`ItemResult`, :class:`AccountData`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from policy import PatronSnapshot
 
 from .model import HoldLine, LoanLine
 
-from kiosk.adapter import LibrarySystemError, LibrarySystemUnavailable
+from kiosk.adapter import (
+    Account,
+    ItemInfo,
+    LibrarySystemError,
+    LibrarySystemUnavailable,
+    TransactionResult,
+)
 
 __all__ = [
     "AccountData",
@@ -35,42 +42,30 @@ class LibraryPort(Protocol):
 
     async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot: ...
 
-    async def account(self, card: str, pin: str | None = None) -> Any: ...
+    async def account(self, card: str, pin: str | None = None) -> Account: ...
 
     async def checkout(
         self, card: str, item: str, *, pin: str | None = None, no_block: bool = False, due: Any = None
-    ) -> Any: ...
+    ) -> TransactionResult: ...
 
-    async def renew(self, card: str, item: str, *, pin: str | None = None) -> Any: ...
+    async def renew(self, card: str, item: str, *, pin: str | None = None) -> TransactionResult: ...
 
-    async def checkin(self, item: str, *, no_block: bool = False, return_date: datetime | None = None) -> Any: ...
+    async def checkin(
+        self, item: str, *, no_block: bool = False, return_date: datetime | None = None
+    ) -> TransactionResult: ...
 
-    async def item_information(self, item: str) -> Any: ...
+    async def item_information(self, item: str) -> ItemInfo: ...
 
     async def end_session(self, card: str) -> Any: ...
 
 
-def _first(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def iso_date(value: Any) -> str | None:
-    """A due date as ISO text (YYYY-MM-DD), whatever the adapter gave."""
-    if value is None or value == "":
+def iso_date(value: date | datetime | None) -> str | None:
+    """A due date as ISO text (YYYY-MM-DD)."""
+    if value is None:
         return None
     if isinstance(value, datetime):
         return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value).strip()
-    # SIP2 dates "YYYYMMDD    HHMMSS" or ISO
-    if len(text) >= 8 and text[:8].isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:8]}"
-    return text[:10] or None
+    return value.isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,27 +83,20 @@ class ItemResult:
     security_change: bool = True  # SIP2 desensitize (checkout) / resensitize (checkin) not refused
 
 
-def item_result(raw: Any, item_id: str) -> ItemResult:
-    screen = _first(raw, "screen_message", "message")
-    if isinstance(screen, (list, tuple)):
-        screen = " ".join(str(s) for s in screen if s)
-    hold = bool(_first(raw, "hold_shelf", "on_hold", "hold_for_other", default=False))
-    alert = str(_first(raw, "alert_type", default="") or "")
-    if alert in ("01", "02"):  # SIP2 alert types: hold for this / another branch
-        hold = True
-    transit = _first(raw, "transit_to", "destination", "destination_location")
-    if alert in ("04",) and not transit:
-        transit = "?"
+def item_result(raw: TransactionResult, item_id: str) -> ItemResult:
+    """A :class:`~kiosk.adapter.TransactionResult` as a flow line's result."""
+    screen = (raw.screen_message or "").strip() or None
+    security = raw.resensitize if raw.resensitize is not None else raw.desensitize
     return ItemResult(
-        ok=bool(_first(raw, "ok", default=False)),
-        item_id=str(_first(raw, "item", "item_id", default=item_id) or item_id),
-        title=str(_first(raw, "title", "title_identifier", default="") or ""),
-        due=iso_date(_first(raw, "due", "due_date")),
-        screen_message=(str(screen).strip() or None) if screen else None,
-        hold_shelf=hold,
-        transit=str(transit) if transit else None,
-        sort_bin=_first(raw, "sort_bin"),
-        security_change=_first(raw, "desensitize", "resensitize", default=True) is not False,
+        ok=raw.ok,
+        item_id=raw.item_id or item_id,
+        title=raw.title or "",
+        due=iso_date(raw.due),
+        screen_message=screen,
+        hold_shelf=raw.hold_shelf,
+        transit=raw.transit_to or ("?" if raw.hold_bin == "in_transport" else None),
+        sort_bin=raw.sort_bin,
+        security_change=security is not False,
     )
 
 
@@ -118,48 +106,34 @@ class AccountData:
     holds: list[HoldLine] = field(default_factory=list)
 
 
-def account_data(raw: Any, today: date) -> AccountData:
-    if isinstance(raw, tuple) and len(raw) == 2:
-        loans_raw, holds_raw = raw
-    else:
-        loans_raw = _first(raw, "loans", "charged_items", default=())
-        holds_raw = _first(raw, "holds", "hold_items", default=())
+def account_data(raw: Account, today: date) -> AccountData:
+    """An :class:`~kiosk.adapter.Account` as the account screen's lines."""
     loans = []
-    for loan in loans_raw or ():
-        if isinstance(loan, str):
-            loans.append(LoanLine(item_id=loan, title=loan, due=None))
-            continue
-        item_id = str(_first(loan, "item", "item_id", default=""))
-        due = iso_date(_first(loan, "due", "due_date"))
-        overdue = bool(_first(loan, "overdue", default=False)) or (due is not None and due < today.isoformat())
-        loans.append(LoanLine(item_id=item_id, title=str(_first(loan, "title", default=item_id)), due=due, overdue=overdue))
-    holds = []
-    for hold in holds_raw or ():
-        if isinstance(hold, str):
-            holds.append(HoldLine(item_id=hold, title=hold, ready=False))
-            continue
-        ready = _first(hold, "ready", "available", default=False)
-        status = str(_first(hold, "status", default="") or "")
-        holds.append(
-            HoldLine(
-                item_id=str(_first(hold, "item", "item_id", default="")),
-                title=str(_first(hold, "title", default="")),
-                ready=bool(ready) or status.lower() in ("ready", "available"),
-                pickup=_first(hold, "pickup", "pickup_location", "pickup_branch"),
-            )
-        )
+    for loan in raw.loans:
+        due = iso_date(loan.due)
+        # the kiosk's own clock decides (an adapter's "overdue" may come from another clock)
+        overdue = due < today.isoformat() if due is not None else loan.overdue
+        loans.append(LoanLine(item_id=loan.item_id, title=loan.title or loan.item_id, due=due, overdue=overdue))
+    holds = [
+        HoldLine(item_id=hold.item_id, title=hold.title, ready=hold.ready, pickup=hold.pickup_branch)
+        for hold in raw.holds
+    ]
     return AccountData(loans=loans, holds=holds)
 
 
-def item_fingerprint(raw: Any) -> str:
-    """What a checkout or checkin changes about an item (for exactly-once replay)."""
-    if raw is None:
+def item_fingerprint(info: ItemInfo | None) -> str:
+    """What a checkout or checkin changes about an item, from what the adapter
+    returns (:class:`~kiosk.adapter.ItemInfo`): its status and SIP2
+    circulation status, its due date, its hold queue and where it is.  Used for
+    exactly-once replay: a replayed checkout moves an item to "charged" with a
+    new due date, a checkin moves it back (or to the hold shelf / transit)."""
+    if info is None:
         return "missing"
     parts = [
-        _first(raw, "circulation_status", "status", default=""),
-        iso_date(_first(raw, "due", "due_date")) or "",
-        _first(raw, "charged_to", "patron", default="") or "",
-        _first(raw, "hold_queue_length", default="") or "",
-        _first(raw, "loan_count", "version", default="") or "",
+        info.status.value,
+        info.circulation_status if info.circulation_status is not None else "",
+        iso_date(info.due) or "",
+        info.hold_queue_length if info.hold_queue_length is not None else "",
+        info.current_location or "",
     ]
     return "|".join(str(p) for p in parts)

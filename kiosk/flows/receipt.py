@@ -27,7 +27,40 @@ def _clip(text: str, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def receipt_lines(lines: list[ItemLine], lang: str, *, now: datetime, branch: str | None = None) -> list[str]:
+def payment_lines(payments: list, lang: str, *, now: datetime | None = None, branch: str | None = None) -> list[str]:
+    """The payments of a visit: amount, what was paid, the terminal's reference and its own receipt lines.
+
+    With *now* it is a whole receipt (printed right after the payment); without,
+    a section of the visit's receipt."""
+    from kiosk.payments import format_amount
+
+    out: list[str] = []
+    if now is not None:
+        out.append(K("kiosk.receipt.title").render(lang))
+        if branch:
+            out.append(branch)
+        out.append(now.strftime("%d/%m/%Y %H:%M") if lang != "en" else now.strftime("%m/%d/%Y %H:%M"))
+    for report in payments:
+        record = report.record
+        if not report.charged:
+            continue
+        out += ["", K("kiosk.receipt.paid", amount=format_amount(record.amount_cents, lang, record.currency)).render(lang)]
+        for line in record.lines:
+            what = line.description or line.kind.value
+            out.append(_clip(f"- {what}: {format_amount(line.amount_cents, lang, record.currency)}"))
+        out.append(_clip(K("kiosk.pay.reference", ref=record.terminal_ref or record.ref).render(lang)))
+        if not report.booked:
+            out.append(_clip(K("kiosk.receipt.paid_not_booked").render(lang)))
+        if record.receipt_lines:
+            out.append("-" * 24)
+            out += [_clip(text) for text in record.receipt_lines]
+    if now is not None:
+        out += ["", K("kiosk.receipt.footer").render(lang)]
+    return out
+
+
+def receipt_lines(lines: list[ItemLine], lang: str, *, now: datetime, branch: str | None = None,
+                  payments: list | None = None) -> list[str]:
     out = [K("kiosk.receipt.title").render(lang)]
     if branch:
         out.append(branch)
@@ -51,5 +84,7 @@ def receipt_lines(lines: list[ItemLine], lang: str, *, now: datetime, branch: st
                 queued = True
     if queued:
         out += ["", K("kiosk.receipt.queued").render(lang)]
+    if payments:
+        out += payment_lines(payments, lang)
     out += ["", K("kiosk.receipt.footer").render(lang)]
     return out

@@ -9,6 +9,6 @@ on one machine and every test and demo has a real SIP2 peer with real rules.
 - :mod:`kiosk.library.cli` — ``bibkiosk library serve|patron-run``.
 """
 
-from .errors import DataFileError, LibraryError, NotFound, StoreError
+from .errors import DataFileError, LibraryError, NotFound, PaymentRefused, StoreError
 
-__all__ = ["DataFileError", "LibraryError", "NotFound", "StoreError"]
+__all__ = ["DataFileError", "LibraryError", "NotFound", "PaymentRefused", "StoreError"]

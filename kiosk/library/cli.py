@@ -2,6 +2,7 @@
 
     bibkiosk library serve --data FILE [--host 127.0.0.1] [--port 6001]
                            [--tls-cert F --tls-key F] [--state DB] [--save]
+                           [--dialect extended|wise]
     bibkiosk library serve --demo
     bibkiosk library patron-run --data FILE --date YYYY-MM-DD [--profile seed003|seed002]
     bibkiosk library check-data FILE
@@ -49,6 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--state", metavar="DB", help="SQLite state file (default: a fresh temporary file)")
     serve.add_argument("--save", action="store_true", help="write the state back to the data file on exit")
     serve.add_argument("--encoding", default="cp850", help="SIP2 character set (default cp850)")
+    serve.add_argument(
+        "--dialect",
+        choices=("extended", "wise"),
+        help="extended: Wise's fields and bibkiosk's extension fields; wise: exactly what a Wise site sends"
+        " (default: the data file's server.dialect, else extended)",
+    )
     serve.add_argument("--fault-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
 
@@ -129,7 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
     async def serve() -> int:
-        server = LibraryServer(store, encoding=args.encoding)
+        server = LibraryServer(store, encoding=args.encoding, dialect=args.dialect)
         try:
             port = await server.start(args.host, args.port, tls=tls)
         except OSError as exc:
@@ -137,7 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         print(
             f"library: serving SIP2 on {args.host}:{port}{' (TLS)' if tls else ''} "
-            f"from {'the demo data' if args.demo else data_path}"
+            f"from {'the demo data' if args.demo else data_path}, dialect {server.handler.dialect}"
             f"{' (resumed state ' + str(args.state) + ')' if resumed else ''}",
             flush=True,
         )

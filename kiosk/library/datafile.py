@@ -16,14 +16,14 @@ import json
 import os
 import sys
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kiosk.adapter.fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 from kiosk.files import DATA_LIMIT, read_bounded
 
 from .errors import DataFileError
@@ -45,6 +45,9 @@ __all__ = [
     "Loan",
     "Patron",
     "PatronRunSettings",
+    "Payment",
+    "QUESTIONS",
+    "REGISTRATION_TYPES",
     "Role",
     "ServerSection",
     "Subscription",
@@ -70,6 +73,20 @@ Money = Annotated[float, Field(ge=0, le=1_000_000), AfterValidator(_two_decimals
 #: A SIP2-safe identifier: printable, no field separator, no carriage return.
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^|\r\n\t]+$")]
 Text = Annotated[str, Field(max_length=255, pattern=r"^[^|\r\n]*$")]
+#: A Wise adm_id: the registration's unique id (YZ field 8, CG of a 37); no ``~`` (the YZ separator).
+AdmId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_.-]+$")]
+#: A Wise badge code: 4 characters (system option CUSTBDG).
+BadgeCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{4}$")]
+#: A patron notification: at most 60 characters (Wise's limit), one AF field.
+Notification = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^|\r\n]*$")]
+
+#: The first adm_id given to a registration that has none in the data file.
+FIRST_ASSIGNED_ADM_ID = 1_000_001
+
+#: Wise registration types (YZ field 9) a charge may have; 1 (contribution) is the subscription's fee.
+REGISTRATION_TYPES = (2, 3, 4, 6)
+#: FV questions Wise may ask on checkout (a profile switch): item damaged, borrowed before, for sale, attachments.
+QUESTIONS = ("damaged", "borrowed_before", "for_sale", "attachments")
 
 
 class _Model(BaseModel):
@@ -123,6 +140,9 @@ class SubscriptionType(_Model):
 
 class Badge(_Model):
     name: Text
+    code: BadgeCode | None = Field(
+        None, description="Wise badge code (4 characters, sent in GL); null: the badge is never sent in GL"
+    )
     active: bool = Field(True, description="a switched-off badge type counts as absent for every patron")
 
 
@@ -138,6 +158,10 @@ class Subscription(_Model):
     status: SubscriptionStatus = SubscriptionStatus.NORMAL
     fee_paid: bool = Field(True, description="the membership fee of this subscription is paid")
     fee_written_off: bool = Field(False, description="the open fee was written off at deregistration (patron run)")
+    fee_adm_id: AdmId | None = Field(
+        None, description="adm_id of the membership fee's registration (type 1); null: assigned when loaded"
+    )
+    fee_amount_paid: Money = Field(0, description="part of an unpaid fee paid so far (partial payments)")
 
     @model_validator(mode="after")
     def _ordered(self) -> Subscription:
@@ -147,10 +171,32 @@ class Subscription(_Model):
 
 
 class Charge(_Model):
+    """A registration (fine, fee, sale …; not the membership fee): one YZ line of a 42."""
+
     amount: Annotated[float, Field(gt=0, le=1_000_000), AfterValidator(_two_decimals)]
     created: date
     paid: bool = False
-    description: Text = ""
+    description: Text = Field("", description="e.g. 'Boete', 'Materiaalvergoedingsnota' (YZ field 2)")
+    adm_id: AdmId | None = Field(None, description="Wise adm_id (YZ field 8, paid by CG in a 37); null: assigned when loaded")
+    registration_type: Literal[2, 3, 4, 6] = Field(
+        2, alias="type", description="Wise registration type: 2 fines etc., 3 sales, 4 cash receipts, 6 theatre"
+    )
+    title: Text = Field("", description="title, or the booking code's description (YZ field 3)")
+    based_on: date | None = Field(None, description="the date the amount is based on, e.g. the return date (YZ field 4)")
+    amount_paid: Money = Field(0, description="part paid so far (partial payments); open = amount - amount_paid")
+    replacement_invoice: bool = Field(
+        False, description="R4: a replacement invoice; give it a description a Wise site's kiosk recognises ('nota')"
+    )
+    collection_date: date | None = Field(None, description="handed to debt collection on this date (YZ status D)")
+    arrangement_date: date | None = Field(
+        None, description="payment arrangement (YZ status R, field 10): not to be paid now, no block"
+    )
+
+    @model_validator(mode="after")
+    def _partial(self) -> Charge:
+        if self.amount_paid > self.amount:
+            raise ValueError("amount_paid is larger than amount")
+        return self
 
 
 class Patron(_Model):
@@ -167,6 +213,12 @@ class Patron(_Model):
     replacement_invoice: bool = Field(False, description="R4: a replacement invoice (materiaalvergoedingsnota) is open")
     badges: list[Text] = Field(default_factory=list, description="names of badges assigned to the patron")
     patron_type: Ident | None = Field(None, description="SIP2 patron type; default: the subscription type code")
+    notifications: list[Notification] = Field(
+        default_factory=list, max_length=4, description="public notifications (Wise: up to four of up to 60 characters; AF)"
+    )
+    wise_status: Annotated[int, Field(ge=0, le=9)] | None = Field(
+        None, description="Wise subscription status sent; null: derived from the subscription (5 normal, 2 invoiced, …)"
+    )
 
 
 class ItemType(_Model):
@@ -196,6 +248,9 @@ class Item(_Model):
     item_type: Ident = Field("book", alias="type", description="code of an item type")
     parts: Annotated[int, Field(ge=1, le=255)] = Field(1, description="parts in the set (a 3-CD box has 3)")
     branch: Ident | None = Field(None, description="owning branch; default: the institution's first branch")
+    questions: list[Literal["damaged", "borrowed_before", "for_sale", "attachments"]] = Field(
+        default_factory=list, description="FV questions Wise asks on checkout of this item (shown, not answered)"
+    )
 
 
 class Loan(_Model):
@@ -277,7 +332,21 @@ class Limits(_Model):
     )
 
 
+class Payment(_Model):
+    """A payment booked by a 37 (kept so that a re-sent 37 is booked once)."""
+
+    transaction_id: Ident | None = Field(description="the 37's BK transaction id; null: the 37 had none")
+    adm_id: AdmId = Field(description="the registration paid (CG)")
+    patron: Ident
+    amount: Annotated[float, Field(gt=0, le=1_000_000), AfterValidator(_two_decimals)]
+    booked: datetime
+
+
 class ServerSection(_Model):
+    dialect: Literal["extended", "wise"] = Field(
+        "extended",
+        description="extended: Wise's fields and bibkiosk's extension fields; wise: exactly what a Wise site sends",
+    )
     accounts: list[Account] = Field(
         default_factory=list, description="SIP2 login accounts, one per kiosk; none: every login is accepted"
     )
@@ -322,6 +391,7 @@ class DataFile(_Model):
     items: list[Item] = Field(default_factory=list)
     loans: list[Loan] = Field(default_factory=list)
     holds: list[Hold] = Field(default_factory=list)
+    payments: list[Payment] = Field(default_factory=list, description="payments booked by 37 (idempotency)")
     server: ServerSection = Field(default_factory=ServerSection)
     patron_run: PatronRunSettings = Field(default_factory=PatronRunSettings)
 
@@ -352,6 +422,47 @@ class DataFile(_Model):
         for bi, branch in enumerate(self.branches):
             if branch.unmanned_badge is not None and branch.unmanned_badge not in badge_names:
                 problems.append((f"branches[{bi}].unmanned_badge", f"unknown badge {branch.unmanned_badge!r}"))
+        codes: dict[str, str] = {}
+        for bi, badge in enumerate(self.badges):
+            if badge.code is not None:
+                key = badge.code.upper()
+                if key in codes:
+                    problems.append((f"badges[{bi}].code", f"badge code {badge.code!r} is already used at {codes[key]}"))
+                else:
+                    codes[key] = f"badges[{bi}]"
+        fees = {t.code: t.fee for t in self.subscription_types}
+        adm_ids: dict[str, str] = {}
+
+        def adm_id(where: str, value: str | None) -> None:
+            if value is None:
+                return
+            if value in adm_ids:
+                problems.append((where, f"adm_id {value!r} is already used at {adm_ids[value]}"))
+            else:
+                adm_ids[value] = where
+
+        for pi, patron in enumerate(self.patrons):
+            path = f"patrons[{pi}]"
+            sub = patron.subscription
+            if sub is not None:
+                adm_id(f"{path}.subscription.fee_adm_id", sub.fee_adm_id)
+                fee = fees.get(sub.subscription_type)
+                if fee is not None and sub.fee_amount_paid > fee:
+                    problems.append((f"{path}.subscription.fee_amount_paid", f"larger than the fee ({fee:.2f})"))
+            for ci, charge in enumerate(patron.charges):
+                adm_id(f"{path}.charges[{ci}].adm_id", charge.adm_id)
+        owners = {adm: patron_id for (patron_id, _), (adm, _) in self.adm_ids().items()}
+        booked: set[tuple[str, str]] = set()
+        for yi, payment in enumerate(self.payments):
+            path = f"payments[{yi}]"
+            if payment.patron not in patrons:
+                problems.append((f"{path}.patron", f"unknown patron {payment.patron!r}"))
+            elif owners.get(payment.adm_id) != payment.patron:
+                problems.append((f"{path}.adm_id", f"no registration {payment.adm_id!r} of patron {payment.patron!r}"))
+            key = (payment.transaction_id, payment.adm_id)
+            if payment.transaction_id is not None and key in booked:
+                problems.append((f"{path}.transaction_id", "this transaction id already paid this registration"))
+            booked.add(key)
         for pi, patron in enumerate(self.patrons):
             path = f"patrons[{pi}]"
             if patron.branch not in branches:
@@ -409,6 +520,34 @@ class DataFile(_Model):
             if hold.pickup_branch is not None and hold.pickup_branch not in branches:
                 problems.append((f"{path}.pickup_branch", f"unknown branch {hold.pickup_branch!r}"))
         return problems
+
+    def adm_ids(self) -> dict[tuple[str, int | None], tuple[str, bool]]:
+        """(patron id, charge index or None for the membership fee) ->
+        (adm_id, assigned).  A registration without an adm_id in the file gets
+        one: numbers from :data:`FIRST_ASSIGNED_ADM_ID` on, in file order,
+        skipping those the file uses, so the same data always gets the same
+        ids (and a saved file keeps them unwritten).  A fee has a registration
+        when its subscription type's fee is more than 0."""
+        used = {c.adm_id for p in self.patrons for c in p.charges if c.adm_id}
+        used |= {p.subscription.fee_adm_id for p in self.patrons if p.subscription and p.subscription.fee_adm_id}
+        fees = {t.code: t.fee for t in self.subscription_types}
+        number = FIRST_ASSIGNED_ADM_ID
+        out: dict[tuple[str, int | None], tuple[str, bool]] = {}
+
+        def assign() -> str:
+            nonlocal number
+            while str(number) in used:
+                number += 1
+            number += 1
+            return str(number - 1)
+
+        for p in self.patrons:
+            sub = p.subscription
+            if sub is not None and (sub.fee_adm_id or fees.get(sub.subscription_type, 0) > 0):
+                out[(p.patron_id, None)] = (sub.fee_adm_id, False) if sub.fee_adm_id else (assign(), True)
+            for ci, charge in enumerate(p.charges):
+                out[(p.patron_id, ci)] = (charge.adm_id, False) if charge.adm_id else (assign(), True)
+        return out
 
     def item_type_map(self) -> dict[str, ItemType]:
         return {t.code: t for t in self.item_types}

@@ -23,3 +23,13 @@ class StoreError(LibraryError):
 
 class NotFound(LibraryError):
     """No patron, card or item with that id."""
+
+
+class PaymentRefused(LibraryError):
+    """A payment (37) that cannot be booked; ``reason`` names why:
+    ``unknown_registration``, ``already_paid``, ``amount``, ``overpayment``,
+    ``conflict`` (the transaction id already booked another amount)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(detail or reason.replace("_", " "))

@@ -7,7 +7,7 @@ building a 24 or a 64.
 ========  ==============================================================
 role      messages (besides 93 login, 99 status, 97 resend)
 ========  ==============================================================
-kiosk     23, 63, 11, 09, 29, 65, 17, 15, 35, 37
+kiosk     23, 63, 11, 09, 29, 65, 17, 15, 35, 37, 41 (Wise registrations)
 door      23, 63, 35 — and never a name, birth date, loans or charges
 sorter    09, 17, 35 — no patron information at all
 staff     everything, also 01 block, 25 enable, 19 item status, 37 fee paid
@@ -33,10 +33,10 @@ _ALWAYS = frozenset({"93", "99", "97"})
 
 #: Request command codes each role may send.
 ALLOWED: dict[Role, frozenset[str]] = {
-    Role.KIOSK: _ALWAYS | {"23", "63", "11", "09", "29", "65", "17", "15", "35", "37"},
+    Role.KIOSK: _ALWAYS | {"23", "63", "11", "09", "29", "65", "17", "15", "35", "37", "41"},
     Role.DOOR: _ALWAYS | {"23", "63", "35"},
     Role.SORTER: _ALWAYS | {"09", "17", "35"},
-    Role.STAFF: _ALWAYS | {"23", "63", "11", "09", "29", "65", "17", "15", "35", "37", "01", "25", "19"},
+    Role.STAFF: _ALWAYS | {"23", "63", "11", "09", "29", "65", "17", "15", "35", "37", "41", "01", "25", "19"},
 }
 
 #: Roles that may lift a block (25 Patron Enable) or set one (01).

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from kiosk.adapter.fields import (
+from kiosk.sip2.messages import register_sensitive_codes
+from kiosk.sip2.dialects import (
     FieldCodes,
     format_age_verdict,
     format_badge,
@@ -69,6 +70,8 @@ from kiosk.sip2.messages import (
     PatronStatus,
     PatronStatusRequest,
     PatronStatusResponse,
+    RegistrationsRequest,
+    RegistrationsResponse,
     RenewAllRequest,
     RenewAllResponse,
     RenewRequest,
@@ -94,6 +97,7 @@ from policy import (
     decide,
 )
 
+from . import wise
 from .datafile import Account, CardStatus, HoldStatus, Limits, Role
 from .errors import LibraryError, NotFound
 from .roles import UNBLOCKING, Disclosure, disclosure, may_send
@@ -167,7 +171,11 @@ def patron_snapshot(view: PatronView, identified: Identified, *, pin: PinCheck =
         )
         if sub
         else None,
-        charges=tuple(Charge(amount=Decimal(c.amount_cents) / 100, created=c.created) for c in view.charges),
+        charges=tuple(
+            Charge(amount=Decimal(c.amount_cents) / 100, created=c.created)
+            for c in view.charges
+            if c.arrangement_date is None  # a payment arrangement: need not be paid now
+        ),
         replacement_invoice=view.replacement_invoice,
         badges=tuple(Badge(name=name, active=name in view.active_badges) for name in view.badges),
         birth_date=view.birth_date,
@@ -228,6 +236,8 @@ class LibraryHandler(Sip2Handler):
 
     library_name = "bibkiosk embedded library system"
     not_supported_message = "Not supported"
+    #: it takes offline (no-block) checkouts and check-ins: its 98 says so
+    offline_ok = True
 
     def __init__(
         self,
@@ -237,10 +247,15 @@ class LibraryHandler(Sip2Handler):
         clock: Callable[[], datetime] | None = None,
         extra_accounts: tuple[Account, ...] = (),
         writer: GroupWriter | None = None,
+        dialect: str | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
         self.fields = fields or store.field_codes()
+        register_sensitive_codes(self.fields.personal_codes())  # log lines mask the configured birth-date code
+        self.dialect = dialect or store.dialect
+        if self.dialect not in wise.DIALECTS:
+            raise LibraryError(f"unknown dialect {self.dialect!r}; expected one of {', '.join(wise.DIALECTS)}")
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.accounts = store.accounts()
         self.accounts.update({a.login: a for a in extra_accounts})
@@ -407,10 +422,18 @@ class LibraryHandler(Sip2Handler):
         age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
         return [format_age_verdict(years, age >= years) for years in self.age_years]
 
+    @property
+    def pure_wise(self) -> bool:
+        """Whether answers carry exactly what a Wise site sends (no extension fields)."""
+        return self.dialect == "wise"
+
     def _extensions(self, patron: _Patron, shown: Disclosure) -> list[tuple[str, str]]:
         f = self.fields
         view = patron.view
-        out: list[tuple[str, str]] = []
+        today = self._now().date()
+        if self.pure_wise:
+            return [(f.subscription_status, wise.wise_status(view, patron.identified, today)), *wise.badge_fields(view)]
+        out: list[tuple[str, str]] = [(f.patron_number, view.patron_id)]
         if view.birth_date:
             if shown.birth_date:
                 out.append((f.birth_date, format_date(view.birth_date)))
@@ -421,8 +444,9 @@ class LibraryHandler(Sip2Handler):
         if patron_type:
             out.append((f.patron_type, patron_type))
         out.append((f.home_branch, view.branch_id))
+        if sub or view.wise_status is not None:
+            out.append((f.subscription_status, wise.extended_status(view, patron.identified, today)))
         if sub:
-            out.append((f.subscription_status, sub.status.value))
             out.append((f.subscription_start, format_date(sub.start)))
             out.append((f.subscription_end, format_date(sub.end)))
             out.append((f.fee_open, format_money(sub.fee_open_cents)))
@@ -432,20 +456,31 @@ class LibraryHandler(Sip2Handler):
         out.append((f.temporary_number, "Y" if patron.identified.by == "temporary_number" else "N"))
         for name in view.badges:
             out.append((f.badges, format_badge(name, name in view.active_badges)))
+        open_charges = [c for c in view.charges if c.arrangement_date is None]
         if shown.charges:
-            for charge in view.charges:
+            for charge in open_charges:
                 out.append((f.charges, format_charge(charge.created, charge.amount_cents)))
-        elif shown.charge_summary and view.charges:
+        elif shown.charge_summary and open_charges:
             # One summary instead of the list: the oldest open charge's date
             # and the total (what R1 and R3 need, nothing more).
-            oldest = min(c.created for c in view.charges)
-            out.append((f.charges, format_charge(oldest, view.charges_open_cents)))
+            oldest = min(c.created for c in open_charges)
+            out.append((f.charges, format_charge(oldest, sum(c.amount_cents for c in open_charges))))
+        out.extend(wise.badge_fields(view))
         return out
 
-    def _screen(self, decisions: dict[Action, Decision], lang: str) -> tuple[str, ...]:
-        """The patron's screen message: why checking out is refused (or nothing)."""
+    def _refusal_text(self, decision: Decision, lang: str | None, patron: _Patron) -> str:
+        """Why the policy refuses: its message, or under pure Wise a text that
+        names no rule (a wrong PIN and an unusable card still say so)."""
+        if not self.pure_wise or decision.rule_ids()[:1] in (["P1"], ["L1"]):
+            return _policy_text(decision, lang)
+        return wise.card_refusal(patron.identified, lang) or wise.general_refusal(lang)
+
+    def _screen(self, decisions: dict[Action, Decision], lang: str, patron: _Patron) -> tuple[str, ...]:
+        """The patron's screen message: why checking out is refused (when it
+        is), then the patron's notifications."""
         decision = decisions[Action.CHECKOUT]
-        return () if decision.allowed else (_policy_text(decision, lang),)
+        refusal = () if decision.allowed else (self._refusal_text(decision, lang, patron),)
+        return refusal + wise.notifications(patron.view)
 
     def _due_field(self, due: date) -> str:
         return sip2_datetime(datetime.combine(due, time(23, 59, 59)))
@@ -455,6 +490,8 @@ class LibraryHandler(Sip2Handler):
         return account.location if account is not None and account.location else None
 
     def _item_extensions(self, item: ItemView) -> tuple[tuple[str, str], ...]:
+        if self.pure_wise:
+            return ()
         return ((self.fields.item_parts, str(item.parts)),) if item.parts > 1 else ()
 
     # ------------------------------------------------------------------ login, status
@@ -507,7 +544,7 @@ class LibraryHandler(Sip2Handler):
         flags, decisions = self._flags(patron)
         view = patron.view
         sub = view.subscription
-        screen = self._screen(decisions, view.language)
+        screen = self._screen(decisions, view.language, patron)
         if patron.pin_locked:
             screen = (_t("library.pin_locked", view.language),)
         return dict(
@@ -622,6 +659,25 @@ class LibraryHandler(Sip2Handler):
         after = self._find_patron(number, msg.patron_password or None, session=session)
         return answer(after, _t("library.patron_enabled", after.view.language if after else None))
 
+    def on_registrations(self, msg: RegistrationsRequest, session: Sip2Session) -> Message:
+        """41 (Wise SIP2+): one YZ per open registration (FB), or per paid one
+        (FA, FC); the PIN, when given, must be right."""
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
+
+        def answer(lines=(), text: str | None = None) -> RegistrationsResponse:  # noqa: ANN001
+            return RegistrationsResponse.of(
+                lines, institution_id=self.institution_id, patron_identifier=msg.patron_identifier,
+                screen_message=(text,) if text else (),
+            )  # fmt: skip
+
+        if patron is None:
+            return answer(text=self._unknown_patron_text())
+        if patron.pin is PinCheck.WRONG:
+            return answer(text=self._wrong_pin_text(patron.view.language))
+        paid = wise.wants_paid(msg.flags)
+        stored = self.store.registrations(patron.view.patron_id, paid=paid)
+        return answer(wise.registration_lines(stored, paid=paid))
+
     async def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session) -> Message:
         patron = self._find_patron(msg.patron_identifier, None, session=session)
         amount = parse_money(msg.fee_amount)
@@ -638,12 +694,23 @@ class LibraryHandler(Sip2Handler):
 
         if patron is None:
             return answer(False, self._unknown_patron_text())
+        if (msg.fee_identifier or "").strip() and msg.fee_identifier.strip().lower() not in ("membership", "fee"):
+            outcome = await wise.book_registration(
+                self._write, patron.view.patron_id, msg, lang=lang, now=self._now()
+            )
+            log.info(
+                "connection %d: payment by registration %s%s", session.connection_id,
+                "booked" if outcome.accepted else f"refused ({outcome.reason})",
+                " (repeated transaction id: booked once)" if outcome.booking and outcome.booking.duplicate else "",
+            )  # fmt: skip
+            return answer(outcome.accepted, outcome.text)
         if amount is None or amount <= 0:
             return answer(False, _t("library.payment_refused", lang))
         what = "fee" if (msg.fee_type == 2 or (msg.fee_identifier or "").lower() in ("membership", "fee")) else "charges"
         pid, cents = patron.view.patron_id, int(amount * 100)
         try:
-            await self._write(lambda s: s.pay(pid, cents, what=what))
+            now, bk = self._now(), (msg.transaction_id or "").strip() or None
+            await self._write(lambda s: s.pay(pid, cents, what=what, transaction_id=bk, booked=now))
         except LibraryError:
             return answer(False, _t("library.payment_refused", lang))
         return answer(True, _t("library.payment_ok", lang))
@@ -697,7 +764,7 @@ class LibraryHandler(Sip2Handler):
             decision = self._decide(Action.RENEW if renewal else Action.CHECKOUT, patron)
             if not decision.allowed:
                 log.info("connection %d: checkout refused (%s)", session.connection_id, ",".join(decision.rule_ids()))
-                return self._checkout_refusal(msg, _policy_text(decision, lang), item)
+                return self._checkout_refusal(msg, self._refusal_text(decision, lang, patron), item)
             if item.loan is not None and not renewal:
                 return self._checkout_refusal(msg, _t("library.item_on_loan", lang), item)
             other_hold = item.next_hold(excluding=pid)
@@ -735,7 +802,7 @@ class LibraryHandler(Sip2Handler):
             media_type=item.media_type,
             screen_message=(_t("library.checkout_ok", lang, due=_due_text(loan.due, lang)),),
             print_line=(f"{item.title[:60]} - {_due_text(loan.due, lang)}",),
-            extra_fields=self._item_extensions(item),
+            extra_fields=self._item_extensions(item) + wise.question_fields(item, item.questions, lang),
         )
 
     async def on_checkin(self, msg: CheckinRequest, session: Sip2Session) -> Message:
@@ -761,8 +828,13 @@ class LibraryHandler(Sip2Handler):
             return unknown_item()
         lang = self._terminal_language(session)  # never the previous borrower's
         if result.hold_patron_id is not None:
-            text = _t("library.checkin_hold", lang)
-            sort_bin = "HOLD"
+            branches = self.store.branches()
+            here = next(
+                (b for b in (msg.current_location, self._account_location(session)) if b and b in branches),
+                item.branch_id,
+            )
+            sort_bin = wise.hold_bin(result.hold_pickup_branch, here)
+            text = _t("library.checkin_hold" if sort_bin == "03" else "library.checkin_hold_transport", lang)
         elif not result.was_on_loan:
             text = _t("library.checkin_not_on_loan", lang)
             sort_bin = None
@@ -824,7 +896,7 @@ class LibraryHandler(Sip2Handler):
         if not msg.no_block:
             decision = self._decide(Action.RENEW, patron)
             if not decision.allowed:
-                return refusal(_policy_text(decision, lang))
+                return refusal(self._refusal_text(decision, lang, patron))
         item = self.store.item(msg.item_identifier) if msg.item_identifier else None
         nb_due = msg.nb_due_date.date() if (msg.no_block and msg.nb_due_date) else None
         loan, problem = await self._renew_one(patron, item, self._now().date(), no_block=msg.no_block, nb_due=nb_due)
@@ -864,7 +936,7 @@ class LibraryHandler(Sip2Handler):
                 unrenewed_count=len(items),
                 institution_id=self.institution_id,
                 unrenewed_items=tuple(items) if listed else (),
-                screen_message=(_policy_text(decision, lang),),
+                screen_message=(self._refusal_text(decision, lang, patron),),
             )
         renewed, unrenewed = [], []
         today = self._now().date()
@@ -941,7 +1013,7 @@ class LibraryHandler(Sip2Handler):
         decision = self._decide(Action.HOLD, patron)
         if not decision.allowed:
             log.info("connection %d: hold refused (%s)", session.connection_id, ",".join(decision.rule_ids()))
-            return answer(False, _policy_text(decision, lang), item)
+            return answer(False, self._refusal_text(decision, lang, patron), item)
         if item is None:
             return answer(False, _t("library.hold_item_unknown", lang))
         if not item.holdable:
@@ -1019,11 +1091,12 @@ class LibraryServer:
         clock: Callable[[], datetime] | None = None,
         extra_accounts: tuple[Account, ...] = (),
         group_commit: bool = True,
+        dialect: str | None = None,
     ) -> None:
         self.store = store
         self.writer = GroupWriter(store.path, fault_delay=store.fault_delay) if group_commit else None
         self.handler = LibraryHandler(
-            store, fields=fields, clock=clock, extra_accounts=extra_accounts, writer=self.writer
+            store, fields=fields, clock=clock, extra_accounts=extra_accounts, writer=self.writer, dialect=dialect
         )
         self.handler.encoding = encoding
         limits = self.handler.limits

@@ -24,10 +24,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from kiosk.adapter.fields import FieldCodes
+from kiosk.sip2.dialects import FieldCodes
 from kiosk.files import private_file
 
 from .datafile import (
@@ -46,6 +46,7 @@ from .datafile import (
     Loan,
     Patron,
     PatronRunSettings,
+    Payment,
     Role,
     ServerSection,
     Subscription,
@@ -53,11 +54,11 @@ from .datafile import (
     SubscriptionType,
     dump_data,
 )
-from .errors import LibraryError, NotFound, StoreError
+from .errors import LibraryError, NotFound, PaymentRefused, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The first bytes of every SQLite database file.
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -69,13 +70,16 @@ CREATE TABLE branches (
 CREATE TABLE subscription_types (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, fee_cents INTEGER NOT NULL,
     max_charges_cents INTEGER NOT NULL, loan_limit INTEGER NOT NULL);
-CREATE TABLE badges (name TEXT PRIMARY KEY, active INTEGER NOT NULL);
+CREATE TABLE badges (name TEXT PRIMARY KEY, active INTEGER NOT NULL, code TEXT UNIQUE);
 CREATE TABLE item_types (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, loan_days INTEGER NOT NULL, max_renewals INTEGER NOT NULL,
     media_type TEXT NOT NULL, holdable INTEGER NOT NULL);
 CREATE TABLE patrons (
     patron_id TEXT PRIMARY KEY, name TEXT NOT NULL, birth_date TEXT, pin TEXT, language TEXT NOT NULL,
-    branch_id TEXT NOT NULL REFERENCES branches, temporary_number TEXT UNIQUE, patron_type TEXT);
+    branch_id TEXT NOT NULL REFERENCES branches, temporary_number TEXT UNIQUE, patron_type TEXT, wise_status INTEGER);
+CREATE TABLE notifications (
+    patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE, position INTEGER NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (patron_id, position));
 CREATE TABLE patron_badges (
     patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE, badge TEXT NOT NULL REFERENCES badges,
     PRIMARY KEY (patron_id, badge));
@@ -86,17 +90,22 @@ CREATE INDEX cards_patron ON cards (patron_id);
 CREATE TABLE subscriptions (
     patron_id TEXT PRIMARY KEY REFERENCES patrons ON DELETE CASCADE, type_code TEXT NOT NULL REFERENCES subscription_types,
     start TEXT NOT NULL, "end" TEXT NOT NULL, status TEXT NOT NULL, fee_paid INTEGER NOT NULL,
-    fee_written_off INTEGER NOT NULL);
+    fee_written_off INTEGER NOT NULL, fee_adm_id TEXT UNIQUE, fee_paid_cents INTEGER NOT NULL DEFAULT 0,
+    fee_adm_assigned INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE charges (
     charge_id INTEGER PRIMARY KEY, patron_id TEXT NOT NULL REFERENCES patrons ON DELETE CASCADE,
     amount_cents INTEGER NOT NULL CHECK (amount_cents > 0), created TEXT NOT NULL, paid INTEGER NOT NULL,
-    description TEXT NOT NULL);
+    description TEXT NOT NULL, adm_id TEXT NOT NULL UNIQUE, reg_type INTEGER NOT NULL, title TEXT NOT NULL,
+    based_on TEXT, paid_cents INTEGER NOT NULL DEFAULT 0 CHECK (paid_cents >= 0 AND paid_cents <= amount_cents),
+    replacement_invoice INTEGER NOT NULL, collection_date TEXT, arrangement_date TEXT,
+    adm_assigned INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX charges_patron ON charges (patron_id);
 CREATE TABLE replacement_invoices (
     patron_id TEXT PRIMARY KEY REFERENCES patrons ON DELETE CASCADE);
 CREATE TABLE items (
     item_id TEXT PRIMARY KEY, rfid TEXT UNIQUE, title TEXT NOT NULL, author TEXT NOT NULL,
-    type_code TEXT NOT NULL REFERENCES item_types, parts INTEGER NOT NULL, branch_id TEXT REFERENCES branches);
+    type_code TEXT NOT NULL REFERENCES item_types, parts INTEGER NOT NULL, branch_id TEXT REFERENCES branches,
+    questions TEXT NOT NULL DEFAULT '');
 CREATE TABLE loans (
     item_id TEXT PRIMARY KEY REFERENCES items, patron_id TEXT NOT NULL REFERENCES patrons,
     due TEXT NOT NULL, renewals INTEGER NOT NULL, checked_out TEXT);
@@ -111,6 +120,10 @@ CREATE TABLE accounts (
 CREATE TABLE incidents (
     incident_id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, account TEXT,
     item_id TEXT, detail TEXT NOT NULL);
+CREATE TABLE payments (
+    payment_id INTEGER PRIMARY KEY, transaction_id TEXT, adm_id TEXT NOT NULL, patron_id TEXT NOT NULL REFERENCES patrons,
+    amount_cents INTEGER NOT NULL CHECK (amount_cents > 0), booked TEXT NOT NULL);
+CREATE UNIQUE INDEX payments_once ON payments (transaction_id, adm_id);
 """
 
 
@@ -126,15 +139,66 @@ def _d(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+#: YZ description of the membership fee's registration (Wise's word for it).
+FEE_DESCRIPTION = "Contributie"
+
 # --------------------------------------------------------------------------- views
 
 
 @dataclass(frozen=True, slots=True)
 class ChargeView:
+    """An open charge (registration other than the membership fee)."""
+
     charge_id: int
-    amount_cents: int
+    amount_cents: int  # the open amount (total less what was paid)
     created: date
     description: str
+    adm_id: str = ""
+    registration_type: int = 2
+    title: str = ""
+    based_on: date | None = None
+    total_cents: int = 0
+    replacement_invoice: bool = False
+    collection_date: date | None = None
+    arrangement_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One Wise registration (a YZ line of a 42): a charge, or the membership
+    fee (type 1).  ``open_cents`` 0: paid."""
+
+    adm_id: str
+    created: date
+    description: str
+    title: str
+    based_on: date | None
+    open_cents: int
+    total_cents: int
+    registration_type: int
+    collection_date: date | None = None
+    arrangement_date: date | None = None
+    replacement_invoice: bool = False
+
+    @property
+    def status(self) -> str:
+        """YZ field 6: ``R`` payment arrangement, ``D`` debt collection, ``I`` invoice."""
+        return "R" if self.arrangement_date else "D" if self.collection_date else "I"
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A payment booked against one registration."""
+
+    adm_id: str
+    amount_cents: int
+    open_cents: int  # left open on the registration
+    duplicate: bool  # the same transaction id had already booked it: nothing booked again
+    fee: bool  # the registration is the membership fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +213,13 @@ class SubscriptionView:
     fee_written_off: bool
     max_charges_cents: int
     loan_limit: int
+    fee_adm_id: str | None = None
+    fee_paid_cents: int = 0
 
     @property
     def fee_open_cents(self) -> int:
         """The open membership fee (not a charge): 0 when paid or written off."""
-        return 0 if (self.fee_paid or self.fee_written_off) else self.fee_cents
+        return 0 if (self.fee_paid or self.fee_written_off) else max(0, self.fee_cents - self.fee_paid_cents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +262,9 @@ class PatronView:
     active_badges: tuple[str, ...]  # assigned and switched on
     loans: tuple[LoanView, ...] = ()
     holds: tuple[HoldView, ...] = ()
+    badge_codes: tuple[str, ...] = ()  # Wise codes of the active badges that have one
+    notifications: tuple[str, ...] = ()
+    wise_status: int | None = None  # set in the data file; None: derived from the subscription
 
     @property
     def charges_open_cents(self) -> int:
@@ -231,6 +300,7 @@ class ItemView:
     branch_id: str | None
     loan: Loan | None
     holds: tuple[tuple[int, str, HoldStatus], ...] = field(default=())  # (hold_id, patron_id, status), oldest first
+    questions: tuple[str, ...] = ()  # FV questions Wise asks on checkout
 
     def next_hold(self, *, excluding: str | None = None) -> tuple[int, str, HoldStatus] | None:
         for hold in self.holds:
@@ -510,6 +580,7 @@ class Store:
             "source_digest": data_digest(data),
             "patron_run": data.patron_run.model_dump_json(),
             "server_fields": data.server.fields.model_dump_json(),
+            "dialect": data.server.dialect,
             "server_limits": data.server.limits.model_dump_json(),
         }
         c.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
@@ -521,14 +592,15 @@ class Store:
             "INSERT INTO subscription_types VALUES (?, ?, ?, ?, ?)",
             [(t.code, t.name, _cents(t.fee), _cents(t.max_charges), t.loan_limit) for t in data.subscription_types],
         )
-        c.executemany("INSERT INTO badges VALUES (?, ?)", [(b.name, int(b.active)) for b in data.badges])
+        c.executemany("INSERT INTO badges VALUES (?, ?, ?)", [(b.name, int(b.active), b.code) for b in data.badges])
         c.executemany(
             "INSERT INTO item_types VALUES (?, ?, ?, ?, ?, ?)",
             [(t.code, t.name, t.loan_days, t.max_renewals, t.media_type, int(t.holdable)) for t in data.item_types],
         )
+        adm_ids = data.adm_ids()
         for p in data.patrons:
             c.execute(
-                "INSERT INTO patrons VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO patrons VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     p.patron_id,
                     p.name,
@@ -538,14 +610,19 @@ class Store:
                     p.branch,
                     p.temporary_number,
                     p.patron_type,
+                    p.wise_status,
                 ),
+            )
+            c.executemany(
+                "INSERT INTO notifications VALUES (?, ?, ?)", [(p.patron_id, i, t) for i, t in enumerate(p.notifications)]
             )
             c.executemany("INSERT INTO patron_badges VALUES (?, ?)", [(p.patron_id, b) for b in p.badges])
             c.executemany("INSERT INTO cards VALUES (?, ?, ?)", [(k.number, p.patron_id, k.status.value) for k in p.cards])
             if p.subscription:
                 s = p.subscription
+                fee_adm_id, fee_assigned = adm_ids.get((p.patron_id, None), (None, False))
                 c.execute(
-                    "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         p.patron_id,
                         s.subscription_type,
@@ -554,17 +631,34 @@ class Store:
                         s.status.value,
                         int(s.fee_paid),
                         int(s.fee_written_off),
+                        fee_adm_id,
+                        _cents(s.fee_amount_paid),
+                        int(fee_assigned),
                     ),
                 )
             c.executemany(
-                "INSERT INTO charges (patron_id, amount_cents, created, paid, description) VALUES (?, ?, ?, ?, ?)",
-                [(p.patron_id, _cents(ch.amount), ch.created.isoformat(), int(ch.paid), ch.description) for ch in p.charges],
+                "INSERT INTO charges (patron_id, amount_cents, created, paid, description, adm_id, reg_type, title,"
+                " based_on, paid_cents, replacement_invoice, collection_date, arrangement_date, adm_assigned)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        p.patron_id, _cents(ch.amount), ch.created.isoformat(),
+                        int(ch.paid or ch.amount_paid >= ch.amount), ch.description,
+                        adm_ids[(p.patron_id, ci)][0], ch.registration_type, ch.title, _iso(ch.based_on),
+                        _cents(ch.amount_paid), int(ch.replacement_invoice), _iso(ch.collection_date),
+                        _iso(ch.arrangement_date), int(adm_ids[(p.patron_id, ci)][1]),
+                    )  # fmt: skip
+                    for ci, ch in enumerate(p.charges)
+                ],
             )
             if p.replacement_invoice:
                 c.execute("INSERT INTO replacement_invoices VALUES (?)", (p.patron_id,))
         c.executemany(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(i.item_id, i.rfid, i.title, i.author, i.item_type, i.parts, i.branch) for i in data.items],
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i.item_id, i.rfid, i.title, i.author, i.item_type, i.parts, i.branch, ",".join(i.questions))
+                for i in data.items
+            ],
         )
         c.execute("INSERT INTO meta VALUES ('default_branch', ?)", (data.branches[0].branch_id,))
         c.executemany(
@@ -582,6 +676,10 @@ class Store:
             "INSERT INTO accounts VALUES (?, ?, ?, ?, ?)",
             [(a.login, a.password, a.location, a.role.value, a.language) for a in data.server.accounts],
         )
+        c.executemany(
+            "INSERT INTO payments (transaction_id, adm_id, patron_id, amount_cents, booked) VALUES (?, ?, ?, ?, ?)",
+            [(y.transaction_id, y.adm_id, y.patron, _cents(y.amount), y.booked.isoformat()) for y in data.payments],
+        )
 
     def to_data(self) -> DataFile:
         """The current state as a data file (the order of the source is kept)."""
@@ -591,7 +689,7 @@ class Store:
             SubscriptionType(code=r[0], name=r[1], fee=_euro(r[2]), max_charges=_euro(r[3]), loan_limit=r[4])
             for r in q("SELECT * FROM subscription_types ORDER BY rowid")
         ]
-        badges = [Badge(name=r[0], active=bool(r[1])) for r in q("SELECT * FROM badges ORDER BY rowid")]
+        badges = [Badge(name=r[0], active=bool(r[1]), code=r[2]) for r in q("SELECT * FROM badges ORDER BY rowid")]
         item_types = [
             ItemType(code=r[0], name=r[1], loan_days=r[2], max_renewals=r[3], media_type=r[4], holdable=bool(r[5]))
             for r in q("SELECT * FROM item_types ORDER BY rowid")
@@ -599,7 +697,12 @@ class Store:
         patrons = []
         for r in q("SELECT * FROM patrons ORDER BY rowid"):
             pid = r[0]
-            sub = self._one('SELECT type_code, start, "end", status, fee_paid, fee_written_off FROM subscriptions WHERE patron_id = ?', (pid,))
+            sub = self._one(
+                'SELECT type_code, start, "end", status, fee_paid, fee_written_off,'
+                " CASE WHEN fee_adm_assigned THEN NULL ELSE fee_adm_id END, fee_paid_cents"
+                " FROM subscriptions WHERE patron_id = ?",
+                (pid,),
+            )
             patrons.append(
                 Patron(
                     id=pid,
@@ -610,6 +713,10 @@ class Store:
                     branch=r[5],
                     temporary_number=r[6],
                     patron_type=r[7],
+                    wise_status=r[8],
+                    notifications=[
+                        n[0] for n in q("SELECT text FROM notifications WHERE patron_id = ? ORDER BY position", (pid,))
+                    ],
                     cards=[
                         Card(number=c[0], status=CardStatus(c[1]))
                         for c in q("SELECT number, status FROM cards WHERE patron_id = ? ORDER BY rowid", (pid,))
@@ -621,13 +728,22 @@ class Store:
                         status=SubscriptionStatus(sub[3]),
                         fee_paid=bool(sub[4]),
                         fee_written_off=bool(sub[5]),
+                        fee_adm_id=sub[6],
+                        fee_amount_paid=_euro(sub[7]),
                     )
                     if sub
                     else None,
                     charges=[
-                        Charge(amount=_euro(c[0]), created=_d(c[1]), paid=bool(c[2]), description=c[3])
+                        Charge(
+                            amount=_euro(c[0]), created=_d(c[1]), paid=bool(c[2]), description=c[3], adm_id=c[4],
+                            type=c[5], title=c[6], based_on=_d(c[7]), amount_paid=_euro(c[8]),
+                            replacement_invoice=bool(c[9]), collection_date=_d(c[10]), arrangement_date=_d(c[11]),
+                        )  # fmt: skip
                         for c in q(
-                            "SELECT amount_cents, created, paid, description FROM charges WHERE patron_id = ? ORDER BY charge_id",
+                            "SELECT amount_cents, created, paid, description,"
+                            " CASE WHEN adm_assigned THEN NULL ELSE adm_id END, reg_type, title, based_on,"
+                            " paid_cents, replacement_invoice, collection_date, arrangement_date"
+                            " FROM charges WHERE patron_id = ? ORDER BY charge_id",
                             (pid,),
                         )
                     ],
@@ -636,7 +752,10 @@ class Store:
                 )
             )
         items = [
-            Item(id=r[0], rfid=r[1], title=r[2], author=r[3], type=r[4], parts=r[5], branch=r[6])
+            Item(
+                id=r[0], rfid=r[1], title=r[2], author=r[3], type=r[4], parts=r[5], branch=r[6],
+                questions=[x for x in r[7].split(",") if x],
+            )  # fmt: skip
             for r in q("SELECT * FROM items ORDER BY rowid")
         ]
         loans = [
@@ -651,6 +770,10 @@ class Store:
             Account(login=r[0], password=r[1], location=r[2], role=Role(r[3]), language=r[4])
             for r in q("SELECT login, password, location, role, language FROM accounts ORDER BY rowid")
         ]
+        payments = [
+            Payment(transaction_id=r[0], adm_id=r[1], patron=r[2], amount=_euro(r[3]), booked=datetime.fromisoformat(r[4]))
+            for r in q("SELECT transaction_id, adm_id, patron_id, amount_cents, booked FROM payments ORDER BY payment_id")
+        ]
         return DataFile(
             institution=self.meta("institution") or "",
             branches=branches,
@@ -661,7 +784,8 @@ class Store:
             items=items,
             loans=loans,
             holds=holds,
-            server=ServerSection(accounts=accounts, fields=self.field_codes(), limits=self.limits()),
+            payments=payments,
+            server=ServerSection(dialect=self.dialect, accounts=accounts, fields=self.field_codes(), limits=self.limits()),
             patron_run=PatronRunSettings.model_validate_json(self.meta("patron_run") or "{}"),
         )
 
@@ -674,6 +798,15 @@ class Store:
     @property
     def default_branch(self) -> str:
         return self.meta("default_branch") or ""
+
+    @property
+    def dialect(self) -> str:
+        """The data file's ``server.dialect``: ``extended`` or ``wise``."""
+        return self.meta("dialect") or "extended"
+
+    def badge_map(self) -> dict[str, str]:
+        """Wise badge code -> badge name, for the badges that have a code."""
+        return {r[0]: r[1] for r in self._q("SELECT code, name FROM badges WHERE code IS NOT NULL ORDER BY rowid")}
 
     def accounts(self) -> dict[str, Account]:
         return {
@@ -731,22 +864,23 @@ class Store:
     def patron(self, patron_id: str, *, with_lists: bool = True) -> PatronView:
         row = self._one(
             "SELECT p.patron_id, p.name, p.birth_date, p.pin, p.language, p.branch_id, b.charge_age_days, p.patron_type,"
-            " p.temporary_number FROM patrons p JOIN branches b USING (branch_id) WHERE p.patron_id = ?",
+            " p.temporary_number, p.wise_status FROM patrons p JOIN branches b USING (branch_id) WHERE p.patron_id = ?",
             (patron_id,),
         )
         if row is None:
             raise NotFound(f"no patron {patron_id!r}")
         sub = self._one(
             'SELECT s.type_code, t.name, s.start, s."end", s.status, t.fee_cents, s.fee_paid, s.fee_written_off,'
-            " t.max_charges_cents, t.loan_limit FROM subscriptions s JOIN subscription_types t ON t.code = s.type_code"
-            " WHERE s.patron_id = ?",
+            " t.max_charges_cents, t.loan_limit, s.fee_adm_id, s.fee_paid_cents"
+            " FROM subscriptions s JOIN subscription_types t ON t.code = s.type_code WHERE s.patron_id = ?",
             (patron_id,),
         )
         badges = self._q(
-            "SELECT pb.badge, b.active FROM patron_badges pb JOIN badges b ON b.name = pb.badge"
+            "SELECT pb.badge, b.active, b.code FROM patron_badges pb JOIN badges b ON b.name = pb.badge"
             " WHERE pb.patron_id = ? ORDER BY pb.rowid",
             (patron_id,),
         )
+        charges = self._charges(patron_id, paid=False)
         loans: tuple[LoanView, ...] = ()
         holds: tuple[HoldView, ...] = ()
         if with_lists:
@@ -792,24 +926,65 @@ class Store:
                 fee_written_off=bool(sub[7]),
                 max_charges_cents=sub[8],
                 loan_limit=sub[9],
+                fee_adm_id=sub[10],
+                fee_paid_cents=sub[11],
             )
             if sub
             else None,
-            charges=tuple(
-                ChargeView(r[0], r[1], date.fromisoformat(r[2]), r[3])
-                for r in self._q(
-                    "SELECT charge_id, amount_cents, created, description FROM charges WHERE patron_id = ? AND paid = 0"
-                    " ORDER BY created, charge_id",
-                    (patron_id,),
-                )
-            ),
-            replacement_invoice=self._one("SELECT 1 FROM replacement_invoices WHERE patron_id = ?", (patron_id,))
-            is not None,
+            charges=charges,
+            replacement_invoice=any(c.replacement_invoice for c in charges)
+            or self._one("SELECT 1 FROM replacement_invoices WHERE patron_id = ?", (patron_id,)) is not None,
             badges=tuple(b[0] for b in badges),
             active_badges=tuple(b[0] for b in badges if b[1]),
             loans=loans,
             holds=holds,
+            badge_codes=tuple(b[2] for b in badges if b[1] and b[2]),
+            notifications=tuple(
+                r[0] for r in self._q("SELECT text FROM notifications WHERE patron_id = ? ORDER BY position", (patron_id,))
+            ),
+            wise_status=row[9],
         )
+
+    def _charges(self, patron_id: str, *, paid: bool) -> tuple[ChargeView, ...]:
+        """The patron's open (or paid) charges, oldest first."""
+        return tuple(
+            ChargeView(
+                r[0], 0 if paid else r[1] - r[9], date.fromisoformat(r[2]), r[3], r[4], r[5], r[6], _d(r[7]), r[1], bool(r[8]),
+                _d(r[10]), _d(r[11]),
+            )  # fmt: skip
+            for r in self._q(
+                "SELECT charge_id, amount_cents, created, description, adm_id, reg_type, title, based_on,"
+                " replacement_invoice, paid_cents, collection_date, arrangement_date FROM charges"
+                " WHERE patron_id = ? AND paid = ? ORDER BY created, charge_id",
+                (patron_id, int(paid)),
+            )
+        )
+
+    def registrations(self, patron_id: str, *, paid: bool = False) -> list[Registration]:
+        """The patron's open registrations (``paid``: the paid ones): the
+        membership fee (type 1) first, then the charges, oldest first."""
+        out: list[Registration] = []
+        view = self.patron(patron_id, with_lists=False)
+        sub = view.subscription
+        if sub is not None and sub.fee_adm_id and sub.fee_cents > 0 and not sub.fee_written_off:
+            fee_open = sub.fee_open_cents
+            if (fee_open == 0) == paid:
+                out.append(
+                    Registration(
+                        adm_id=sub.fee_adm_id, created=sub.start, description=FEE_DESCRIPTION, title=sub.type_name,
+                        based_on=sub.start, open_cents=fee_open, total_cents=sub.fee_cents, registration_type=1,
+                    )  # fmt: skip
+                )
+        for c in view.charges if not paid else self._charges(patron_id, paid=True):
+            out.append(
+                Registration(
+                    adm_id=c.adm_id, created=c.created, description=c.description, title=c.title,
+                    based_on=c.based_on, open_cents=c.amount_cents, total_cents=c.total_cents,
+                    registration_type=c.registration_type, collection_date=c.collection_date,
+                    arrangement_date=c.arrangement_date, replacement_invoice=c.replacement_invoice,
+                )  # fmt: skip
+            )
+        return out
 
     def loan_count(self, patron_id: str) -> int:
         row = self._one("SELECT count(*) FROM loans WHERE patron_id = ?", (patron_id,))
@@ -819,7 +994,7 @@ class Store:
         """An item by barcode or by the id on its RFID tag."""
         row = self._one(
             "SELECT i.item_id, i.rfid, i.title, i.author, i.type_code, t.media_type, t.loan_days, t.max_renewals,"
-            " t.holdable, i.parts, i.branch_id FROM items i JOIN item_types t ON t.code = i.type_code"
+            " t.holdable, i.parts, i.branch_id, i.questions FROM items i JOIN item_types t ON t.code = i.type_code"
             " WHERE i.item_id = ? OR i.rfid = ? LIMIT 1",
             (item_key, item_key),
         )
@@ -853,6 +1028,7 @@ class Store:
             branch_id=row[10] or self.default_branch,
             loan=loan,
             holds=holds,
+            questions=tuple(q for q in row[11].split(",") if q),
         )
 
     def counts(self) -> dict[str, int]:
@@ -957,13 +1133,31 @@ class Store:
             cur = c.execute("UPDATE cards SET status = 'active' WHERE number = ? AND status = 'blocked'", (number,))
             return cur.rowcount > 0
 
-    def pay(self, patron_id: str, amount_cents: int, *, what: str) -> int:
-        """Record a payment.  ``what`` is ``"fee"`` (the membership fee: paid
-        in full, the status becomes normal) or ``"charges"`` (oldest charges
-        first; a partial payment splits a charge).  Returns the cents used."""
+    def pay(
+        self, patron_id: str, amount_cents: int, *, what: str, transaction_id: str | None = None,
+        booked: datetime | None = None,
+    ) -> int:  # fmt: skip
+        """Record a payment that names no registration.  ``what`` is ``"fee"``
+        (the membership fee: paid in full, the status becomes normal) or
+        ``"charges"`` (oldest charges first; a partial payment leaves the rest
+        of a charge open).  Each registration paid gets its row in the
+        payments; a re-sent *transaction_id* (BK) with the same amount books
+        nothing again.  Returns the cents used."""
         if amount_cents <= 0:
             raise LibraryError("amount must be positive")
+        when = (booked or datetime.now().astimezone()).isoformat()
         with self.transaction() as c:
+            if transaction_id:
+                rows = self._q(
+                    "SELECT amount_cents FROM payments WHERE transaction_id = ? AND patron_id = ?",
+                    (transaction_id, patron_id),
+                )
+                if rows:
+                    used = sum(r[0] for r in rows)
+                    if used > amount_cents:
+                        raise PaymentRefused("conflict", "this transaction id already booked another payment")
+                    return used
+            booked_parts: list[tuple[str, int]] = []
             if what == "fee":
                 view = self.patron(patron_id, with_lists=False)
                 sub = view.subscription
@@ -971,36 +1165,117 @@ class Store:
                     raise LibraryError("no open membership fee")
                 if amount_cents < sub.fee_open_cents:
                     raise LibraryError("the membership fee is paid in full only")
-                status = sub.status
-                if status in (SubscriptionStatus.INVOICED, SubscriptionStatus.REMINDER, SubscriptionStatus.NOT_PAID):
-                    status = SubscriptionStatus.NORMAL
-                c.execute(
-                    "UPDATE subscriptions SET fee_paid = 1, status = ? WHERE patron_id = ?", (status.value, patron_id)
-                )
-                return sub.fee_open_cents
-            if what != "charges":
+                booked_parts.append((sub.fee_adm_id or "", sub.fee_open_cents))
+                self._fee_paid(patron_id, sub, sub.fee_open_cents)
+            elif what == "charges":
+                left = amount_cents
+                for charge in self._charges(patron_id, paid=False):
+                    if left <= 0:
+                        break
+                    part = min(left, charge.amount_cents)
+                    self._charge_paid(charge, part)
+                    booked_parts.append((charge.adm_id, part))
+                    left -= part
+                if left == amount_cents:
+                    raise LibraryError("no open charges")
+            else:
                 raise LibraryError(f"cannot pay {what!r}")
-            left = amount_cents
-            for charge_id, cents, created, desc in self._q(
-                "SELECT charge_id, amount_cents, created, description FROM charges WHERE patron_id = ? AND paid = 0"
-                " ORDER BY created, charge_id",
-                (patron_id,),
-            ):
-                if left <= 0:
-                    break
-                if cents <= left:
-                    c.execute("UPDATE charges SET paid = 1 WHERE charge_id = ?", (charge_id,))
-                    left -= cents
-                else:
-                    c.execute("UPDATE charges SET amount_cents = ? WHERE charge_id = ?", (cents - left, charge_id))
-                    c.execute(
-                        "INSERT INTO charges (patron_id, amount_cents, created, paid, description) VALUES (?, ?, ?, 1, ?)",
-                        (patron_id, left, created, desc),
-                    )
-                    left = 0
-            if left == amount_cents:
-                raise LibraryError("no open charges")
-            return amount_cents - left
+            c.executemany(
+                "INSERT INTO payments (transaction_id, adm_id, patron_id, amount_cents, booked) VALUES (?, ?, ?, ?, ?)",
+                [(transaction_id or None, adm_id, patron_id, cents, when) for adm_id, cents in booked_parts],
+            )
+            return sum(cents for _, cents in booked_parts)
+
+    def _charge_paid(self, charge: ChargeView, cents: int) -> int:
+        """Book *cents* (at most the open amount) on a charge; the cents left open."""
+        left = charge.amount_cents - cents
+        self._conn.execute(
+            "UPDATE charges SET paid_cents = paid_cents + ?, paid = ? WHERE charge_id = ?",
+            (cents, int(left == 0), charge.charge_id),
+        )
+        return left
+
+    def _fee_paid(self, patron_id: str, sub: SubscriptionView, cents: int) -> int:
+        """Book *cents* (at most the open amount) on the membership fee; when it
+        is paid in full, an invoiced, reminded or not-paid subscription becomes
+        normal (R2, R5 lifted).  The cents left open."""
+        left = sub.fee_open_cents - cents
+        if left > 0:
+            self._conn.execute(
+                "UPDATE subscriptions SET fee_paid_cents = fee_paid_cents + ? WHERE patron_id = ?", (cents, patron_id)
+            )
+            return left
+        status = sub.status
+        if status in (SubscriptionStatus.INVOICED, SubscriptionStatus.REMINDER, SubscriptionStatus.NOT_PAID):
+            status = SubscriptionStatus.NORMAL
+        self._conn.execute(
+            "UPDATE subscriptions SET fee_paid = 1, fee_paid_cents = fee_paid_cents + ?, status = ? WHERE patron_id = ?",
+            (cents, status.value, patron_id),
+        )
+        return 0
+
+    def book_payment(
+        self, patron_id: str, adm_id: str, amount_cents: int, *, transaction_id: str | None, booked: datetime
+    ) -> Booking:
+        """Book a payment (a 37 with CG = *adm_id*) against one registration
+        of *patron_id*, in one transaction.
+
+        A part of the open amount is booked and the rest stays open; more
+        than the open amount is refused.  The same *transaction_id* (BK) for
+        the same registration books once: a re-sent 37 with the same amount
+        is answered as booked without booking again, with another amount it
+        is refused (``conflict``).  Refusals raise :class:`PaymentRefused`."""
+        with self.transaction():
+            if transaction_id:
+                row = self._one(
+                    "SELECT patron_id, amount_cents FROM payments WHERE transaction_id = ? AND adm_id = ?",
+                    (transaction_id, adm_id),
+                )
+                if row is not None:
+                    if row[0] != patron_id or row[1] != amount_cents:
+                        raise PaymentRefused("conflict", "this transaction id already booked another payment")
+                    open_now = self._open_cents(patron_id, adm_id)
+                    return Booking(adm_id, amount_cents, open_now[0] if open_now else 0, True, bool(open_now and open_now[1]))
+            if amount_cents <= 0:
+                raise PaymentRefused("amount", "the amount must be more than 0")
+            view = self.patron(patron_id, with_lists=False)
+            sub = view.subscription
+            if sub is not None and sub.fee_adm_id == adm_id and sub.fee_cents > 0 and not sub.fee_written_off:
+                if sub.fee_open_cents == 0:
+                    raise PaymentRefused("already_paid", "the registration is paid")
+                if amount_cents > sub.fee_open_cents:
+                    raise PaymentRefused("overpayment", "the amount is more than is open")
+                left, fee = self._fee_paid(patron_id, sub, amount_cents), True
+            else:
+                charge = next((c for c in view.charges if c.adm_id == adm_id), None)
+                if charge is None:
+                    paid = self._one("SELECT 1 FROM charges WHERE patron_id = ? AND adm_id = ? AND paid = 1", (patron_id, adm_id))
+                    if paid is not None:
+                        raise PaymentRefused("already_paid", "the registration is paid")
+                    raise PaymentRefused("unknown_registration", "the patron has no such registration")
+                if amount_cents > charge.amount_cents:
+                    raise PaymentRefused("overpayment", "the amount is more than is open")
+                left, fee = self._charge_paid(charge, amount_cents), False
+            self._conn.execute(
+                "INSERT INTO payments (transaction_id, adm_id, patron_id, amount_cents, booked) VALUES (?, ?, ?, ?, ?)",
+                (transaction_id or None, adm_id, patron_id, amount_cents, booked.isoformat()),
+            )
+            self._fault_pause()
+            return Booking(adm_id, amount_cents, left, False, fee)
+
+    def _open_cents(self, patron_id: str, adm_id: str) -> tuple[int, bool] | None:
+        """(open cents, is the fee) of one registration of a patron, or None."""
+        for reg in self.registrations(patron_id) + self.registrations(patron_id, paid=True):
+            if reg.adm_id == adm_id:
+                return reg.open_cents, reg.registration_type == 1
+        return None
+
+    def payments(self) -> list[tuple[str | None, str, str, int, str]]:
+        """Booked payments: (transaction id, adm_id, patron id, cents, booked)."""
+        return [
+            tuple(r)
+            for r in self._q("SELECT transaction_id, adm_id, patron_id, amount_cents, booked FROM payments ORDER BY payment_id")
+        ]
 
     # ------------------------------------------------------------ patron run support
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
@@ -38,6 +37,12 @@ commands:
   hold CARD ITEM [--pin PIN] [--mode MODE] [--pickup LOCATION]
                                       place (add), cancel (delete) or change a hold (15/16)
   end-session CARD [--pin PIN]        end the patron session (35/36)
+  registrations CARD [--pin PIN] [--flag FB]
+                                      the patron's registrations (Wise SIP2+ 41/42): adm_id,
+                                      type, amount, dates
+  pay CARD --registration ADM_ID --amount X [--pin PIN]
+                                      pay one registration (37 with CG = adm_id); exit 0 when
+                                      the 38 says Y, 1 when refused
   raw 'FRAME'                         send a hand-written frame (AY/AZ are added)
 
 exit status: 0 answer, 1 refusal (ok=0, invalid patron, wrong PIN), 2 error
@@ -47,6 +52,7 @@ examples:
       --institution BIB --location KIOSK1 patron-info 2000123456 --summary charged
   bibkiosk sip2 --json item-info 30001234
   bibkiosk sip2 raw '9900802.00'
+  echo 1234 | bibkiosk sip2 --user kiosk1 --password-file sip2.pw registrations 22000000000019 --pin -
 """
 
 
@@ -118,6 +124,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = command("end-session", "end a patron session (35/36)")
     c.add_argument("card", metavar="CARD", help="patron identifier (AA)")
     c.add_argument("--pin", help="patron PIN (AD); '-' reads it from standard input")
+    c = command("registrations", "the patron's registrations (Wise SIP2+ 41/42)")
+    c.add_argument("card", metavar="CARD", help="patron identifier (AA)")
+    c.add_argument("--pin", help="patron PIN (AD); '-' reads it from standard input")
+    c.add_argument("--flag", choices=("FA", "FB", "FC"), default="FB",
+                   help="the 41 request flag the site's Wise wants (default FB)")  # fmt: skip
+    c = command("pay", "pay one registration (Wise: a 37 with CG = its adm_id)")
+    c.add_argument("card", metavar="CARD", help="patron identifier (AA)")
+    c.add_argument("--registration", required=True, metavar="ADM_ID", help="the registration's adm_id (YZ value 8)")
+    c.add_argument("--amount", required=True, metavar="X", help="amount in euro, e.g. 1.50")
+    c.add_argument("--pin", help="patron PIN (AD); '-' reads it from standard input")
+    c.add_argument("--payment-type", type=int, choices=(0, 1, 2), default=0,
+                   help="SIP2 payment type: 0 cash (default), 1 VISA, 2 credit card")  # fmt: skip
+    c.add_argument("--transaction-id", metavar="BK",
+                   help="our transaction id (BK); give the same one again to retry a payment (default: a new one)")  # fmt: skip
     c = command("raw", "send a hand-written frame; AY/AZ are added unless --no-error-detection")
     c.add_argument("frame", metavar="FRAME", help="frame text, e.g. '9900802.00'")
 
@@ -176,6 +196,24 @@ def _settings(args: argparse.Namespace):
         raise _UsageError(problems) from None
 
 
+def _amount(text: str) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise _UsageError(f"--amount {text!r}: expected an amount in euro such as 1.50") from None
+    if not value.is_finite() or value <= 0 or value >= 1_000_000:
+        raise _UsageError(f"--amount {text!r}: expected a positive amount below 1000000")
+    return f"{value.quantize(Decimal('0.01'))}"
+
+
+def _new_bk() -> str:
+    import secrets
+
+    return "bibkiosk-" + secrets.token_hex(8)
+
+
 def _pin(args: argparse.Namespace) -> str | None:
     pin = getattr(args, "pin", None)
     if pin == "-":
@@ -210,6 +248,13 @@ async def _ask(args: argparse.Namespace, settings, pin: str | None):
             )
         if cmd == "end-session":
             return await client.end_session(args.card, pin)
+        if cmd == "registrations":
+            return await client.registrations(args.card, pin, flag=args.flag)
+        if cmd == "pay":
+            return await client.pay_registration(
+                args.card, args.registration, _amount(args.amount), transaction_id=args.transaction_id or _new_bk(),
+                pin=pin, payment_type=args.payment_type,
+            )
         if cmd == "raw":
             return await client.raw(args.frame)
     raise _UsageError(f"unknown command {cmd!r}")  # pragma: no cover - argparse prevents it
@@ -217,18 +262,20 @@ async def _ask(args: argparse.Namespace, settings, pin: str | None):
 
 def _run(args: argparse.Namespace) -> int:
     from .errors import LocalSip2Error, RemoteSip2Error, Sip2ConnectionError, Sip2Error, Sip2LoginError
-    from .render import format_message, is_refusal, message_to_dict
+    from .render import dumps_safe, escape_text, format_message, is_refusal, message_to_dict
 
     as_json = getattr(args, "json", False)
 
     def fail(kind: str, text: str) -> int:
         if as_json:
-            print(json.dumps({"error": kind, "message": text}))
-        print(f"bibkiosk sip2: {kind}: {text}", file=sys.stderr)
+            print(dumps_safe({"error": kind, "message": text}))
+        print(f"bibkiosk sip2: {kind}: {escape_text(text)}", file=sys.stderr)
         return EXIT_ERROR
 
     try:
         settings = _settings(args)
+        if args.sip2_command == "pay":
+            args.amount = _amount(args.amount)
         pin = _pin(args)
         answer = asyncio.run(_ask(args, settings, pin))
     except _UsageError as exc:
@@ -247,7 +294,7 @@ def _run(args: argparse.Namespace) -> int:
     if as_json:
         doc = message_to_dict(answer)
         doc["refused"] = refused
-        print(json.dumps(doc, ensure_ascii=False))
+        print(dumps_safe(doc))
     else:
         print(format_message(answer))
         if refused:

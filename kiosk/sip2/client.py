@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .codec import Sip2Codec
+from .dialects import REGISTRATION_FEE_TYPE, REGISTRATION_PAYMENT_TYPE
 from .errors import LocalSip2Error, RemoteSip2Error, Sip2ConnectionError, Sip2Error, Sip2LoginError
 from .messages import (
     RESPONSE_FOR,
@@ -67,6 +68,8 @@ from .messages import (
     PatronInformationResponse,
     PatronStatusRequest,
     PatronStatusResponse,
+    RegistrationsRequest,
+    RegistrationsResponse,
     RenewAllRequest,
     RenewAllResponse,
     RenewRequest,
@@ -77,6 +80,7 @@ from .messages import (
     Summary,
     UnknownMessage,
 )
+from .messages import register_sensitive_codes
 from .redact import redact_frame
 
 log = logging.getLogger("kiosk.sip2.client")
@@ -84,7 +88,7 @@ log = logging.getLogger("kiosk.sip2.client")
 M = TypeVar("M", bound=Message)
 
 #: requests that only read: safe to send again after a lost answer
-SAFE_TO_REPEAT: frozenset[str] = frozenset({"93", "99", "23", "63", "17", "35", "97"})
+SAFE_TO_REPEAT: frozenset[str] = frozenset({"93", "99", "23", "63", "17", "35", "97", "41"})
 
 
 class ClientSettings(BaseModel):
@@ -115,7 +119,16 @@ class ClientSettings(BaseModel):
     retries: int = Field(3, ge=0, le=20)  # resends (96/97) and reconnect attempts
     backoff_initial: float = Field(0.2, ge=0)
     backoff_max: float = Field(10.0, ge=0)
-    keepalive_seconds: float | None = Field(60.0, gt=0)
+    #: a 99 on an idle connection this often: below the common 60 s idle timeout
+    keepalive_seconds: float | None = Field(45.0, gt=0)
+    #: before a request that changes state (checkout, ...) on a connection idle
+    #: this long, a 99 checks the link, so that a link the library system has
+    #: dropped is reopened before the request goes out (not after: then its
+    #: outcome would be unknown); None = never
+    probe_idle_seconds: float | None = Field(20.0, ge=0)
+    #: more field codes whose values are masked in log lines (configured
+    #: extension codes with personal data, e.g. the birth date's)
+    sensitive_codes: tuple[str, ...] = ()
     status_on_connect: bool = True
     retry_unsafe: bool = False
     max_print_width: int = Field(80, ge=0, le=999)
@@ -169,6 +182,7 @@ class Sip2Client:
     def __init__(self, settings: ClientSettings, *, logger: logging.Logger | None = None) -> None:
         self.settings = settings
         self.log = logger or log
+        register_sensitive_codes(settings.sensitive_codes)
         self._tz = settings.tzinfo()
         self._ssl = settings.ssl_context()
         self._codec = self._new_codec()
@@ -317,6 +331,8 @@ class Sip2Client:
             if not self.connected:
                 await self._reopen("not connected")
             safe = msg.command_code in SAFE_TO_REPEAT or self.settings.retry_unsafe
+            if not safe:
+                await self._probe_if_idle()
             attempts = 0
             while True:
                 try:
@@ -337,6 +353,19 @@ class Sip2Client:
                     if attempts > self.settings.retries:
                         raise Sip2ConnectionError(f"connection keeps dropping: {exc}") from None
                     await self._reopen(str(exc))
+
+    async def _probe_if_idle(self) -> None:
+        """Check an idle link with a 99 before a request that changes state
+        (lock held): a dead link is reopened now, while nothing is at stake."""
+        limit = self.settings.probe_idle_seconds
+        if limit is None or time.monotonic() - self._last_used < limit:
+            return
+        try:
+            self.acs_status = await self._exchange(self._status_request(), AcsStatus)
+            self._last_used = time.monotonic()
+        except (_Dropped, Sip2ConnectionError) as exc:
+            await self._drop()
+            await self._reopen(f"idle link did not answer a status request: {exc}")
 
     async def _exchange(self, msg: Message, expect: type[M] | None = None) -> M:
         """Send one request and read its answer on the open connection.
@@ -376,6 +405,7 @@ class Sip2Client:
                 continue
             if (
                 seq is not None
+                and not isinstance(msg, RequestAcsResend)  # the resent answer has the old AY
                 and codec.last_sequence is not None
                 and codec.last_sequence != seq
                 and answer.command_code != expected_code
@@ -682,6 +712,48 @@ class Sip2Client:
                 transaction_id=transaction_id,
             ),
             FeePaidResponse,
+        )
+
+    async def registrations(self, patron_id: str, pin: str | None = None, *, flag: str = "FB") -> RegistrationsResponse:
+        """A 41 (Wise SIP2+) with ``Y`` in ``flag`` (FA, FB or FC: the one the
+        site's Wise wants); the answer's ``registrations`` are parsed YZ lines."""
+        return await self.request(
+            RegistrationsRequest.for_flag(
+                flag,
+                institution_id=self.settings.institution,
+                patron_identifier=patron_id,
+                terminal_password=self._ac(),
+                patron_password=pin,
+            ),
+            RegistrationsResponse,
+        )
+
+    async def pay_registration(
+        self,
+        patron_id: str,
+        adm_id: str,
+        amount: str,
+        *,
+        transaction_id: str,
+        pin: str | None = None,
+        payment_type: int | None = None,
+        currency: str = "EUR",
+    ) -> FeePaidResponse:
+        """Pay one Wise registration: a 37 with CG = ``adm_id`` and BV =
+        ``amount``.  ``transaction_id`` (BK) must be unique per payment and
+        the same on a retry of it, so that the library system can tell a
+        duplicate (a 37 is never re-sent by the client on its own)."""
+        if not adm_id or not transaction_id:
+            raise LocalSip2Error("paying a registration needs its adm_id and a transaction id", field="CG" if not adm_id else "BK")
+        return await self.fee_paid(
+            patron_id,
+            amount,
+            fee_type=REGISTRATION_FEE_TYPE,
+            payment_type=REGISTRATION_PAYMENT_TYPE if payment_type is None else payment_type,
+            currency=currency,
+            fee_id=adm_id,
+            transaction_id=transaction_id,
+            pin=pin,
         )
 
     async def item_status_update(self, item_id: str, item_properties: str) -> ItemStatusUpdateResponse:

@@ -31,7 +31,8 @@ import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from .errors import LocalSip2Error
@@ -40,7 +41,25 @@ MAX_FIELD_LENGTH = 255
 
 # Field codes whose values are personal or secret: masked in repr and in the
 # frame redaction used by every log line (see redact.py).
-SENSITIVE_CODES: frozenset[str] = frozenset({"AA", "AD", "AC", "AE", "CO", "BD", "BE", "BF", "PB", "DA", "CY"})
+# The extension codes a site configures (birth date, ...) are added with
+# :func:`register_sensitive_codes` (the adapter and the library server do it
+# from their configured codes), so a moved birth date is masked too.
+#: YZ (Wise registrations: descriptions, titles, amounts) is personal as well.
+SENSITIVE_CODES: frozenset[str] = frozenset({"AA", "AD", "AC", "AE", "CO", "BD", "BE", "BF", "PB", "DA", "CY", "YZ"})
+_sensitive: set[str] = set(SENSITIVE_CODES)
+
+
+def register_sensitive_codes(codes: Iterable[str]) -> None:
+    """Mask the values of ``codes`` too, in every message repr (configured
+    extension codes holding personal data).  Codes are only ever added."""
+    for code in codes:
+        if isinstance(code, str) and len(code) == 2:
+            _sensitive.add(code)
+
+
+def sensitive_codes() -> frozenset[str]:
+    """Every code masked in reprs: SENSITIVE_CODES and the registered ones."""
+    return frozenset(_sensitive)
 
 
 class _Required:
@@ -296,11 +315,11 @@ class Message:
         parts = []
         for spec in self.SPEC:
             value = getattr(self, spec.name)
-            if spec.code in SENSITIVE_CODES and value:
+            if spec.code in _sensitive and value:
                 value = f"<{len(value)} chars>"
             parts.append(f"{spec.name}={value!r}")
         if self.extra_fields:
-            shown = tuple((c, f"<{len(v)} chars>" if c in SENSITIVE_CODES else v) for c, v in self.extra_fields)
+            shown = tuple((c, f"<{len(v)} chars>" if c in _sensitive else v) for c, v in self.extra_fields)
             parts.append(f"extra_fields={shown!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
@@ -902,7 +921,254 @@ class HoldResponse(Message):
 
 
 # ---------------------------------------------------------------------------
-# Anything else (Wise's SIP2+ dialogs 41/42, ...)
+# Wise SIP2+: registrations (charges and fees), 41/42
+# ---------------------------------------------------------------------------
+#
+# 41/42 is an OCLC Wise extension ("view unpaid registrations").  What the
+# public documentation says and what we assume is in /work/shared/wise-sip2.md
+# and docs/sip2-fields.md; every assumed wire form is listed in
+# ``kiosk.sip2.dialects.WISE_ASSUMED``.  The layout below is ASSUMED: a
+# transaction date, then AO, AA, AC, AD and a ``Y`` in one of FA/FB/FC (which
+# letter selects what is not public; the site configures it); the answer is a
+# transaction date, AO, AA, one YZ per registration and optional AF/AG.
+
+#: The request flags of a 41 (which one the site's Wise wants is a setting).
+REGISTRATION_FLAGS: tuple[str, ...] = ("FA", "FB", "FC")
+#: The YZ value separator (documented) and the number of values (documented).
+REGISTRATION_SEPARATOR = "~"
+REGISTRATION_VALUES = 10
+#: YZ value 6, the registration's status (documented).
+REGISTRATION_STATUS = {"I": "invoice", "D": "debt collection", "R": "payment arrangement"}
+#: YZ value 9, the registration's type (documented).
+REGISTRATION_TYPES = {1: "contribution", 2: "fine", 3: "sale", 4: "cash receipt", 6: "theatre"}
+REGISTRATION_TYPE_CONTRIBUTION = 1
+
+
+def parse_wise_date(text: str | None) -> date | None:
+    """A Wise date: ``dd-mm-yyyy`` (documented); ``yyyy-mm-dd``, ``yyyymmdd``
+    and ``dd/mm/yyyy`` are read too.  None for blank or garbage."""
+    if not text:
+        return None
+    value = text.strip()
+    try:
+        if len(value) == 10 and value[2] in "-/." and value[5] == value[2]:
+            return date(int(value[6:10]), int(value[3:5]), int(value[0:2]))
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":
+            return date(int(value[0:4]), int(value[5:7]), int(value[8:10]))
+        if len(value) == 8 and value.isdigit():
+            return date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+    except ValueError:
+        return None
+    return None
+
+
+def format_wise_date(value: date | None) -> str:
+    """``dd-mm-yyyy`` (blank for None)."""
+    return "" if value is None else f"{value.day:02d}-{value.month:02d}-{value.year:04d}"
+
+
+def parse_wise_amount(text: str | None) -> Decimal | None:
+    """A Wise amount: dot decimal (a comma is read too); None for blank,
+    garbage or a negative value."""
+    if text is None:
+        return None
+    cleaned = text.strip().replace(",", ".")
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value < 0 or value >= 1_000_000_000:
+        return None
+    return value.quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One registration (charge or fee) of a 42: the ten ``~``-separated values
+    of a YZ field, kept as the text the library system sent (trimmed).
+
+    Parsing is lenient: surrounding spaces are trimmed, missing values are
+    empty, values past the tenth are kept in ``extra``.  The typed views
+    (:attr:`created_date`, :attr:`amount_value`, :attr:`kind_number`, ...)
+    are None when a value is blank or unreadable.
+    """
+
+    created: str = ""  # 1 creation date, dd-mm-yyyy
+    description: str = ""  # 2 e.g. "Boete"
+    title: str = ""  # 3 title, or the booking code's description
+    based_on: str = ""  # 4 the date the amount is based on (e.g. the return date)
+    amount: str = ""  # 5 dot decimal
+    status: str = ""  # 6 I invoice, D debt collection, R payment arrangement
+    collection_date: str = ""  # 7 handed to debt collection (with D)
+    adm_id: str = ""  # 8 the registration's id, used to pay it
+    kind: str = ""  # 9 type: 1 contribution, 2 fines etc., 3 sales, 4 cash receipts, 6 theatre
+    arrangement_date: str = ""  # 10 payment arrangement: when filled, it need not be paid now
+    extra: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in _REGISTRATION_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise LocalSip2Error(f"Registration.{name} must be a str", field=name)
+            if _bad_chars(value) or REGISTRATION_SEPARATOR in value:
+                raise LocalSip2Error(f"Registration.{name} contains '~', '|', CR, LF or NUL", field=name)
+        if not isinstance(self.extra, tuple):
+            object.__setattr__(self, "extra", tuple(self.extra))
+
+    @classmethod
+    def from_wire(cls, text: str) -> Registration:
+        """Parse one YZ value (never raises on a peer's text)."""
+        parts = [p.strip() for p in text.split(REGISTRATION_SEPARATOR)]
+        values = (parts + [""] * REGISTRATION_VALUES)[:REGISTRATION_VALUES]
+        extra = tuple(parts[REGISTRATION_VALUES:])
+        while extra and not extra[-1]:
+            extra = extra[:-1]
+        obj = object.__new__(cls)
+        for name, value in zip(_REGISTRATION_FIELDS, values):
+            object.__setattr__(obj, name, value)
+        object.__setattr__(obj, "extra", extra)
+        return obj
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        created: date | None,
+        description: str,
+        amount: Decimal | int | str,
+        adm_id: str,
+        kind: int,
+        title: str = "",
+        based_on: date | None = None,
+        status: str = "I",
+        collection_date: date | None = None,
+        arrangement_date: date | None = None,
+    ) -> Registration:
+        """A registration from typed values (amounts with two decimals)."""
+        if isinstance(amount, int) and not isinstance(amount, bool):
+            text = f"{amount // 100}.{amount % 100:02d}"  # cents
+        else:
+            text = f"{Decimal(amount).quantize(Decimal('0.01'))}"
+        return cls(
+            created=format_wise_date(created),
+            description=description,
+            title=title,
+            based_on=format_wise_date(based_on),
+            amount=text,
+            status=status,
+            collection_date=format_wise_date(collection_date),
+            adm_id=adm_id,
+            kind=str(kind),
+            arrangement_date=format_wise_date(arrangement_date),
+        )
+
+    def to_wire(self) -> str:
+        values = [getattr(self, name) for name in _REGISTRATION_FIELDS] + list(self.extra)
+        return REGISTRATION_SEPARATOR.join(values)
+
+    # -- typed views -------------------------------------------------------
+
+    @property
+    def created_date(self) -> date | None:
+        return parse_wise_date(self.created)
+
+    @property
+    def based_on_date(self) -> date | None:
+        return parse_wise_date(self.based_on)
+
+    @property
+    def collection(self) -> date | None:
+        return parse_wise_date(self.collection_date)
+
+    @property
+    def arrangement(self) -> date | None:
+        return parse_wise_date(self.arrangement_date)
+
+    @property
+    def amount_value(self) -> Decimal | None:
+        return parse_wise_amount(self.amount)
+
+    @property
+    def kind_number(self) -> int | None:
+        text = self.kind.strip()
+        return int(text) if text.isdigit() and text.isascii() and len(text) <= 3 else None
+
+    @property
+    def kind_name(self) -> str:
+        number = self.kind_number
+        return REGISTRATION_TYPES.get(number, "other") if number is not None else "unknown"
+
+    @property
+    def is_contribution(self) -> bool:
+        """Type 1: the membership fee."""
+        return self.kind_number == REGISTRATION_TYPE_CONTRIBUTION
+
+    @property
+    def under_arrangement(self) -> bool:
+        """A payment-arrangement date is filled: need not be paid now."""
+        return bool(self.arrangement_date.strip())
+
+
+_REGISTRATION_FIELDS: tuple[str, ...] = (
+    "created", "description", "title", "based_on", "amount", "status", "collection_date", "adm_id", "kind",
+    "arrangement_date",
+)  # fmt: skip
+
+
+@_message("41")
+class RegistrationsRequest(Message):
+    """41, Wise SIP2+: the patron's registrations.  Set exactly the flag the
+    site's Wise wants (``RegistrationsRequest.for_flag("FB", ...)``)."""
+
+    transaction_date: datetime | None = _date()
+    institution_id: str = _ao()
+    patron_identifier: str = _var("AA", required=True, default=REQUIRED)
+    terminal_password: str = _var("AC", required=True, default="")
+    patron_password: str | None = _var("AD")
+    flag_fa: bool | None = _var("FA", K_BOOL)
+    flag_fb: bool | None = _var("FB", K_BOOL)
+    flag_fc: bool | None = _var("FC", K_BOOL)
+
+    @classmethod
+    def for_flag(cls, flag: str, **fields: Any) -> RegistrationsRequest:
+        """A 41 with ``Y`` in ``flag`` (FA, FB or FC) and the other two absent."""
+        code = flag.strip().upper()
+        if code not in REGISTRATION_FLAGS:
+            raise LocalSip2Error(f"the 41 request flag must be FA, FB or FC, not {flag!r}", field="flag")
+        fields[f"flag_{code.lower()}"] = True
+        return cls(**fields)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The request flags set to Y, e.g. ("FB",)."""
+        return tuple(c for c in REGISTRATION_FLAGS if getattr(self, f"flag_{c.lower()}"))
+
+
+@_message("42")
+class RegistrationsResponse(Message):
+    """42, Wise SIP2+: one YZ per registration (see :class:`Registration`)."""
+
+    transaction_date: datetime | None = _date()
+    institution_id: str = _ao()
+    patron_identifier: str = _var("AA", required=True, default=REQUIRED)
+    registration_lines: tuple[str, ...] = _var("YZ", K_LIST)
+    screen_message: tuple[str, ...] = _af()
+    print_line: tuple[str, ...] = _ag()
+
+    @property
+    def registrations(self) -> tuple[Registration, ...]:
+        return tuple(Registration.from_wire(line) for line in self.registration_lines)
+
+    @classmethod
+    def of(cls, registrations: Iterable[Registration], **fields: Any) -> RegistrationsResponse:
+        """A 42 carrying ``registrations``."""
+        return cls(registration_lines=tuple(r.to_wire() for r in registrations), **fields)
+
+
+# ---------------------------------------------------------------------------
+# Anything else
 # ---------------------------------------------------------------------------
 
 
@@ -955,6 +1221,7 @@ RESPONSE_FOR: dict[str, str] = {
     "19": "20",
     "15": "16",
     "25": "26",
+    "41": "42",
 }
 
 REQUEST_TYPES: frozenset[str] = frozenset(RESPONSE_FOR) | {"97"}
@@ -986,6 +1253,14 @@ __all__ = [
     "MESSAGE_TYPES",
     "Message",
     "PATRON_STATUS_FLAGS",
+    "REGISTRATION_FLAGS",
+    "REGISTRATION_SEPARATOR",
+    "REGISTRATION_STATUS",
+    "REGISTRATION_TYPES",
+    "REGISTRATION_TYPE_CONTRIBUTION",
+    "Registration",
+    "RegistrationsRequest",
+    "RegistrationsResponse",
     "PatronInformationRequest",
     "PatronInformationResponse",
     "PatronEnable",
@@ -1002,10 +1277,15 @@ __all__ = [
     "RequestAcsResend",
     "RequestScResend",
     "SENSITIVE_CODES",
+    "register_sensitive_codes",
+    "sensitive_codes",
     "SUPPORTED_MESSAGES_ORDER",
     "ScStatus",
     "Summary",
     "UnknownMessage",
+    "format_wise_date",
     "now",
+    "parse_wise_amount",
+    "parse_wise_date",
     "supported_messages_field",
 ]

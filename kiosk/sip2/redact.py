@@ -4,16 +4,26 @@ Every log line that shows a frame goes through :func:`redact_frame`: the
 values of PIN (AD), password (CO), terminal password (AC), patron identifier
 (AA), name (AE), address, e-mail and phone (BD, BE, BF) and a few extension
 fields with personal data are replaced by their length, e.g. ``AD<4>``.
-Frames of unknown commands keep only their field codes and lengths.
+The extension codes a site configures for personal data (the birth date, by
+default PB) are masked too: the client and the server register them
+(:func:`kiosk.sip2.messages.register_sensitive_codes`), and ``sensitive``
+adds more for one call.  Frames of unknown commands keep only their field
+codes and lengths.
 """
 
 from __future__ import annotations
 
-from .messages import MESSAGE_TYPES, SENSITIVE_CODES
+from collections.abc import Iterable
+
+from .messages import MESSAGE_TYPES, sensitive_codes
 
 
-def redact_frame(frame: bytes | str, *, encoding: str = "cp850") -> str:
-    """A log-safe text for a frame (bytes or text, with or without trailer)."""
+def redact_frame(frame: bytes | str, *, encoding: str = "cp850", sensitive: Iterable[str] = ()) -> str:
+    """A log-safe text for a frame (bytes or text, with or without trailer);
+    ``sensitive``: more codes to mask (beyond the registered ones)."""
+    masked = sensitive_codes()
+    if sensitive:
+        masked = masked | frozenset(sensitive)
     if isinstance(frame, (bytes, bytearray, memoryview)):
         text = bytes(frame).decode(encoding, "replace")
     else:
@@ -36,7 +46,7 @@ def redact_frame(frame: bytes | str, *, encoding: str = "cp850") -> str:
         if not seg:
             continue
         fcode = seg[:2]
-        if fcode in SENSITIVE_CODES:
+        if fcode in masked:
             out.append(f"{fcode}<{len(seg) - 2}>|")
         elif fcode == "AY" or fcode == "AZ":
             out.append(seg)

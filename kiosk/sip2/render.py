@@ -3,10 +3,16 @@
 Used by ``bibkiosk sip2`` and handy for journals and debugging.  These
 functions show every value, personal data included: they are for a staff
 member's terminal, never for log lines (use :func:`redact_frame` there).
+
+Everything a peer sent is printed through :func:`escape_text`: control
+characters (C0, DEL, C1: terminal escape sequences) become ``\\xNN``, so a
+hostile library system cannot set the terminal's title or clear the screen.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -30,11 +36,52 @@ from .messages import (
     Message,
     PatronInformationResponse,
     PatronStatusResponse,
+    RegistrationsResponse,
     RenewAllResponse,
     RenewResponse,
     RequestScResend,
     UnknownMessage,
 )
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_text(text: Any) -> str:
+    """``text`` with control characters (and bidi overrides) escaped as
+    ``\\xNN`` / ``\\uNNNN``: safe to print on a terminal."""
+    value = str(text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", value)
+
+
+def dumps_safe(doc: Any) -> str:
+    """JSON text of ``doc`` with every control character escaped (json
+    leaves DEL and C1 as they are)."""
+    text = json.dumps(doc, ensure_ascii=False)
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def registration_dicts(msg: RegistrationsResponse) -> list[dict[str, Any]]:
+    """The registrations of a 42 as JSON-ready dicts (values as sent, plus
+    the typed views)."""
+    out = []
+    for reg in msg.registrations:
+        amount = reg.amount_value
+        created, based_on = reg.created_date, reg.based_on_date
+        out.append({
+            "adm_id": reg.adm_id,
+            "type": reg.kind_number,
+            "type_name": reg.kind_name,
+            "description": reg.description,
+            "title": reg.title,
+            "amount": None if amount is None else f"{amount:.2f}",
+            "created": created.isoformat() if created else None,
+            "based_on": based_on.isoformat() if based_on else None,
+            "status": reg.status,
+            "collection_date": reg.collection.isoformat() if reg.collection else None,
+            "arrangement_date": reg.arrangement.isoformat() if reg.arrangement else None,
+            "wire": reg.to_wire(),
+        })  # fmt: skip
+    return out
 
 
 def _json_value(value: Any) -> Any:
@@ -96,6 +143,8 @@ def message_to_dict(msg: Message) -> dict[str, Any]:
     out["fields"] = fields
     if flags:
         out["flags"] = flags
+    if isinstance(msg, RegistrationsResponse):
+        out["registrations"] = registration_dicts(msg)
     return out
 
 
@@ -109,11 +158,15 @@ def _add(fields: dict[str, Any], code: str, value: str) -> None:
 
 
 def format_message(msg: Message) -> str:
-    """A readable, multi-line rendering of ``msg``."""
+    """A readable, multi-line rendering of ``msg`` (control characters escaped)."""
+    return "\n".join(escape_text(line) for line in _format_lines(msg))
+
+
+def _format_lines(msg: Message) -> list[str]:
     lines = [f"{msg.command_code} {type(msg).__name__}"]
     if isinstance(msg, UnknownMessage):
         lines.append(f"  body: {msg.body}")
-        return "\n".join(lines)
+        return lines
     for spec in msg.FIXED:
         value = getattr(msg, spec.name)
         if spec.kind == K_STATUS:
@@ -137,7 +190,18 @@ def format_message(msg: Message) -> str:
             lines.append(f"  {spec.code} {spec.name}: {shown}")
     for code, value in msg.extra_fields:
         lines.append(f"  {code} (extension): {value}")
-    return "\n".join(lines)
+    if isinstance(msg, RegistrationsResponse):
+        regs = registration_dicts(msg)
+        lines.append(f"  registrations: {len(regs)}")
+        for reg in regs:
+            lines.append(
+                f"    adm_id {reg['adm_id'] or '(none)'}: type {reg['type'] if reg['type'] is not None else '?'}"
+                f" ({reg['type_name']}), amount {reg['amount'] or '?'}, created {reg['created'] or '?'}"
+                f", based on {reg['based_on'] or '-'}, status {reg['status'] or '-'}"
+                + (f", arrangement {reg['arrangement_date']}" if reg["arrangement_date"] else "")
+                + f": {reg['description']}" + (f" / {reg['title']}" if reg["title"] else "")
+            )
+    return lines
 
 
 def is_refusal(msg: Message, *, pin_given: bool = False) -> bool:
@@ -162,4 +226,4 @@ def is_refusal(msg: Message, *, pin_given: bool = False) -> bool:
     return False
 
 
-__all__ = ["format_message", "is_refusal", "message_to_dict"]
+__all__ = ["dumps_safe", "escape_text", "format_message", "is_refusal", "message_to_dict", "registration_dicts"]

@@ -80,6 +80,8 @@ from .messages import (
     PatronStatus,
     PatronStatusRequest,
     PatronStatusResponse,
+    RegistrationsRequest,
+    RegistrationsResponse,
     RenewAllRequest,
     RenewAllResponse,
     RenewRequest,
@@ -211,6 +213,8 @@ def refusal_for(msg: Message, screen_message: str | None = None) -> Message | No
             patron_status=_DENIED, institution_id=inst, patron_identifier=msg.patron_identifier,
             valid_patron=False, valid_patron_password=False, screen_message=af,
         )  # fmt: skip
+    if kind is RegistrationsRequest:
+        return RegistrationsResponse(institution_id=inst, patron_identifier=msg.patron_identifier, screen_message=af)
     if kind is HoldRequest:
         return HoldResponse(
             ok=False, available=False, institution_id=inst, patron_identifier=msg.patron_identifier,
@@ -235,6 +239,7 @@ _DISPATCH: dict[type[Message], str] = {
     BlockPatron: "on_block_patron",
     HoldRequest: "on_hold",
     PatronEnable: "on_patron_enable",
+    RegistrationsRequest: "on_registrations",
 }
 
 # BX position code -> handler method that makes it supported.
@@ -379,6 +384,12 @@ class Sip2Handler:
         return refusal_for(msg, self.not_supported_message)
 
     def on_patron_enable(self, msg: PatronEnable, session: Sip2Session) -> Message | None:
+        return refusal_for(msg, self.not_supported_message)
+
+    def on_registrations(self, msg: RegistrationsRequest, session: Sip2Session) -> Message | None:
+        """41 (Wise SIP2+): answer a 42 with one YZ per registration
+        (``RegistrationsResponse.of(registrations, ...)``).  A fee paid by
+        registration is a 37 with CG = adm_id: see :meth:`on_fee_paid`."""
         return refusal_for(msg, self.not_supported_message)
 
     def on_unknown(self, msg: Message, session: Sip2Session) -> Message | None:

@@ -41,17 +41,42 @@ def load_kv() -> None:
 
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
+        Builder.load_file(str(KV_FILE.with_name("pay.kv")))
         _loaded = True
 
 
-def release_memory() -> None:
-    """Between patrons: collect garbage and hand freed heap back to the OS
-    (glibc keeps freed texture buffers of the software renderer otherwise)."""
-    gc.collect()
+#: The busy overlay shows only when the library system takes longer than
+#: this (s): a quick answer draws no overlay frames (on a software renderer
+#: each full-screen scrim frame costs tens of ms) and does not flicker.
+BUSY_DELAY = 0.4
+#: Memory is handed back this long (s) after the kiosk came to rest, and not
+#: while a patron is at it.
+RELEASE_AFTER = 2.0
+
+
+def _malloc_trim() -> None:
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def release_memory(*, background: bool = False) -> None:
+    """Between patrons: collect garbage and hand freed heap back to the OS
+    (glibc keeps freed texture buffers of the software renderer otherwise).
+
+    The objects that live as long as the kiosk (widgets, screens, modules)
+    are frozen out of the collector once built, so a collection only looks
+    at what a patron's session made.  *background*: the trim (hundreds of
+    ms on a big heap; ctypes releases the GIL) runs in a thread, so a card
+    tapped meanwhile is not kept waiting."""
+    gc.collect()
+    if background:
+        import threading
+
+        threading.Thread(target=_malloc_trim, name="malloc-trim", daemon=True).start()
+    else:
+        _malloc_trim()
 
 
 class KioskRoot(FloatLayout):
@@ -86,8 +111,15 @@ class KioskRoot(FloatLayout):
         if flows is not None:
             flows.subscribe(self.view_changed)
             flows.on_cue(self.cue)
+        self._busy_shown_for: Text | None = None
+        self._busy_timer = Clock.create_trigger(self._busy_due, BUSY_DELAY)
+        self._release_timer = Clock.create_trigger(self._release, RELEASE_AFTER)
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
+        # What exists now lives as long as the kiosk: keep it out of the
+        # collector's full passes (each would walk it again, ~100 ms here).
+        gc.collect()
+        gc.freeze()
 
     # ------------------------------------------------------------------ from the flows
 
@@ -138,10 +170,26 @@ class KioskRoot(FloatLayout):
         screen.update(view, tr)
         if self.ids.sm.current != screen.name:
             if view.state is State.IDLE:
-                Clock.schedule_once(lambda _dt: release_memory(), 0.5)
+                self._release_timer()
+            else:
+                self._release_timer.cancel()
             self.ids.sm.current = screen.name
-        self._overlay(self._busy, view.busy is not None, view, tr)
+        if view.busy is None:
+            self._busy_timer.cancel()
+            self._busy_shown_for = None
+        elif self._busy_shown_for is None:
+            self._busy_timer()  # shown if still busy after BUSY_DELAY
+        self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
+
+    def _busy_due(self, _dt: float) -> None:
+        if self._view.busy is not None:
+            self._busy_shown_for = self._view.busy
+            self._render_trigger()
+
+    def _release(self, _dt: float) -> None:
+        if self._view.state is State.IDLE:
+            release_memory(background=True)
 
     def _overlay(self, overlay, show: bool, view: View, tr) -> None:
         if show:

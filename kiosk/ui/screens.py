@@ -162,6 +162,9 @@ class ItemsScreen(KScreen):
         ids = self.ids
         ids.title.text = tr(K(f"kiosk.{kind}.title"))
         ids.instructions.text = tr(K(f"kiosk.{kind}.instructions"))
+        paid = getattr(view.pay, "banner", None) if getattr(view.pay, "stage", "") == "done" else None
+        if paid is not None and kind == "borrow":  # just paid at the kiosk: say the block is gone
+            ids.instructions.text = tr(paid) + "\n" + ids.instructions.text
         lines = [ln for ln in view.lines if ln.kind.value == kind or (kind == "borrow" and ln.kind.value == "renew")]
         before = len(ids.rows.children)
         if not lines:
@@ -249,7 +252,9 @@ class AccountScreen(KScreen):
                 "tone": "ok" if hold.ready else "working",
                 "detail": tr(K("kiosk.account.pickup", branch=hold.pickup)) if hold.pickup else "",
             }) for hold in view.holds])
-        ids.blocks_title.text = tr(K("kiosk.account.blocks"))
+        # "What you can't do right now" only above something you can't do
+        ids.blocks_title.text = tr(K("kiosk.account.blocks")) if view.blocks else ""
+        ids.blocks_title.opacity = 1 if view.blocks else 0
         if view.blocks:
             sync_children(ids.blocks, [(KLabel, {"text": tr(b), "tone": "refusal_text", "bold": True})
                                        for b in view.blocks])
@@ -286,11 +291,14 @@ class SummaryScreen(KScreen):
                     lines.append(tr(K(key, count=count)))
             if not lines:
                 lines.append(tr(K("kiosk.summary.nothing")))
+            if s.refused:
+                lines.append(tr(K("kiosk.summary.refused", count=s.refused)))
             if s.queued:
                 lines.append(tr(K("kiosk.summary.queued")))
             if s.receipt_printed:
                 lines.append(tr(K("kiosk.summary.receipt")))
-        lines.append(tr(K("kiosk.summary.card")))
+            if s.with_card:
+                lines.append(tr(K("kiosk.summary.card")))
         sync_children(ids.counts, [(KLabel, {"text": text, "font_size": dp(30)}) for text in lines])
         ids.ok.text = tr(K("kiosk.button.ok"))
 
@@ -330,6 +338,15 @@ SCREENS: dict[State, type[KScreen]] = {
     State.MESSAGE: MessageScreen,
     State.OUT_OF_ORDER: OutOfOrderScreen,
 }
+
+
+def _add_pay_screens() -> None:
+    from .pay_screens import PAY_SCREENS  # the pay screens live in their own module (pay.kv)
+
+    SCREENS.update(PAY_SCREENS)
+
+
+_add_pay_screens()
 
 
 class BusyOverlay(FloatLayout):

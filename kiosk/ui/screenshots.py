@@ -70,6 +70,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
             flows = KioskFlows(
                 library, journal, DeviceHub(_sim_roles()),
                 FlowSettings(rules=rules, language=lang, branch="Demo Centrum",
+                             branch_names={code: b.name for code, b in library.store.branches().items()},
                              # no library probe during the run: it would end the
                              # out-of-order screen before its screenshot
                              probe_seconds=24 * 3600),
@@ -135,6 +136,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 await shot(7, "account")
                 flows.view.busy = K("kiosk.busy.account")
                 flows._publish()
+                await asyncio.sleep(0.5)  # the overlay shows only when an answer takes a while
                 await shot(8, "busy")
                 flows.view.busy = None
                 flows._publish()
@@ -178,6 +180,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 await shot(17, "out-of-order", expect=State.OUT_OF_ORDER)
                 sim.tap_card("2X1986")
                 await settle()
+                await _pay_shots(flows, Path(tmp) / f"payments-{lang}.sqlite", shot, press, login, settle)
 
             try:
                 await run_ui(flows, title=title, sounds=False, scenario=scenario)
@@ -185,6 +188,56 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 journal.close()
                 await library.close()
     return written
+
+
+R1_CARD = "29999000000020"
+
+
+async def _pay_shots(flows, journal_path: Path, shot, press, login, settle) -> None:
+    """The pay screens (issue 14): what is owed and the choice, the terminal, a decline, paid -> borrowing."""
+    from devices import open_device, sim
+    from kiosk.flows import State, Ui
+    from kiosk.payments import PaymentJournal, PaymentService
+
+    terminal = open_device("sim://payment?name=shots-pay")
+    await terminal.open()
+    journal = PaymentJournal(journal_path, pseudonym_key=b"screenshots-key")
+    try:
+        flows.payments = PaymentService(journal, terminal, flows.library)
+        flows._library_back()
+        flows._goto_idle()
+        flows._publish()
+        await settle()
+        await login(R1_CARD)
+        await press(Ui.BORROW)
+        await shot(18, "pay", expect=State.PAY)
+        flows.press(Ui.PAY_START)  # nothing scripted: the terminal waits for a card
+        for _ in range(200):
+            if sim.payment_waiting(name="shots-pay"):
+                break
+            await asyncio.sleep(0.01)
+        real_settle = flows.settle
+
+        async def no_settle() -> None:  # the payment task runs until the terminal answers
+            await asyncio.sleep(0.05)
+
+        flows.settle = no_settle
+        try:
+            await shot(19, "paying", expect=State.PAYING)
+        finally:
+            flows.settle = real_settle
+        sim.answer_payment("decline", name="shots-pay")
+        await settle()
+        await shot(20, "pay-declined", expect=State.PAY)
+        await press(Ui.PAY_NEEDED)
+        sim.script_payments(["approve"], name="shots-pay")
+        await press(Ui.PAY_START)
+        await shot(21, "pay-done-borrow", expect=State.BORROW)
+        await press(Ui.FINISH)
+    finally:
+        flows.payments = None
+        await terminal.close()
+        journal.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,8 @@ class SimPanel(BoxLayout):
     """The panel; ``toggle()`` shows or hides it on *host* (the KioskRoot)."""
 
     def __init__(self, host: Any, *, cards: list[DemoCard], items: list[DemoItem],
-                 library_switch: Callable[[bool], Any] | None = None, pin: str = "1234", **kwargs: Any) -> None:
+                 library_switch: Callable[[bool], Any] | None = None, pin: str = "1234",
+                 payment_terminal: str | None = None, **kwargs: Any) -> None:
         super().__init__(orientation="vertical", size_hint=(None, 1), width=dp(PANEL_WIDTH_DP),
                          padding=dp(12), spacing=dp(8), **kwargs)
         from kivy.graphics import Color, Rectangle
@@ -107,6 +108,12 @@ class SimPanel(BoxLayout):
             elif item.rfid:
                 button(f"place {short}", lambda i=item: sim.place_items([i.item_id]))
             button(f"scan {short}", lambda i=item: sim.scan(i.item_id))
+        if payment_terminal is not None:
+            # The simulated payment terminal (sim://payment): answer the payment it waits on.
+            section("Payment terminal: answer the payment")
+            for outcome, role in (("approve", "primary"), ("decline", "danger"), ("cancel", "secondary"),
+                                  ("timeout", "secondary")):
+                button(f"terminal: {outcome}", lambda o=outcome: sim.answer_payment(o, name=payment_terminal), role=role)
         section("Pad and links")
         button("clear the pad", lambda: sim.remove_items(), role="primary")
         self._rfid_button = button("unplug the RFID pad", self._toggle_rfid, role="danger")

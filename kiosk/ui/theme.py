@@ -40,6 +40,8 @@ PALETTE: dict[str, str] = {
     "refusal_text": "#5E120E",
     "scrim": "#101418",  # behind overlays (drawn with alpha)
     "focus": "#F2B705",
+    "disabled": "#D5D8DD",  # any button that can't be used now
+    "disabled_text": "#4A4F57",
 }
 
 #: (foreground, background) pairs where text is drawn: each must reach 4.5:1.
@@ -62,6 +64,7 @@ TEXT_PAIRS: tuple[tuple[str, str], ...] = (
     ("danger", "surface"),  # overdue due dates
     ("success", "surface"),
     ("primary", "surface"),  # the PIN dots, links
+    ("disabled_text", "disabled"),  # disabled buttons stay readable
 )
 
 # Type scale (sp) and targets (dp).

@@ -42,7 +42,35 @@ def release_text_surfaces() -> None:
                 self._surface = None
 
     CoreLabel._render_end = _render_end
+    CoreLabel.refresh = _refresh_now
     CoreLabel._bibkiosk_releases_surface = True
+
+
+def _refresh_now(self) -> None:  # noqa: ANN001 - replaces kivy.core.text.LabelBase.refresh
+    """Kivy's ``LabelBase.refresh``, but the text is drawn into a new texture
+    at once, in the clock phase, instead of into the old texture when the
+    frame first binds it.
+
+    Kivy's delayed fill uploads the pixels in the middle of drawing a frame,
+    often into a texture the previous frame still uses: a software renderer
+    (Mesa llvmpipe) then has to finish rasterising before it may write it.
+    Measured in bench/kiosk.py: 0.2-1.2 s per new text on this machine, the
+    larger part of every slow patron step."""
+    from kivy.graphics.texture import Texture
+
+    self.resolve_font_name()
+    sz = self.render()
+    self._size_texture = sz
+    self._size = (sz[0], sz[1])
+    width, height = self._size
+    if width <= 1 or height <= 1:
+        self.texture = self.texture_1px
+        return
+    texture = Texture.create(size=(width, height), mipmap=self.options["mipmap"])
+    texture.flip_vertical()
+    texture.add_reload_observer(self._texture_refresh)
+    self.texture = texture
+    self._render_real()
 
 
 def _darker(rgba: tuple[float, float, float, float], by: float = 0.18) -> tuple[float, float, float, float]:

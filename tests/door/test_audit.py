@@ -77,8 +77,10 @@ def test_readonly_missing_journal_is_a_clear_error(tmp_path):
         AuditJournal(tmp_path / "missing.sqlite", readonly=True)
 
 
-def test_garbage_file_is_a_clear_error(tmp_path):
+def test_garbage_file_is_a_clear_error_to_a_reader_and_moved_aside_by_the_writer(tmp_path):
     bad = tmp_path / "a.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(DoorStateError):
-        AuditJournal(bad)
+        AuditJournal(bad, readonly=True)
+    with AuditJournal(bad) as j:  # the door: kept for staff, a new journal started
+        assert j.moved_aside is not None and j.moved_aside.read_bytes().startswith(b"this is not")

@@ -58,7 +58,8 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
 
 
 def test_three_units():
-    assert [u.name for u in UNITS] == ["bibkiosk-door.service", "bibkiosk-kiosk.service", "bibkiosk-library.service"]
+    assert [u.name for u in UNITS] == [
+        "bibkiosk-console.service", "bibkiosk-door.service", "bibkiosk-kiosk.service", "bibkiosk-library.service"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)
@@ -82,6 +83,19 @@ def test_door_unit_groups_and_command_line():
     from kiosk.door.cli import _run
 
     assert args.command == "door" and args.config == "/etc/bibkiosk/door.toml" and args.func is _run
+
+
+def test_door_unit_relocks_before_start_and_after_stop():
+    """ExecStartPre= and ExecStopPost= run `door relock` (failures ignored: "-"), the same config."""
+    from kiosk.door.cli import _relock
+
+    s = unit_settings(DEPLOY / "systemd" / "bibkiosk-door.service")
+    for key, after_stop in (("ExecStartPre", False), ("ExecStopPost", True)):
+        (line,) = s[key]
+        assert line.startswith("-/opt/bibkiosk/.venv/bin/bibkiosk ")
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert args.func is _relock and args.door_action == "relock"
+        assert args.config == "/etc/bibkiosk/door.toml" and args.after_stop is after_stop
 
 
 def test_library_unit_command_line():

@@ -92,7 +92,7 @@ async def test_osdp_entry_refusal_closed_and_offline(tmp_path, osdp_bus, osdp_ke
             pd.expect, lambda ev: ev["ev"] == "command" and ev["command"] == "text" and ev.get("offset_row") == 1, 10
         )
         assert shown["data"] == display_rows(translate("policy", "policy.B1", "nl"), 2, 16)[0]
-        await asyncio.sleep(0.3)  # the offline-cache refresh of the first entry
+        await svc.ident.settle_background()  # the offline-cache refresh of the first entry
         await library.down()
         clock.advance(days=1)
         out = await present(pd, svc, ok.card, ok.pin)
@@ -120,9 +120,11 @@ async def test_osdp_five_wrong_pins_lock_the_card_until_it_expires(tmp_path, osd
     svc = await started(tmp_path, osdp_bus, osdp_key, library, clock)
     ok = VARIANTS["ok"]
     try:
-        for _ in range(5):
+        for _ in range(4):
             assert (await present(pd, svc, ok.card, WRONG)).rules == ("P1",)
             clock.advance(seconds=20)
+        assert (await present(pd, svc, ok.card, WRONG)).rules[0] == "L1"  # the fifth locks out at once
+        clock.advance(seconds=20)
         assert (await present(pd, svc, ok.card, None)).rules == ("L1",)
         clock.advance(minutes=16)
         out = await present(pd, svc, ok.card, ok.pin)

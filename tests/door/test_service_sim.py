@@ -13,7 +13,7 @@ import pytest
 
 from devices import Pattern, sim
 from kiosk.door.audit import AuditJournal
-from kiosk.door.cache import ScryptParams
+from kiosk.identify import ScryptParams
 from kiosk.door.service import DoorService
 from policy import Badge, CardState, PatronSnapshot, PinCheck, Subscription, SubscriptionStatus
 
@@ -78,8 +78,8 @@ async def started(tmp_path, library, clock, hook=None, messages=None, **door):
 
 async def enter(svc, card=CARD, pin=PIN, timeout=5.0):
     sim.tap_card(card, name="door")
-    await asyncio.sleep(0.02)
     if pin is not None:
+        await svc.pin_asked(timeout)  # the PIN is awaited now: an explicit settle, not a sleep
         sim.press_keys(pin + "#", name="door")
     return await svc.next_outcome(timeout)
 
@@ -156,9 +156,11 @@ async def test_five_wrong_pins_lock_the_card_until_it_expires(tmp_path, library)
     clock = Clock(UNMANNED)
     svc = await started(tmp_path, library, clock)
     try:
-        for _ in range(5):
+        for _ in range(4):
             assert (await enter(svc, CARD, WRONG)).rules == ("P1",)
             clock.advance(seconds=20)
+        assert (await enter(svc, CARD, WRONG)).rules[0] == "L1"  # the fifth locks out at once
+        clock.advance(seconds=20)
         out = await enter(svc, CARD, None)  # refused before the PIN is asked
         assert out.rules == ("L1",) and "15" in out.text
         calls = library.calls
@@ -215,14 +217,17 @@ async def test_offline_cache_decides_when_library_is_down(tmp_path, library):
     svc = await started(tmp_path, library, clock)
     try:
         assert (await enter(svc)).granted  # verified online: cached
-        await asyncio.sleep(0.2)  # the cache write runs in a thread
+        await svc.ident.settle_background()  # the cache write runs in a thread
         library.down = True
         clock.advance(days=1)
         out = await enter(svc)
         assert out.granted and out.source == "offline"
-        assert (await enter(svc, CARD, WRONG)).rules == ("P1",)
+        # Offline a wrong PIN gets the answer an unknown card gets (no oracle of who was cached).
+        wrong = await enter(svc, CARD, WRONG)
+        assert wrong.rules == ("O1",) and not wrong.granted
         out = await enter(svc, CARD2, PIN2)  # never seen here
         assert out.rules == ("O1",) and not out.granted
+        assert out.text == wrong.text and out.result == wrong.result
         clock.advance(days=7)
         assert (await enter(svc)).rules == ("O1",)  # too old
         assert svc.status()["library"] == "offline"

@@ -1,37 +1,37 @@
-"""A small in-test library system with the LibrarySystem adapter's methods.
+"""A small in-test library system: a real :class:`kiosk.adapter.LibrarySystem`
+subclass returning the adapter's own dataclasses, so the flows see exactly
+the types (and only the fields) the SIP2 adapter gives.
 
 Used by the flow unit tests only; the end-to-end tests run the real embedded
-library system over real SIP2 (test_e2e.py)."""
+library system over real SIP2 (test_e2e.py, test_replay_kill.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from types import SimpleNamespace
+from datetime import date, datetime, timedelta
 
-from kiosk.flows.port import LibrarySystemError, LibrarySystemUnavailable
+from kiosk.adapter import (
+    Account,
+    ItemInfo,
+    ItemStatus,
+    LibrarySystem,
+    LibrarySystemError,
+    LibrarySystemUnavailable,
+    LoanInfo,
+    RenewAllResult,
+    TransactionResult,
+)
 from policy import CardState, IdentifiedBy, PatronSnapshot, PinCheck, Subscription, SubscriptionStatus
-
-
-@dataclass
-class Result:
-    ok: bool
-    item: str
-    title: str = ""
-    due: date | None = None
-    screen_message: str | None = None
-    hold_shelf: bool = False
 
 
 @dataclass
 class FakeItem:
     item_id: str
     title: str
-    charged_to: str | None = None
+    charged_to: str | None = None  # the fake's own bookkeeping: never shown to the flows
     due: date | None = None
     hold_for: str | None = None
     renewable: bool = True
-    version: int = 0
 
 
 @dataclass
@@ -41,7 +41,7 @@ class FakePatron:
     snapshot: dict = field(default_factory=dict)
 
 
-class FakeLibrary:
+class FakeLibrary(LibrarySystem):
     def __init__(self) -> None:
         self.today = date(2025, 3, 3)
         self.down = False
@@ -63,54 +63,59 @@ class FakeLibrary:
         if self.down:
             raise LibrarySystemUnavailable("down")
 
-    async def identify(self, card, pin=None):
+    async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot:
         self._check("identify", pin is not None)
         p = self.patrons.get(card)
         if p is None:
             return PatronSnapshot(known=False)
         pin_state = PinCheck.UNKNOWN if pin is None else PinCheck.RIGHT if pin == p.pin else PinCheck.WRONG
-        return PatronSnapshot(pin=pin_state, **p.snapshot)
+        return PatronSnapshot(pin=pin_state, patron_id=f"P{card}", **p.snapshot)
 
-    async def account(self, card, pin=None):
+    async def account(self, card: str, pin: str | None = None) -> Account:
         self._check("account")
-        loans = [Result(True, i.item_id, i.title, i.due) for i in self.items.values() if i.charged_to == card]
-        return loans, []
+        loans = tuple(LoanInfo(i.item_id, i.title, i.due) for i in self.items.values() if i.charged_to == card)
+        return Account(patron=PatronSnapshot(patron_id=f"P{card}"), loans=loans)
 
-    async def checkout(self, card, item, *, pin=None, no_block=False, due=None):
+    async def checkout(self, card, item, *, pin=None, no_block=False, due=None) -> TransactionResult:
         self._check("checkout", item, no_block)
         it = self.items.get(item)
         if it is None:
-            return Result(False, item, screen_message="Unknown item")
+            return TransactionResult(False, item, screen_message="Unknown item")
         if it.hold_for and it.hold_for != card and not no_block:
-            return Result(False, item, it.title, screen_message="Reserved for another patron")
+            return TransactionResult(False, item, it.title, screen_message="Reserved for another patron")
         it.charged_to, it.due = card, self.today + timedelta(days=21)
-        it.version += 1
-        return Result(True, item, it.title, it.due)
+        return TransactionResult(True, item, it.title, it.due, desensitize=True)
 
-    async def renew(self, card, item, *, pin=None):
+    async def renew(self, card, item, *, pin=None, no_block=False, due=None) -> TransactionResult:
         self._check("renew", item)
         it = self.items[item]
         if not it.renewable:
-            return Result(False, item, it.title, screen_message="Reserved: cannot renew")
+            return TransactionResult(False, item, it.title, screen_message="Reserved: cannot renew")
         it.due = it.due + timedelta(days=21)
-        return Result(True, item, it.title, it.due)
+        return TransactionResult(True, item, it.title, it.due)
 
-    async def checkin(self, item, *, no_block=False, return_date=None):
+    async def renew_all(self, card, *, pin=None) -> RenewAllResult:
+        self._check("renew_all")
+        return RenewAllResult(ok=False)
+
+    async def checkin(self, item, *, no_block=False, return_date: datetime | None = None) -> TransactionResult:
         self._check("checkin", item, no_block)
         it = self.items.get(item)
         if it is None:
-            return Result(False, item, screen_message="Unknown item")
-        it.charged_to = None
-        it.version += 1
-        return Result(True, item, it.title, hold_shelf=it.hold_for is not None,
-                      screen_message="Hold shelf" if it.hold_for else None)
+            return TransactionResult(False, item, screen_message="Unknown item")
+        it.charged_to, it.due = None, None
+        return TransactionResult(True, item, it.title, hold_shelf=it.hold_for is not None,
+                                 screen_message="Hold shelf" if it.hold_for else None, resensitize=True)
 
-    async def item_information(self, item):
+    async def item_information(self, item) -> ItemInfo:
         self._check("item_information", item)
         it = self.items.get(item)
         if it is None:
             raise LibrarySystemError("unknown item")
-        return SimpleNamespace(item=item, title=it.title, due=it.due, charged_to=it.charged_to, version=it.version)
+        # What the SIP2 adapter gives for an item: status, circulation status, due date (no borrower).
+        if it.charged_to is not None:
+            return ItemInfo(item, ItemStatus.ON_LOAN, 4, it.title, it.due)
+        return ItemInfo(item, ItemStatus.AVAILABLE, 3, it.title)
 
-    async def end_session(self, card):
+    async def end_session(self, card) -> None:
         self._check("end_session")

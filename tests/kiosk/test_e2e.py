@@ -113,7 +113,10 @@ async def test_patron_language_from_the_library_system(h):
 async def test_wrong_pin_then_lockout(h):
     await h.tap(OK_CARD)
     await h.pin("0000")
-    assert h.state is State.PIN and h.view.pin_error.render("nl") == pol("P1", "nl")
+    # Wrong: says so, with the tries left before the lockout ("nog 4 pogingen").
+    assert h.state is State.PIN
+    assert h.view.pin_error.render("nl") == translate("kiosk", "kiosk.pin.wrong_tries", "nl", reason=pol("P1", "nl"), tries=4)
+    assert "Nog 4 pogingen" in h.view.pin_error.render("nl")
     for _ in range(4):
         await h.pin("0000")
     assert h.state is State.MESSAGE and h.view.message.key == "policy.L1"
@@ -131,7 +134,8 @@ async def test_stack_checkout_with_a_set_and_a_refusal(h, library):
     borrowed = [i for i, ln in lines.items() if ln.status is LineStatus.OK]
     assert sorted(borrowed) == sorted(AVAILABLE + [SET_ITEM])
     refused = lines["30000000000128"]
-    assert refused.status is LineStatus.REFUSED and refused.text.literal
+    # the library's "reserved for someone else", in the kiosk's own words (#13 item 7)
+    assert refused.status is LineStatus.REFUSED and refused.text.key == "kiosk.outcome.hold_for_other"
     assert all(ln.due for ln in lines.values() if ln.status is LineStatus.OK)
     secured = {t.uid: t.secured for t in sim.BUS.tags()}
     assert secured.pop(sim.tag_for("30000000000128").uid) is True
@@ -302,3 +306,22 @@ async def test_watcher_replays_the_queue_when_the_link_comes_back(tmp_path):
     finally:
         await close_harness(h)
         await demo.close()
+
+
+async def test_replay_fingerprint_is_what_the_real_adapter_returns(library):
+    """item_fingerprint reads only ItemInfo (the real adapter's answer over
+    SIP2): a checkout and a checkin each change it, so an interrupted replay
+    can tell whether its transaction arrived."""
+    from kiosk.adapter import ItemInfo
+    from kiosk.flows.port import item_fingerprint
+
+    item = AVAILABLE[0]
+    before = await library.item_information(item)
+    assert type(before) is ItemInfo
+    assert (await library.checkout(OK_CARD, item, pin=PIN, no_block=True)).ok
+    lent = await library.item_information(item)
+    assert item_fingerprint(lent) != item_fingerprint(before)
+    assert (await library.checkin(item, no_block=True)).ok
+    back = await library.item_information(item)
+    assert item_fingerprint(back) != item_fingerprint(lent)
+    assert item_fingerprint(await library.item_information(item)) == item_fingerprint(back)  # stable

@@ -75,7 +75,6 @@ def test_no_card_number_anywhere_in_the_file_after_settling(tmp_path):
         import asyncio
 
         asyncio.run(j.replay(send, probe))
-        j.remember_verified(CARD, pin="1234")
         j._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         j._db.execute("VACUUM")
         assert "card:" in repr(j.entries())
@@ -172,19 +171,6 @@ async def test_probe_failure_stops_replay(journal):
     assert not report.complete and journal.pending()[0].state is TxnState.QUEUED
 
 
-def test_recently_verified_with_and_without_pin(journal):
-    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    assert not journal.recently_verified(CARD, timedelta(hours=72), now=now)
-    journal.remember_verified(CARD, pin="4321", when=now - timedelta(hours=10))
-    assert journal.recently_verified(CARD, timedelta(hours=72), now=now)
-    assert not journal.recently_verified(CARD, timedelta(hours=5), now=now)
-    assert journal.recently_verified(CARD, timedelta(hours=72), pin="4321", now=now)
-    assert not journal.recently_verified(CARD, timedelta(hours=72), pin="0000", now=now)
-    # A later verification without PIN keeps the PIN hash.
-    journal.remember_verified(CARD, when=now)
-    assert journal.recently_verified(CARD, timedelta(hours=1), pin="4321", now=now)
-
-
 def test_purge_keeps_pending(tmp_path):
     clock = [1_000_000.0]
     with Journal(tmp_path / "j.sqlite", pseudonym_key=KEY, clock=lambda: clock[0]) as j:
@@ -252,17 +238,3 @@ def test_kill_minus_nine_at_random_points(tmp_path):
     assert applied == ids, "lost or out of order at the library system"
     recovered = sum(1 for e in entries if e.message == "applied before an interruption")
     print(f"kills={killed} acknowledged={len(acknowledged)} recovered-ambiguous={recovered}")
-
-
-def test_pin_failures_for_lockout(journal):
-    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-    for minutes in (30, 3, 2, 1):
-        journal.record_pin_failure(CARD, when=now - timedelta(minutes=minutes))
-    recent = journal.pin_failures(CARD, since=now - timedelta(minutes=15))
-    assert recent == [now - timedelta(minutes=m) for m in (3, 2, 1)]
-    assert journal.pin_failures("29548000009999", since=now - timedelta(days=1)) == []
-    journal.clear_pin_failures(CARD)
-    assert journal.pin_failures(CARD, since=now - timedelta(days=1)) == []
-    journal.remember_verified(CARD, when=now)
-    journal.forget_verified(CARD)
-    assert not journal.recently_verified(CARD, timedelta(days=1), now=now)

@@ -58,7 +58,8 @@ async def client(demo_server):
 
 @pytest.fixture
 async def library(demo_server):
-    system = Sip2LibrarySystem(settings_for(demo_server.port))
+    # The embedded library speaks Wise (its extended dialect): read it as such.
+    system = Sip2LibrarySystem(settings_for(demo_server.port), dialect="wise", badges=demo_server.store.badge_map())
     async with system:
         yield system
 

@@ -146,7 +146,7 @@ def test_check_json_contract_in_a_subprocess():
     result = _bibkiosk("check", "--library", "demo", "--card", "29999000000030", "--action", "checkout", "--json")
     assert result.returncode == 1, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"allowed", "rules", "message", "language"}
+    assert set(payload) == {"allowed", "rules", "message", "language", "evidence"}
     assert payload["allowed"] is False and payload["rules"] == ["R2"] and payload["language"] == "nl"
     assert payload["message"].startswith("Je lidgeld staat nog open")
 
@@ -241,7 +241,8 @@ def test_check_with_a_config_schedule(tmp_path, capsys):
     assert main([*args, "--at", "2026-11-23T18:00"]) == 1  # unmanned: no badge
     assert json.loads(capsys.readouterr().out)["rules"] == ["B1"]
     assert main([*args, "--at", "2026-11-23T23:00"]) == 1
-    assert json.loads(capsys.readouterr().out)["rules"] == ["S1", "B1"]
+    # Closed: as at the door, S1 and nothing else (nobody is asked a PIN or looked up).
+    assert json.loads(capsys.readouterr().out)["rules"] == ["S1"]
     # --period overrides the schedule.
     assert main([*args, "--at", "2026-11-23T23:00", "--period", "staffed"]) == 0
     capsys.readouterr()

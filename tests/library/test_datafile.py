@@ -161,7 +161,11 @@ def test_demo_data_is_valid_and_covers_what_it_promises():
     cards = {c.status for p in data.patrons for c in p.cards}
     assert cards == set(CardStatus)
     assert any(p.temporary_number and not p.cards for p in data.patrons)
-    assert any(p.replacement_invoice for p in data.patrons)
+    assert any(c.replacement_invoice for p in data.patrons for c in p.charges)
+    assert all(b.code for b in data.badges)  # Wise badge codes in GL
+    assert any(p.notifications for p in data.patrons) and any(i.questions for i in data.items)
+    fees = [p.subscription.fee_adm_id for p in data.patrons if p.subscription and not p.subscription.fee_paid]
+    assert "5000301" in fees  # Demo Klant R2: the open fee is a type-1 registration
     assert any(i.rfid for i in data.items) and any(not i.rfid for i in data.items)
     assert any(i.parts == 3 for i in data.items)
     assert any(not b.active for b in data.badges) and any(b.active for b in data.badges)

@@ -63,7 +63,7 @@ def test_login_status_patron_information_checkin(pypi_client):
     assert checkin["fixed"]["Ok"] == "1"
     assert checkin["variable"]["AJ"] == ["De Avonden"]
     hold = c.sip_checkin_response(c.get_response(c.sip_checkin_request("30000000000104")))
-    assert hold["fixed"]["Alert"] == "Y" and hold["variable"]["CL"] == ["HOLD"]
+    assert hold["fixed"]["Alert"] == "Y" and hold["variable"]["CL"] == ["03"]
 
 
 def test_wrong_login_and_checkout(pypi_client):

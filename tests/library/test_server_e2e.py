@@ -140,7 +140,7 @@ async def test_item_lists(client):
     overdue = await client.patron_information("29999000000050", "1234", summary="overdue")
     assert overdue.overdue_items == ("30000000000081",) and overdue.overdue_items_count == 1
     fines = await client.patron_information("29999000000020", "1234", summary="fine")
-    assert fines.fine_items == ("20261101 8.00 Te laat", "20261102 4.50 Te laat")
+    assert fines.fine_items == ("20261101 8.00 Boete", "20261102 4.50 Boete")
     window = await client.patron_information("29999000000010", "1234", summary="charged", start_item=2, end_item=2)
     assert window.charged_items == ("30000000000104",)
 
@@ -190,7 +190,7 @@ async def test_hold_by_another_patron_blocks_renewal_and_checkout(library):
 
 async def test_checkin_tells_the_hold_shelf(library):
     result = await library.checkin("30000000000104")
-    assert result.ok and result.hold_shelf and result.sort_bin == "HOLD" and result.alert
+    assert result.ok and result.hold_shelf and result.sort_bin == "03" and result.alert
     assert result.screen_message == translate("library", "library.checkin_hold", "nl")
     info = await library.item_information("30000000000104")
     assert info.status is ItemStatus.ON_HOLD_SHELF and info.hold_queue_length == 1

@@ -122,9 +122,9 @@ def test_placeholders_agree_and_amounts_only_where_enabled() -> None:
         fields = {lang: _fields(cat[key]) for lang, cat in cats.items()}
         assert len({frozenset(f) for f in fields.values()}) == 1, (key, fields)
         expected = {"amount"} if key.endswith(".amount") else {"minutes"} if key == "policy.L1" else (
-            {"screen_message"} if key == "policy.LS.screen" else set())
+            {"screen_message"} if key == "policy.LS.screen" else {"age"} if key == "policy.A1.age" else set())
         assert fields["nl"] == expected, key
-        if not key.endswith(".amount"):
+        if not key.endswith(".amount") and key != "policy.A1.age":
             for cat in cats.values():
                 assert "€" not in cat[key] and not any(ch.isdigit() for ch in cat[key]), key
 
@@ -136,7 +136,7 @@ def test_kiosk_i18n_check_passes_for_policy() -> None:
     assert problems == []
     for lang in ("nl", "fr", "en"):
         for key in message_keys():
-            text = i18n.translate("policy", key, lang, amount="1,00", minutes=3, screen_message="x")
+            text = i18n.translate("policy", key, lang, amount="1,00", minutes=3, screen_message="x", age=16)
             assert text and "{" not in text
 
 
@@ -149,12 +149,34 @@ def test_dutch_is_dutch() -> None:
 
 
 def test_registry() -> None:
+    """RULES against an independent source: docs/rules.md's table (ids, order,
+    what each denies) and the staff texts; the registry's own construction
+    cannot make this pass."""
+    import re
+
+    doc = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d+) \| \*\*([A-Z0-9]+)\*\* \| [^|]+ \| ([^|]+) \|", doc, re.M)
+    assert [rule for _, rule, _ in rows] == list(RULES), "docs/rules.md order differs from RULES"
+    assert [int(n) for n, _, _ in rows] == list(range(1, len(RULES) + 1))
     assert list(RULES)[:2] == ["S1", "U1"]
     assert {"R1", "R2", "R3", "R4", "R5", "R6"} <= set(RULES)
-    for rule, info in RULES.items():
-        assert info.rule == rule and info.message_key == f"policy.{rule}"
+    for (_, rule, denies), info in zip(rows, RULES.values()):
+        documented = denies.strip()
+        if documented.startswith("everything but return"):
+            assert info.denies == frozenset(a for a in Action if a is not Action.RETURN), rule
+        elif documented.startswith("the PIN actions"):
+            assert info.denies == frozenset(Action), rule  # the effective set is SiteRules.pin_required
+        else:
+            named = {a for a in Action if re.search(rf"\b{a.value.replace('checkout', 'check out')}", documented)}
+            if info.entry_setting:  # entry: SiteRules.entry_blocks decides
+                named.discard(Action.ENTRY)
+                assert info.denies - {Action.ENTRY} == named, (rule, documented, sorted(info.denies))
+            else:
+                assert info.denies == named, (rule, documented, sorted(info.denies))
         assert Action.RETURN not in info.denies or rule in {"L1", "P1", "P2"}
-        assert info.staff.startswith(rule + ":")
+        assert re.fullmatch(rf"{rule}: [a-z(].{{10,}}", info.staff), info.staff
+        assert info.rule == rule and info.message_key == f"policy.{rule}"
+    assert len({info.staff for info in RULES.values()}) == len(RULES)
     assert policy.allowed_key("pay") == "policy.allowed.pay"
 
 

@@ -36,6 +36,9 @@ from kiosk.sip2 import (
     PatronStatus,
     PatronStatusRequest,
     PatronStatusResponse,
+    Registration,
+    RegistrationsRequest,
+    RegistrationsResponse,
     RenewAllRequest,
     RenewAllResponse,
     RenewRequest,
@@ -150,6 +153,17 @@ EXAMPLES: dict[str, Message] = {
                        pickup_location="MAIN", institution_id="BIB", patron_identifier="2000123456",
                        item_identifier="30001", title_identifier="De Avonden",
                        screen_message=("Gereserveerd: plaats 2",), print_line=("De Avonden",)),
+    "41": RegistrationsRequest.for_flag("FB", transaction_date=T, institution_id="BIB", patron_identifier="2000123456",
+                                        terminal_password="tp", patron_password="1234"),
+    "42": RegistrationsResponse.of(
+        [
+            Registration.build(created=T.date(), description="Boete", title="De Avonden", based_on=T.date(),
+                               amount="1.50", adm_id="1234567", kind=2),
+            Registration.build(created=T.date(), description="Contributie", title="Lidgeld volwassene",
+                               amount="15.00", adm_id="1234568", kind=1),
+        ],
+        transaction_date=T, institution_id="BIB", patron_identifier="2000123456", screen_message=("2 registraties",),
+    ),
 }  # fmt: skip
 
 assert set(EXAMPLES) == set(MESSAGE_TYPES), set(MESSAGE_TYPES) ^ set(EXAMPLES)

@@ -248,10 +248,10 @@ def test_hold_fields_in_another_order_and_blank_optional_fields():
 
 def test_unknown_commands_are_kept_and_sent_back():
     codec = Sip2Codec()
-    raw = with_checksum("41ZZ0012|AA2000123456|XI77|AY3AZ")
+    raw = with_checksum("81ZZ0012|AA2000123456|XI77|AY3AZ")
     msg = codec.decode(raw)
     assert isinstance(msg, UnknownMessage)
-    assert msg.command_code == "41" and msg.body == "ZZ0012|AA2000123456|XI77|"
+    assert msg.command_code == "81" and msg.body == "ZZ0012|AA2000123456|XI77|"
     assert ("XI", "77") in msg.fields()
     assert codec.encode(msg, 3) == raw
 

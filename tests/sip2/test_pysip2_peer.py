@@ -158,7 +158,7 @@ async def test_unknown_commands_get_no_answer_from_pysip2():
         # and the next request works on a new connection.
         async with Sip2Client(settings_for(port, timeout=0.5)) as client:
             with pytest.raises(Sip2ConnectionError) as info:
-                await client.raw("41ZZ0001|AA2000123456|")
+                await client.raw("81ZZ0001|AA2000123456|")
             assert "no answer" in str(info.value)
             assert (await client.patron_status(CARD, PIN)).valid_patron
             with pytest.raises(RemoteSip2Error):

@@ -109,9 +109,11 @@ def _ours_as_wire(spec: m.FieldSpec, value) -> object:
 
 # pysip2 happens to use the same field names as we do (both follow the standard's wording).
 PYSIP2_NAMES: dict[str, str] = {}
+#: Wise's SIP2+ messages, which pysip2 (SIP2 2.00) does not know.
+PYSIP2_CODES = sorted(set(EXAMPLES) - {"41", "42"})
 
 
-@pytest.mark.parametrize("code", sorted(EXAMPLES))
+@pytest.mark.parametrize("code", PYSIP2_CODES)
 def test_pysip2_reads_what_we_write(code):
     msg = EXAMPLES[code]
     frame = Sip2Codec(tz=UTC).encode(msg, 3)
@@ -129,7 +131,7 @@ def test_pysip2_reads_what_we_write(code):
     assert compared == len(msg.SPEC)  # every field has the same name and value in pysip2
 
 
-@pytest.mark.parametrize("code", sorted(EXAMPLES))
+@pytest.mark.parametrize("code", PYSIP2_CODES)
 def test_we_read_what_pysip2_writes(code):
     msg = EXAMPLES[code]
     codec = Sip2Codec(tz=UTC)

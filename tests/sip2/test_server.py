@@ -95,7 +95,7 @@ async def test_default_handler_answers_sensibly(served):
     end = await peer.ask(EndPatronSessionRequest(patron_identifier=CARD))
     assert isinstance(end, EndSessionResponse) and end.end_session
     # unknown commands get no answer; the next request still does
-    await peer.send(Sip2Codec().encode(UnknownMessage(code="41", body="xyz|"), 0))
+    await peer.send(Sip2Codec().encode(UnknownMessage(code="81", body="xyz|"), 0))
     assert isinstance(await peer.ask(ScStatus()), AcsStatus)
     peer.close()
 

@@ -62,7 +62,7 @@ class KioskUiTest(GraphicUnitTest):
             journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"ui-test-key")
             rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
             self.clock = Clock()
-            self.flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules),
+            self.flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules, **self.settings_extra()),
                                     monotonic=self.clock, now=lambda: NOW)
             await self.flows.start(ticker=False)
             self.root = KioskRoot(self.flows)
@@ -75,6 +75,9 @@ class KioskUiTest(GraphicUnitTest):
                 await library.close()
 
     # -- helpers ------------------------------------------------------------------------
+
+    def settings_extra(self) -> dict:
+        return {}
 
     async def frames(self, n=3):
         for _ in range(3):
@@ -95,14 +98,15 @@ class KioskUiTest(GraphicUnitTest):
         touch.touch_up()
         await self.frames()
 
-    async def login(self, card, pin="1234"):
+    async def login(self, card, pin="1234", lang=None):
         sim.tap_card(card)
         await self.frames()
-        assert kio("kiosk.pin.title") in self.screen_text()
+        lang = lang or self.flows.view.language
+        assert kio("kiosk.pin.title", lang) in self.screen_text()
         for digit in pin:
             await self.touch(digit)
         assert self.flows.view.pin_length == len(pin)
-        await self.touch(kio("kiosk.button.ok"))
+        await self.touch(kio("kiosk.button.ok", lang))
 
     # -- tests ----------------------------------------------------------------------------
 

@@ -1,0 +1,197 @@
+"""The console side of the fleet link: subscribe to every site, send commands.
+
+:class:`ConsoleLink` connects with the console's broker account (the only one
+allowed to write ``cmd``), subscribes (QoS 1, persistent session, so events
+published while the console was away are delivered when it returns) to every
+device's status, state, event and reply, and hands them to a *sink*:
+
+- ``sink.status(site, device, online: bool)``
+- ``sink.state(site, device, state: dict)``
+- ``sink.add_events(list[dict])`` -> the events that were new (the sink keeps
+  each event id once: a redelivered event is dropped there)
+- replies resolve the futures of :meth:`command`.
+
+Events are handed over in batches (at most ``batch`` or every few ms), so a
+burst of thousands a second costs one store transaction per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from kiosk.fleet.errors import BadMessage, CommandTimeout, FleetError
+from kiosk.fleet.link import LinkSettings
+from kiosk.fleet.topics import COMMANDS, decode, encode, now_iso, parse_topic, topic
+
+log = logging.getLogger("kiosk.fleet.console")
+
+
+class ConsoleLink:
+    def __init__(self, settings: LinkSettings, sink: Any, *, client_id: str = "bibkiosk-console", batch: int = 500) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.client_id = client_id
+        self.batch = batch
+        self.connected = False
+        self._stopping = False
+        self._client: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.received = 0
+        self.dropped = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._writer = asyncio.create_task(self._write_events(), name="console event writer")
+            self._task = asyncio.create_task(self._run(), name="console link")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in (self._task, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 5)
+        self._task = self._writer = None
+        self.connected = False
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not self.connected:
+                await asyncio.sleep(0.02)
+
+    async def command(
+        self, site: str, device: str, action: str, *, staff: str, reason: str,
+        args: dict[str, Any] | None = None, timeout: float = 15.0, command_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one command and wait for the device's reply (CommandTimeout without one)."""
+        if action not in COMMANDS:
+            raise FleetError(f"unknown command {action!r}")
+        client = self._client
+        if client is None or not self.connected:
+            raise CommandTimeout("the console is not connected to the broker")
+        cid = command_id or uuid.uuid4().hex
+        now = datetime.now(timezone.utc)
+        body = {"id": cid, "action": action, "staff": staff, "reason": reason, "args": args or {},
+                "at": now_iso(now), "expires": now_iso(now + timedelta(seconds=timeout))}
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[cid] = fut
+        try:
+            await client.publish(topic(self.settings.prefix, site, device, "cmd"), encode(body), qos=1)
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise CommandTimeout(f"no answer from {site}/{device} within {timeout:g} s") from None
+        except Exception as exc:
+            if isinstance(exc, FleetError):
+                raise
+            raise CommandTimeout(f"cannot send to {site}/{device}: {exc}") from None
+        finally:
+            self._pending.pop(cid, None)
+
+    async def _run(self) -> None:
+        import aiomqtt
+
+        s = self.settings
+        backoff = 0.2
+        link = self
+
+        class _Direct(asyncio.Queue):  # type: ignore[type-arg]
+            """aiomqtt's incoming queue, handing each message over at once (no task per message)."""
+
+            def put_nowait(self, item: Any) -> None:
+                link._on_message(str(item.topic), bytes(item.payload))
+
+        while not self._stopping:
+            try:
+                client = aiomqtt.Client(
+                    s.host, s.port, username=s.username, password=s.password, identifier=self.client_id,
+                    clean_session=False, keepalive=s.keepalive, tls_context=s.tls_context(), timeout=10, max_inflight_messages=200,
+                    max_queued_incoming_messages=0, queue_type=_Direct,
+                )
+                client.pending_calls_threshold = 10_000  # batches of QoS 1 publishes are expected
+                async with client:
+                    for kind in ("status", "state", "event", "reply"):
+                        await client.subscribe(f"{s.prefix}/+/+/{kind}", qos=1)
+                    self._client = client
+                    self.connected = True
+                    backoff = 0.2
+                    log.info("console: connected to the broker %s:%d", s.host, s.port)
+                    async for _message in client.messages:  # returns (MqttError) when the connection drops
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the broker is down: retry
+                log.warning("console: broker link down (%s: %s)", type(exc).__name__, exc)
+            finally:
+                self._client = None
+                self.connected = False
+            if self._stopping:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(s.max_backoff, backoff * 2)
+
+    def _on_message(self, name: str, payload: bytes) -> None:
+        try:
+            where = parse_topic(self.settings.prefix, name)
+            if where.kind == "status":
+                text = payload.decode("utf-8", "replace").strip()
+                if text not in ("online", "offline"):
+                    raise BadMessage(f"status {text[:20]!r}")
+                self.sink.status(where.site, where.device, text == "online")
+                return
+            if not payload:
+                return  # a retained message cleared
+            body = decode(payload)
+            if where.kind == "state":
+                self.sink.state(where.site, where.device, body)
+            elif where.kind == "event":
+                if not isinstance(body.get("id"), str) or not body["id"] or not isinstance(body.get("type"), str):
+                    raise BadMessage("event without id or type")
+                # The topic, not the payload, says who sent it (the ACL vouches for the topic).
+                body["site"], body["device"] = where.site, where.device
+                self.received += 1
+                self._queue.put_nowait(body)
+            elif where.kind == "reply":
+                fut = self._pending.get(str(body.get("id")))
+                if fut is not None and not fut.done():
+                    fut.set_result(body)
+                reply = getattr(self.sink, "reply", None)
+                if reply is not None:
+                    reply(where.site, where.device, body)
+        except BadMessage as exc:
+            self.dropped += 1
+            log.warning("console: dropped a message on %s: %s", name[:80], exc)
+        except Exception:  # noqa: BLE001 - one bad message never stops the console
+            self.dropped += 1
+            log.exception("console: error handling a message on %s", name[:80])
+
+    async def _write_events(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            while len(batch) < self.batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            try:
+                self.sink.add_events(batch)
+            except Exception:  # noqa: BLE001
+                log.exception("console: cannot store %d events", len(batch))
+                await asyncio.sleep(0.5)
+                for ev in batch:
+                    self._queue.put_nowait(ev)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every received event was handed to the sink (tests, benchmark)."""
+        async with asyncio.timeout(timeout):
+            while not self._queue.empty():
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0)

@@ -1,0 +1,161 @@
+"""The kiosk on the fleet link and its metrics.
+
+:class:`KioskReporter` looks at the kiosk's flows every few seconds (no hook
+inside the flows): the library link, the offline queue (journal), each
+device role up or down, payments not yet booked.  It publishes the retained
+state, an event when a device is lost or back or the library link changes,
+and a ``payment`` event (``result: problem``, the payment's reference and the
+card's keyed hash, never the card) when a payment stays unbooked past the
+payment service's alarm time.  The kiosk takes no remote commands except
+``check`` ("why refused?" for a checkout, with this kiosk's configuration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from kiosk.fleet.errors import CommandRefused
+from kiosk.fleet.topics import Command
+
+log = logging.getLogger("kiosk.fleet")
+ROLES = ("patron_reader", "item_reader", "scanner", "pinpad", "printer", "payment_terminal")
+
+
+class KioskReporter:
+    def __init__(self, flows: Any, *, link: Any = None, metrics: Any = None, config: Any = None, every: float = 2.0) -> None:
+        self.flows = flows
+        self.link = link
+        self.metrics = metrics
+        self.config = config
+        self.every = every
+        self._devices: dict[str, str] = {}
+        self._library: str | None = None
+        self._alarmed: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        flows = self.flows
+        hub = getattr(flows, "hub", None) or getattr(flows, "devices", None)
+        devices = {}
+        if hub is not None:
+            for role in ROLES:
+                with contextlib.suppress(Exception):
+                    if hub.configured(role):
+                        devices[role] = "up" if hub.working(role) else "down"
+        library = "online" if getattr(flows, "_library_up", True) else "offline"
+        queue = 0
+        with contextlib.suppress(Exception):
+            queue = int(flows.journal.pending_count())
+        payments = self._open_payments()
+        return {"online": True, "mode": "kiosk", "library": library, "offline_queue": queue, "devices": devices,
+                "payments_pending": len(payments)}
+
+    def _open_payments(self) -> list[Any]:
+        service = getattr(self.flows, "payments", None)
+        if service is None:
+            return []
+        try:
+            return list(service.journal.open_payments())
+        except Exception:  # noqa: BLE001
+            return []
+
+    def tick(self) -> dict[str, Any]:
+        state = self.snapshot()
+        if self.link is not None:
+            for role, up in state["devices"].items():
+                if self._devices.get(role, "up") != up:
+                    self.link.event("device", result="lost" if up == "down" else "back", detail=role)
+            if self._library is not None and self._library != state["library"]:
+                self.link.event("library", result=state["library"])
+            after = float(getattr(getattr(self.flows, "payments", None), "alarm_after", 600) or 600)
+            for rec in self._open_payments():
+                if rec.ref not in self._alarmed and time.time() - float(rec.created_at) > after:
+                    self._alarmed.add(rec.ref)
+                    self.link.event("payment", result="problem", detail=f"{rec.ref} {rec.state.value}",
+                                    card_ref=rec.card_ref)
+            self.link.set_state(state)
+        self._devices = dict(state["devices"])
+        self._library = state["library"]
+        if self.metrics is not None:
+            m = self.metrics
+            m.library_up.set(1 if state["library"] == "online" else 0)
+            m.queue.labels("kiosk").set(state["offline_queue"])
+            m.payments_pending.set(state["payments_pending"])
+            for role, up in state["devices"].items():
+                m.device_up.labels(role).set(1 if up == "up" else 0)
+        return state
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - reporting never stops the kiosk
+                log.exception("fleet: kiosk report failed")
+            await asyncio.sleep(self.every)
+
+    async def __call__(self, command: Command) -> dict[str, Any]:
+        if command.action != "check":
+            raise CommandRefused("a kiosk takes only 'check' commands")
+        from kiosk.fleet.door import check_card
+
+        key = (self.config.secret("pseudonym_key") or "").encode() if self.config is not None else b""
+        if not key:
+            raise CommandRefused("no pseudonym key")
+        return await check_card(command, config_path=getattr(self.config, "source", None), key=key)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="kiosk report")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+
+class kiosk_extras:  # noqa: N801 - ``async with kiosk_extras(flows, config):``
+    """The fleet link (``[fleet]``) and metrics (``[metrics]``) of a kiosk; nothing without the sections."""
+
+    def __init__(self, flows: Any, config: Any) -> None:
+        self.flows = flows
+        self.config = config
+        self.link: Any = None
+        self.journal: Any = None
+        self.reporter: KioskReporter | None = None
+
+    async def __aenter__(self) -> kiosk_extras:
+        from kiosk.fleet.journal import FleetJournal
+        from kiosk.fleet.link import FleetLink, settings_from_config
+
+        metrics = None
+        if getattr(self.config, "metrics", None) is not None:
+            from kiosk.metrics import ServiceMetrics, serve
+
+            metrics = ServiceMetrics()
+            serve(self.config.metrics.listen, self.config.metrics.port)
+        settings = settings_from_config(self.config, "kiosk")
+        self.reporter = KioskReporter(self.flows, metrics=metrics, config=self.config)
+        if settings is not None:
+            self.journal = FleetJournal(self.config.state_dir / "fleet-journal.sqlite")
+            self.link = FleetLink(settings, self.journal, on_command=self.reporter)
+            self.reporter.link = self.link
+            if metrics is not None:
+                metrics.link = self.link
+            await self.link.start()
+        if settings is not None or metrics is not None:
+            await self.reporter.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.reporter is not None:
+            await self.reporter.stop()
+        if self.link is not None:
+            await self.link.stop()
+        if self.journal is not None:
+            self.journal.close()
