@@ -74,7 +74,7 @@ ANSWERS = {
 def handler(tmp_path_factory):
     store = Store.create(tmp_path_factory.mktemp("fuzz") / "s.sqlite", DEMO)
     handler = LibraryHandler(store, clock=lambda: NOW)
-    # Throttling has its own tests (test_throttle.py): no waiting on unknown cards here.
+    # Throttling has its own tests (test_edge.py): no waiting on unknown cards here.
     handler.probe_throttle.base = 0.0
     yield handler
     store.close()

@@ -176,7 +176,7 @@ holds = st.builds(
 def handler(tmp_path_factory):
     store = Store.create(tmp_path_factory.mktemp("holds") / "s.sqlite", DEMO)
     handler = LibraryHandler(store, clock=lambda: NOW)
-    handler.probe_throttle.base = 0.0  # throttling has its own tests (test_throttle.py)
+    handler.probe_throttle.base = 0.0  # throttling has its own tests (test_edge.py)
     yield handler
     store.close()
 
