@@ -107,7 +107,7 @@ async def bench_entry(broker: LocalBroker, passwords: dict[str, str], port: int,
 
     from devices import sim
     from kiosk.config import parse_config
-    from kiosk.door.cache import ScryptParams
+    from kiosk.identify import ScryptParams
     from kiosk.door.service import DoorService
     from kiosk.fleet.door import DoorFleet
     from kiosk.fleet.journal import FleetJournal
@@ -163,7 +163,7 @@ async def bench_entry(broker: LocalBroker, passwords: dict[str, str], port: int,
             got.clear()
             n = len(arrived)
             sim.tap_card(CARD, name="bench")
-            await asyncio.sleep(0.01)
+            await svc.pin_asked(10)
             t0 = time.perf_counter()
             sim.press_keys(PIN + "#", name="bench")
             out = await svc.next_outcome(10)

@@ -108,10 +108,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def one_entry(svc: DoorService) -> float:
     sim.tap_card(CARD, name="door")
-    for _ in range(200):  # the PIN session is open
-        if svc._session is not None:
-            break
-        await asyncio.sleep(0)
+    await svc.pin_asked(10)  # the PIN session is open (an explicit settle)
     sim.press_keys(PIN, name="door")
     sim.press_keys("#", name="door")
     out = await svc.next_outcome(10)

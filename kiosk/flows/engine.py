@@ -200,6 +200,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         """Wait until every queued event is handled (tests, benchmarks)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.ident.settle_background()  # the patron store's writes after a decision
 
     # ================================================================== immediate actions (no queue)
 

@@ -43,6 +43,8 @@ S = State
 
 #: Rules a payment lifts (the Wise digest, seed 003).
 PAYABLE_RULES = frozenset({"R1", "R2", "R3", "R4", "R5"})
+#: Words that mark a registration as a replacement invoice (the adapter's default for R4).
+INVOICE_WORDS = ("nota", "materiaalvergoeding")
 _PAID_STATUSES = (SubscriptionStatus.INVOICED, SubscriptionStatus.REMINDER, SubscriptionStatus.NOT_PAID)
 
 
@@ -119,8 +121,14 @@ def owed_from_registrations(registrations: Any) -> list[OwedLine]:
         adm_id = getattr(reg, "adm_id", "") or None
         if amount is None or amount <= 0 or adm_id is None or getattr(reg, "status", "") == "R":
             continue  # nothing to pay, no id to pay it by, or a payment arrangement
-        kind = LineKind.MEMBERSHIP_FEE if getattr(reg, "kind", None) == 1 else LineKind.CHARGE
         text = (getattr(reg, "description", "") or getattr(reg, "title", "") or "").strip()
+        words = f"{getattr(reg, 'description', '')} {getattr(reg, 'title', '')}".lower()
+        if getattr(reg, "kind", None) == 1:
+            kind = LineKind.MEMBERSHIP_FEE
+        elif any(w in words for w in INVOICE_WORDS):  # a replacement invoice (R4), as the adapter reads it
+            kind = LineKind.INVOICE
+        else:
+            kind = LineKind.CHARGE
         created = getattr(reg, "created", None)
         label = K("kiosk.pay.line.fee") if kind is LineKind.MEMBERSHIP_FEE else (
             literal(text[:60]) if text else K("kiosk.pay.line.charge", date=created.strftime("%d/%m/%Y") if created else ""))
@@ -144,6 +152,9 @@ def after_payment(snapshot: PatronSnapshot, paid: list[OwedLine], owed: list[Owe
                 if not c.paid and cents(c.amount) == line.amount_cents and (o.created is None or c.created == o.created):
                     del charges[i]
                     break
+    invoices = [o for o in owed if o.line.kind is LineKind.INVOICE]
+    if invoices and all(any(o is p for p in paid) for o in invoices):
+        update["replacement_invoice"] = False
     if everything:
         charges = []
         update["replacement_invoice"] = False

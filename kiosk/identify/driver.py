@@ -177,16 +177,35 @@ class IdentifyDriver:
             elif isinstance(effect, CheckCache):
                 queue = await self._check_cache(effect) + queue
             elif isinstance(effect, Settle):
-                await self._store_call("settle", self._token, effect.card, effect.patron_id, wrong=effect.wrong,
-                                       now=self._clock())
+                # The attempt is already durable (held before the check): moving or removing it
+                # need not hold up the strike.  Queued now, in order, on the store's one thread.
+                self._store_later("settle", self._token, effect.card, effect.patron_id, wrong=effect.wrong,
+                                  now=self._clock())
                 self._token = None
             elif isinstance(effect, ClearFailures):
-                await self._store_call("clear", effect.card, effect.patron_id)
+                self._store_later("clear", effect.card, effect.patron_id)
             elif isinstance(effect, Remember):
                 self._remember(effect)
             elif isinstance(effect, Forget):
                 self._forget(effect)
         return out
+
+    def _store_later(self, name: str, *args: Any, **kw: Any) -> None:
+        """Submit a store write to the store's thread now (order kept), wait for it in the background."""
+        if self.store is None:
+            return
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="patron-store")
+        func = getattr(self.store, name)
+        fut = asyncio.get_running_loop().run_in_executor(self._executor, lambda: func(*args, **kw))
+
+        async def wait() -> None:
+            try:
+                await fut
+            except StoreError as exc:
+                log.critical("ALARM: patron store: %s", exc)
+
+        self._spawn(asyncio.ensure_future(wait()))
 
     async def _store_call(self, name: str, *args: Any, **kw: Any) -> None:
         if self.store is None:

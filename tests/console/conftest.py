@@ -70,7 +70,7 @@ class SimDoor:
 
     async def _start(self) -> None:
         from kiosk.config import load_config
-        from kiosk.door.cache import ScryptParams
+        from kiosk.identify import ScryptParams
         from kiosk.door.service import DoorService
         from kiosk.fleet.door import DoorFleet
         from kiosk.fleet.journal import FleetJournal
@@ -94,8 +94,8 @@ class SimDoor:
         from devices import sim
 
         sim.tap_card(card, name="cdoor")
-        await asyncio.sleep(0.05)
         if pin is not None:
+            await self.svc.pin_asked(10)
             sim.press_keys(pin + "#", name="cdoor")
         return await self.svc.next_outcome(10)
 

@@ -105,15 +105,16 @@ def test_remote_release_as_operator_and_refused_as_viewer(site, browser):
     login(browser, base, "otto")
     browser.get(base + "/site/b1")
     browser.find_element(By.ID, "act-door-release").click()
-    seconds = browser.find_element(By.ID, "seconds")
+    seconds = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "seconds")))
     seconds.clear()
     seconds.send_keys("4")
     browser.find_element(By.ID, "reason").send_keys("patron with a wheelchair at the door")
     shot(browser, "action")
     browser.find_element(By.ID, "send-action").click()
     # Without the confirmation tick: refused, nothing sent.
-    assert "confirmation" in browser.find_element(By.ID, "action-error").text
-    browser.find_element(By.ID, "confirm").click()
+    error = WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "action-error")))
+    assert "confirmation" in error.text
+    WebDriverWait(browser, 10).until(EC.element_to_be_clickable((By.ID, "confirm"))).click()
     browser.find_element(By.ID, "send-action").click()
     result = WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.ID, "action-result")))
     assert "Done" in result.text

@@ -246,3 +246,4 @@ async def test_read_only_state_dir_runs_locked_and_refusing(tmp_path, read_only_
         assert sim.lock_history(name="door")[0] == ("lock", None)
     finally:
         await svc.stop()
+

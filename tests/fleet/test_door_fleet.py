@@ -70,10 +70,11 @@ async def test_door_on_the_fleet(fleet, tmp_path):
     await link.start()
     await link.wait_connected()
 
-    async def enter():
+    async def enter(pin_asked: bool = True):
         sim.tap_card(CARD, name="door")
-        await asyncio.sleep(0.02)
-        sim.press_keys(PIN + "#", name="door")
+        if pin_asked:
+            await svc.pin_asked(5)
+            sim.press_keys(PIN + "#", name="door")
         return await svc.next_outcome(5)
 
     def entries():
@@ -100,13 +101,13 @@ async def test_door_on_the_fleet(fleet, tmp_path):
 
         assert (await console.command("b1", "door", "lockdown", staff="anna", reason="incident"))["ok"]
         await sink.wait(lambda: sink.states[("b1", "door")].get("mode") == "lockdown")
-        out = await enter()
+        out = await enter(pin_asked=False)
         assert not out.granted and out.rules == ("LD",)
         assert (await console.command("b1", "door", "resume", staff="anna", reason="all clear"))["ok"]
         assert (await enter()).granted
 
         assert (await console.command("b1", "door", "end_unmanned", staff="bert", reason="staff going home"))["ok"]
-        out = await enter()
+        out = await enter(pin_asked=False)
         assert out.rules == ("S1",)
         assert (await console.command("b1", "door", "resume", staff="bert", reason="back"))["ok"]
 

@@ -222,3 +222,27 @@ async def test_idle_timeout_on_the_pay_screen_ends_the_session(h):
     assert h.state is State.PAY
     await h.advance(h.flows.settings.idle_timeout_seconds + 1)
     assert h.state is State.IDLE and h.flows.session is None and h.view.pay is None
+
+
+def test_r4_invoice_line_lifts_the_block_when_paid():
+    from datetime import date
+
+    from kiosk.flows.pay import OwedLine, after_payment, owed_from_registrations
+    from kiosk.payments import LineKind, PayLine
+    from policy import Action, Charge, PatronSnapshot, SiteRules, Subscription, decide
+    from types import SimpleNamespace as R
+
+    regs = [R(adm_id="1", kind=2, description="Nota", title="Materiaalvergoeding", amount=8.95, status="I",
+              created=date(2026, 11, 1)),
+            R(adm_id="2", kind=2, description="Boete", title="Kaas", amount=1.0, status="I", created=date(2026, 11, 20)),
+            R(adm_id="3", kind=2, description="Boete", title="Reeks", amount=5.0, status="R", created=date(2026, 8, 1))]
+    owed = owed_from_registrations(regs)
+    assert [o.line.kind for o in owed] == [LineKind.INVOICE, LineKind.CHARGE]  # the arrangement (R) need not be paid
+    snap = PatronSnapshot(subscription=Subscription(type_code="A"), replacement_invoice=True,
+                          charges=(Charge(amount=1, created=date(2026, 11, 20)),))
+    rules = SiteRules(default_max_charges=10, pin_required=frozenset())
+    now = datetime(2026, 11, 23, 12, 0).astimezone()
+    assert "R4" in decide(Action.CHECKOUT, snap, rules, now).rule_ids()
+    after = after_payment(snap, owed[:1], owed)
+    assert decide(Action.CHECKOUT, after, rules, now).allowed
+    assert "R4" in decide(Action.CHECKOUT, after_payment(snap, owed[1:], owed), rules, now).rule_ids()

@@ -205,3 +205,44 @@ async def test_payments_cli_lists_what_needs_staff(journal, terminal, tmp_path):
     ack = run("--acknowledge", refused.ref, "--note", "booked at the desk")
     assert ack.returncode == 0, ack.stderr
     assert run().returncode == 0
+
+
+async def test_runtime_alarms_staff_over_the_webhook_and_recovers(tmp_path):
+    """bibkiosk kiosk's wiring: terminal by URL, journal in the state directory, a refused booking
+    raised on the [payments] webhook (no card number in it)."""
+    from types import SimpleNamespace
+
+    from kiosk.payments import PaymentRuntime
+    from tests.door.conftest import Hook
+
+    class Refusing:
+        async def pay(self, card, amount, *, membership_fee=False, transaction_id=None):
+            return SimpleNamespace(accepted=False, screen_message="Niet toegelaten")
+
+    hook = Hook()
+    try:
+        runtime = await PaymentRuntime.start("sim://payment?name=rt-pay", tmp_path, KEY, Refusing(),
+                                             webhooks=[hook.url])
+        try:
+            sim.script_payments(["approve"], name="rt-pay")
+            report = await runtime.service.pay(CARD, [PayLine(500, LineKind.TOTAL)])
+            assert report.record.state is PaymentState.REFUSED
+            payload = hook.wait_for(lambda p: p.get("event") == "payment_refused_by_library")
+            assert payload["ref"] == report.record.ref and payload["amount_cents"] == 500
+            assert CARD not in json.dumps(payload)
+            assert (tmp_path / "payments.sqlite").exists()
+        finally:
+            await runtime.close()
+    finally:
+        hook.close()
+
+
+def test_kiosk_starts_with_a_payment_terminal(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BIBKIOSK_PSEUDONYM_KEY": KEY.decode(), "SDL_VIDEODRIVER": "offscreen",
+           "SDL_AUDIODRIVER": "dummy", "KIVY_NO_ARGS": "1"}
+    cfg = _config(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "kiosk", "kiosk", "--config", str(cfg), "--windowed",
+                          "--exit-after-first-frame"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "first frame after" in out.stdout and "Traceback" not in out.stderr
+    assert stat.S_IMODE(os.stat(tmp_path / "payments.sqlite").st_mode) == 0o600
