@@ -665,9 +665,13 @@ class ReconnectingDevice(Device):
         while not self._closing:
             detail = "connection ended"
             if not self._lost:
+                session = asyncio.ensure_future(self._session())
+                waker = asyncio.ensure_future(self._wake.wait())  # type: ignore[union-attr]
+                # close() cancels this supervisor while the session ends with the
+                # error its disconnect caused: collect it, never "never retrieved".
+                session.add_done_callback(_collect)
+                waker.add_done_callback(_collect)
                 try:
-                    session = asyncio.ensure_future(self._session())
-                    waker = asyncio.ensure_future(self._wake.wait())  # type: ignore[union-attr]
                     done, _ = await asyncio.wait({session, waker}, return_when=asyncio.FIRST_COMPLETED)
                     waker.cancel()
                     if session in done:
@@ -683,6 +687,8 @@ class ReconnectingDevice(Device):
                         except (asyncio.CancelledError, Exception):  # noqa: BLE001
                             pass
                 except asyncio.CancelledError:
+                    session.cancel()
+                    waker.cancel()
                     raise
                 if self._closing:
                     return
@@ -702,6 +708,12 @@ class ReconnectingDevice(Device):
                     continue
                 self._report_back()
                 break
+
+
+def _collect(future: asyncio.Future[Any]) -> None:
+    """Retrieve a finished future's exception (so asyncio does not log it as never retrieved)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _describe(exc: BaseException) -> str:
