@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from kiosk.sip2.dialects import FieldCodes as Sip2Fields  # one set of codes for server and adapter
+from kiosk.files import CONFIG_LIMIT, SECRET_LIMIT, read_bounded
 from policy import Schedule, SiteRules
 
 
@@ -351,7 +352,9 @@ class Config(_Strict):
             try:
                 if _others_can_read(path):
                     raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is readable by others; chmod 600 it")])
-                return path.read_text(encoding="utf-8").strip()
+                return read_bounded(path, SECRET_LIMIT).decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is not UTF-8 text")]) from None
             except OSError as exc:
                 raise ConfigError(where, [(f"secrets.{name}.file", f"cannot read {path}: {exc.strerror}")]) from None
         assert ref.value is not None
@@ -511,7 +514,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate *path*; raises ConfigError listing every problem."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, CONFIG_LIMIT)
     except OSError as exc:
         raise ConfigError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
     try:

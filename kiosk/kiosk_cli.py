@@ -382,8 +382,9 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     library = demo.library
     key_file = state / "pseudonym.key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        from kiosk.files import private_file
+
+        private_file(key_file, side_files=False).write_text(secrets.token_hex(32))
     journal = Journal(state / "kiosk-journal.sqlite", pseudonym_key=key_file.read_text().encode())
     rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
     settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
