@@ -34,6 +34,7 @@ __all__ = [
     "account_data",
     "item_fingerprint",
     "item_result",
+    "patron_notifications",
 ]
 
 
@@ -114,7 +115,7 @@ class AccountData:
     notifications: tuple[str, ...] = ()
 
 
-def account_data(raw: Account, today: date) -> AccountData:
+def account_data(raw: Account, today: date, *, refused: bool = False) -> AccountData:
     """An :class:`~kiosk.adapter.Account` as the account screen's lines."""
     loans = []
     for loan in raw.loans:
@@ -126,8 +127,23 @@ def account_data(raw: Account, today: date) -> AccountData:
         HoldLine(item_id=hold.item_id, title=hold.title, ready=hold.ready, pickup=hold.pickup_branch)
         for hold in raw.holds
     ]
-    notes = tuple(n.strip() for n in raw.notifications if n and n.strip())
-    return AccountData(loans=loans, holds=holds, notifications=notes)
+    return AccountData(loans=loans, holds=holds, notifications=patron_notifications(raw.patron, raw.notifications, refused=refused))
+
+
+def patron_notifications(snapshot: PatronSnapshot, texts: tuple[str, ...] | None = None, *,
+                         refused: bool = False) -> tuple[str, ...]:
+    """The library's notifications for the patron (Wise AF, *texts* or the
+    snapshot's), each once, without the refusal text: when checking out is
+    refused (*refused*, the kiosk's decision, or a flag of the 14 set) the
+    first AF says why [assumed, as the embedded library sends it], and the
+    menu shows that refusal already (the policy's decision)."""
+    lines = [t.strip() for t in (snapshot.notifications if texts is None else texts) if t and t.strip()]
+    flags = snapshot.flags
+    screen = " ".join((snapshot.screen_message or "").split())
+    refused = refused or (flags is not None and any(flags.model_dump().values()))
+    if lines and refused and screen.startswith(" ".join(lines[0].split())):
+        lines = lines[1:]
+    return tuple(dict.fromkeys(lines))
 
 
 def item_fingerprint(info: ItemInfo | None) -> str:

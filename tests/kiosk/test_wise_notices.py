@@ -9,18 +9,37 @@ words (one language per screen) or marked as the library's message.
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+
+import pytest
 
 from devices import sim
+from kiosk.adapter import EmbeddedLibrarySystem
 from kiosk.flows import LineStatus, State, Ui
 from kiosk.flows.receipt import receipt_lines
 from kiosk.i18n import translate
+from kiosk.library.datafile import demo_path
 
-from .test_e2e import HOLD_ITEM, NOW, OK_CARD, h, library, login  # noqa: F401 - fixtures
+from .test_e2e import HOLD_ITEM, NOW, OK_CARD, h, login  # noqa: F401 - fixtures
 
 HOLD_CARD = "29999000000180"  # Demo Klant Hold: English, two notifications
 DAMAGED = "30000000000067"  # FV "damaged"
 ATTACHMENTS = "30000000000074"  # FV "attachments"
+
+
+@pytest.fixture(params=["extended", "wise"])
+async def library(request, tmp_path):
+    """The embedded library in both its dialects: extended (Wise's fields and
+    our own, the default) and pure Wise (nothing but what Wise sends)."""
+    data = json.loads(demo_path().read_text(encoding="utf-8"))
+    data["server"]["dialect"] = request.param
+    path = tmp_path / f"demo-{request.param}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    system = EmbeddedLibrarySystem(path, database=tmp_path / "library.sqlite", clock=lambda: NOW)
+    await system.start()
+    assert system.store.dialect == request.param
+    yield system
+    await system.close()
 
 
 def kio(key, lang, **params):
@@ -84,3 +103,22 @@ async def test_return_of_a_hold_for_another_branch_is_in_transport(h, library):
     receipt = receipt_lines(h.view.lines, "fr", now=NOW)
     assert "  " + kio("kiosk.receipt.hold_transport", "fr") in receipt
     assert kio("kiosk.receipt.hold_shelf", "fr").strip() not in "\n".join(receipt)
+
+
+@pytest.mark.parametrize("card", ["29999000000020", "29999000000090", "29999000000100"])  # R1, BL, X1
+async def test_refusal_text_is_not_taken_for_a_notification(h, card):
+    # checking out refused: the first AF is the refusal (the menu shows the
+    # policy's refusal once), not one of the patron's notifications
+    await login(h, card)
+    assert h.state is State.MENU and h.view.borrow_refusal is not None
+    assert h.view.notifications == []
+
+
+def test_patron_notifications_keep_what_follows_the_refusal():
+    from kiosk.flows.port import patron_notifications
+    from policy import PatronSnapshot
+
+    refusal, note = "Lenen en verlengen kan nu niet.", "Vanaf 1 december zijn we op maandag gesloten."
+    snap = PatronSnapshot(screen_message=f"{refusal} {note}", notifications=(refusal, note, note))
+    assert patron_notifications(snap, refused=True) == (note,)
+    assert patron_notifications(snap) == (refusal, note)  # nothing refused: every AF is a notification
