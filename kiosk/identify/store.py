@@ -133,6 +133,23 @@ class ScryptParams:
 _DUMMY_SALT = b"\x00" * 16
 
 
+def _mmap_large_buffers() -> None:
+    """Keep scrypt's 16 MiB buffer from staying resident after it is freed.
+
+    glibc raises its mmap threshold to the size of the first large block
+    freed, so from the second scrypt on the buffer comes from the heap and
+    stays resident (+16 MB for the door's whole life).  A fixed threshold
+    (which turns the dynamic one off) gives it back at every free.  A no-op
+    off glibc.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
+    except (OSError, AttributeError):
+        pass
+
+
 def _ts(at: datetime) -> float:
     return at.astimezone(UTC).timestamp()
 
@@ -158,6 +175,7 @@ class PatronStore:
         self.keep = keep
         self.scrypt = scrypt
         self._lock = threading.Lock()
+        _mmap_large_buffers()
         try:
             opened = open_sqlite(self.path, schema=_SCHEMA)
         except StateFileError as exc:
@@ -243,23 +261,33 @@ class PatronStore:
 
     def settle(self, token: int | None, card: str, patron_id: str | None, *, wrong: bool, now: datetime) -> None:
         """The library system answered: *wrong* keeps the held attempt (under the
-        patron's budget); otherwise it is removed.  Learns the card's patron."""
+        patron's budget); otherwise it is removed.  Learns the card's patron.
+        One transaction (one fsync, not one per statement)."""
         with self._lock:
             ref = self._ref(card, patron_id)
-            if patron_id:
-                self._run(
-                    "INSERT INTO card_patron (card_key, patron_ref, seen_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT(card_key) DO UPDATE SET patron_ref = excluded.patron_ref, seen_at = excluded.seen_at",
-                    (self.card_key(card), ref, self._effective(now)),
-                )
-                # Earlier attempts of this card before its patron was known join the patron's budget.
-                self._run("UPDATE pin_failure SET ref = ? WHERE ref = ?", (ref, self._card_ref(card)))
-            if token is None:
-                return
-            if wrong:
-                self._run("UPDATE pin_failure SET ref = ? WHERE rowid = ?", (ref, token))
-            else:
-                self._run("DELETE FROM pin_failure WHERE rowid = ?", (token,))
+            seen = self._effective(now) if patron_id else 0.0
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                if patron_id:
+                    self._db.execute(
+                        "INSERT INTO card_patron (card_key, patron_ref, seen_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT(card_key) DO UPDATE SET patron_ref = excluded.patron_ref, seen_at = excluded.seen_at",
+                        (self.card_key(card), ref, seen),
+                    )
+                    # Earlier attempts of this card before its patron was known join the patron's budget.
+                    self._db.execute("UPDATE pin_failure SET ref = ? WHERE ref = ?", (ref, self._card_ref(card)))
+                if token is not None:
+                    if wrong:
+                        self._db.execute("UPDATE pin_failure SET ref = ? WHERE rowid = ?", (ref, token))
+                    else:
+                        self._db.execute("DELETE FROM pin_failure WHERE rowid = ?", (token,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StoreUnwritable(f"patron store {self.path}: {exc}") from None
 
     def clear(self, card: str, patron_id: str | None) -> None:
         """A right PIN: the patron's count starts again."""
