@@ -95,3 +95,22 @@ def test_settle_that_cannot_be_written_leaves_the_attempt_counted(tmp_path):
         other.close()
     assert len(store.failures(CARD, None, now)) == 1  # nothing half done: the hold still counts
     store.close()
+
+
+def test_a_hold_never_runs_a_checkpoint_the_settles_do(tmp_path):
+    store = PatronStore(tmp_path / "p.sqlite", b"k" * 16, scrypt=FAST)
+    now = datetime.now(UTC)
+    seen: list[str] = []
+    holds: list[str] = []
+    for i in range(300):
+        store._db.set_trace_callback(holds.append)
+        token = store.hold_attempt(CARD, now)
+        store._db.set_trace_callback(seen.append)
+        store.settle(token, CARD, "P1", wrong=i % 2 == 0, now=now)
+        store._db.set_trace_callback(None)
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert not [s for s in holds if "checkpoint" in s.lower()]
+    assert [s for s in seen if "wal_checkpoint" in s.lower()]
+    wal = tmp_path / "p.sqlite-wal"
+    assert wal.stat().st_size < 4 * 1024 * 1024  # checkpointed: the WAL is reused, not grown
+    store.close()
