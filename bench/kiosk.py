@@ -360,7 +360,7 @@ async def sessions_child(count: int, remote: bool = False) -> None:
                 await settle()
                 assert flows.state is State.IDLE, flows.state
                 if n in (1, 5, 10, 25, 50, 75, 100, 150, 200) or n == count:
-                    await asyncio.sleep(0.6)  # the kiosk trims its heap at rest
+                    await asyncio.sleep(1.6)  # the kiosk trims its heap at rest (kiosk.ui.app.RELEASE_AFTER)
                     print(f"rss {n} {rss_mb():.1f} {rss_mb('RssAnon'):.1f}", flush=True)
 
         try:

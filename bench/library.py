@@ -11,6 +11,12 @@ Peer, same run, same clients and load: a PyPI ``pysip2`` server in a
 subprocess whose handlers answer from Python dicts (no SQLite, no policy) —
 what the same traffic costs on a minimal independent SIP2 server.
 
+With roles and throttling on (the clients' account has the kiosk role, the
+server's default limits), after the load: the login-guessing rate one
+address gets (10 connections guessing at once for 3 s; target <= 10/s) and
+the wrong PINs one patron gets before the right PIN is refused (default 10),
+both for ours and the peer.
+
 Environment: BENCH_LIBRARY_SECONDS (10), BENCH_LIBRARY_CLIENTS (50).
 Prints a summary, then JSON lines.
 """
@@ -74,7 +80,7 @@ def data_file(path: Path) -> None:
         "badges": [{"name": "Onbemande openingsuren", "active": True}],
         "patrons": patrons,
         "items": items,
-        "server": {"accounts": [{"login": "bench", "password": "bench", "location": "1"}]},
+        "server": {"accounts": [{"login": "bench", "password": "bench", "location": "1", "role": "kiosk"}]},
     }
     path.write_text(json.dumps(data))
 
@@ -196,6 +202,57 @@ async def load(port: int, seconds: float) -> tuple[list[float], int, int]:
     return latencies, int(len(latencies) / elapsed), refused
 
 
+GUESS_SECONDS = 3.0
+
+
+async def guessing(port: int) -> tuple[float, int | None]:
+    """(login guesses per second from one address, wrong PINs before the
+    right one is refused — None when it never is within 200 tries)."""
+    from kiosk.sip2.codec import Sip2Codec
+    from kiosk.sip2.messages import LoginRequest
+
+    settings = ClientSettings(port=port, user="bench", password=SecretStr("bench"), institution="BENCH", location="1",
+                              keepalive_seconds=None, timeout=30)
+    pin_tries: int | None = None
+    async with Sip2Client(settings) as client:
+        for wrong in range(200):
+            right = await client.patron_information(card(0), "1234")
+            if right.valid_patron_password is not True:
+                pin_tries = wrong
+                break
+            await client.patron_information(card(0), f"{wrong:04d}9")
+    codec = Sip2Codec("cp850")
+    tries = 0
+    stop = time.perf_counter() + GUESS_SECONDS
+
+    async def ask(reader, writer, msg, timeout):
+        writer.write(codec.encode(msg, 0, error_detection=False))
+        await writer.drain()
+        return codec.decode(await asyncio.wait_for(reader.readuntil(b"\r"), timeout))
+
+    async def guesser(k: int) -> None:
+        nonlocal tries
+        n = 0
+        while time.perf_counter() < stop:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                while time.perf_counter() < stop:
+                    n += 1
+                    await ask(reader, writer, LoginRequest(login_user_id="bench", login_password=f"x{k}-{n}"),
+                              max(0.05, stop - time.perf_counter()))
+                    tries += 1
+            except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
+                pass
+            finally:
+                writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(guesser(k) for k in range(10)))
+    rate = tries / (time.perf_counter() - started)
+
+    return rate, pin_tries
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -205,6 +262,7 @@ def run(server: subprocess.Popen) -> dict:
     try:
         port = port_of(server)
         latencies, tps, refused = asyncio.run(load(port, SECONDS))
+        guess_rate, pin_tries = asyncio.run(guessing(port))
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -218,6 +276,8 @@ def run(server: subprocess.Popen) -> dict:
         "p99": pct(latencies, 0.99),
         "n": len(latencies),
         "refused": refused,
+        "guess_rate": guess_rate,
+        "pin_tries": pin_tries,
     }
 
 
@@ -233,6 +293,10 @@ def main() -> int:
         )
     ratio = ours["tps"] / peer["tps"] if peer["tps"] else None
     print(f"  throughput ratio ours/peer: {ratio:.2f}" if ratio else "  no peer figure")
+    for name, r in (("bibkiosk library serve", ours), ("pysip2 in-memory peer", peer)):
+        tries = r["pin_tries"] if r["pin_tries"] is not None else "never locked in 200"
+        print(f"  {name:24} login guesses {r['guess_rate']:8.1f}/s from one address   wrong PINs before lockout: {tries}")
+    print(f"  target: <= 10 login guesses/s per address: {'met' if ours['guess_rate'] <= 10 else 'NOT met'}")
     print(f"  target: >= 1,000 tx/s and p99 < 50 ms: {'met' if ours['tps'] >= 1000 and ours['p99'] < 50 else 'NOT met'}")
     peer_name = "pysip2 in-memory server"
     lines = [
@@ -242,6 +306,10 @@ def main() -> int:
          "peer": peer_name, "ratio": round(ours["p50"] / peer["p50"], 3) if peer["p50"] else None},
         {"bench": "library", "metric": "latency_p99", "value": round(ours["p99"], 3), "unit": "ms",
          "peer": peer_name, "ratio": round(ours["p99"] / peer["p99"], 3) if peer["p99"] else None},
+        {"bench": "library", "metric": "login_guesses_per_second", "value": round(ours["guess_rate"], 2), "unit": "1/s",
+         "peer": peer_name, "ratio": round(ours["guess_rate"] / peer["guess_rate"], 5) if peer["guess_rate"] else None},
+        {"bench": "library", "metric": "pin_tries_before_lockout", "value": ours["pin_tries"], "unit": "tries",
+         "peer": peer_name, "peer_value": peer["pin_tries"]},
     ]  # fmt: skip
     for line in lines:
         print(json.dumps(line))

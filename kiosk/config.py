@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from kiosk.sip2.dialects import FieldCodes as Sip2Fields  # one set of codes for server and adapter
+from kiosk.files import CONFIG_LIMIT, SECRET_LIMIT, read_bounded
 from policy import Schedule, SiteRules
 
 
@@ -170,6 +171,7 @@ class DeviceRole(StrEnum):
     INDICATOR = "indicator"
     PRINTER = "printer"
     PAYMENT_TERMINAL = "payment_terminal"
+    SPEECH = "speech"
 
 
 class DeviceConfig(_Strict):
@@ -197,6 +199,7 @@ class DevicesConfig(_Strict):
     indicator: DeviceConfig | None = None
     printer: DeviceConfig | None = None
     payment_terminal: DeviceConfig | None = None
+    speech: DeviceConfig | None = None
 
     def configured(self) -> dict[DeviceRole, DeviceConfig]:
         return {DeviceRole(k): v for k, v in self if v is not None}
@@ -349,7 +352,9 @@ class Config(_Strict):
             try:
                 if _others_can_read(path):
                     raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is readable by others; chmod 600 it")])
-                return path.read_text(encoding="utf-8").strip()
+                return read_bounded(path, SECRET_LIMIT).decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise ConfigError(where, [(f"secrets.{name}.file", f"{path} is not UTF-8 text")]) from None
             except OSError as exc:
                 raise ConfigError(where, [(f"secrets.{name}.file", f"cannot read {path}: {exc.strerror}")]) from None
         assert ref.value is not None
@@ -450,6 +455,7 @@ ROLE_KINDS: dict[DeviceRole, tuple[str, ...]] = {
     DeviceRole.INDICATOR: ("indicator",),
     DeviceRole.PRINTER: ("printer",),
     DeviceRole.PAYMENT_TERMINAL: ("payment",),
+    DeviceRole.SPEECH: ("tts",),
 }
 
 
@@ -508,7 +514,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate *path*; raises ConfigError listing every problem."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, CONFIG_LIMIT)
     except OSError as exc:
         raise ConfigError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
     try:

@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from kiosk.files import private_file
 from kiosk.privacy import pseudonym
 
 SCHEMA_VERSION = 1
@@ -187,6 +188,7 @@ class Journal:
         self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            private_file(self.path)  # card references and transactions: owner only (0600)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -52,13 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--console-port", type=int, default=8080, metavar="PORT",
                    help="the staff console's port on 127.0.0.1 (with a local broker, a demo door and the console)")
     d.add_argument("--no-fleet", action="store_true", help="the kiosk alone: no broker, demo door or console")
-    _display_options(d, default_size="1680x800")
+    _display_options(d, default_size="auto")
     d.set_defaults(func=_run_demo)
 
 
 def _display_options(p: argparse.ArgumentParser, default_size: str = "1280x800") -> None:
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen")
-    p.add_argument("--size", default=default_size, metavar="WxH", help=f"window size (default {default_size})")
+    p.add_argument("--size", default=default_size, metavar="WxH",
+                   help=f"window size (default {default_size}"
+                        + (": fits this screen, the layout scaled down when it is smaller)" if default_size == "auto" else ")"))
     p.add_argument("--exit-after-first-frame", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -73,6 +76,57 @@ def _size(text: str) -> tuple[int, int] | None:
         print("bibkiosk: error: --size out of range (320x240 .. 8000x8000)", file=sys.stderr)
         return None
     return w, h
+
+
+#: The demo's layout: the kiosk's 1280x800 and the simulator panel beside it.
+DEMO_LAYOUT = (1680, 800)
+
+
+def fit_window(layout: tuple[int, int], desktop: tuple[int, int] | None, margin: tuple[int, int] = (40, 80)
+               ) -> tuple[int, int, float]:
+    """(width, height, density) of a window that shows *layout* (dp) on a
+    *desktop* (pixels) leaving *margin* for the desktop's own bars: the
+    layout scaled down when it does not fit, never up."""
+    if desktop is None:
+        return layout[0], layout[1], 1.0
+    room_w, room_h = max(desktop[0] - margin[0], 320), max(desktop[1] - margin[1], 240)
+    scale = min(1.0, room_w / layout[0], room_h / layout[1])
+    return int(layout[0] * scale), int(layout[1] * scale), round(scale, 3)
+
+
+def desktop_size() -> tuple[int, int] | None:
+    """The main display's size in pixels (SDL, the library Kivy itself
+    uses), or None when there is no display to ask (offscreen, console)."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("offscreen", "dummy") or not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return None
+    import ctypes
+    import glob
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("kivy")  # (importing Kivy here would start its logging)
+        site = os.path.dirname(os.path.dirname(spec.origin)) if spec and spec.origin else ""
+        libs = glob.glob(os.path.join(site, "Kivy.libs", "libSDL2-2*.so*"))
+        sdl = ctypes.CDLL(libs[0] if libs else "libSDL2-2.0.so.0")
+    except (OSError, ImportError, ValueError):
+        return None
+
+    class Mode(ctypes.Structure):
+        _fields_ = [("format", ctypes.c_uint32), ("w", ctypes.c_int), ("h", ctypes.c_int),
+                    ("refresh_rate", ctypes.c_int), ("driverdata", ctypes.c_void_p)]
+
+    video = 0x20  # SDL_INIT_VIDEO
+    if sdl.SDL_InitSubSystem(video) != 0:
+        return None
+    try:
+        mode = Mode()
+        if sdl.SDL_GetDesktopDisplayMode(0, ctypes.byref(mode)) != 0 or mode.w <= 0:
+            return None
+        return mode.w, mode.h
+    finally:
+        sdl.SDL_QuitSubSystem(video)
 
 
 def _warn_no_display() -> None:
@@ -281,10 +335,16 @@ def _run_kiosk(args: argparse.Namespace) -> int:
 
 def _run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    size = _size(args.size)
-    if size is None:
-        return EXIT_ERROR
-    width, height = size
+    if args.size == "auto":
+        # kiosk and simulator panel on this screen: scaled down when the screen is smaller
+        width, height, density = fit_window(DEMO_LAYOUT, desktop_size())
+        if density < 1.0:
+            os.environ.setdefault("KIVY_METRICS_DENSITY", str(density))
+    else:
+        size = _size(args.size)
+        if size is None:
+            return EXIT_ERROR
+        width, height = size
     _warn_no_display()
     from kiosk.config import OfflineMode
     from kiosk.ui.runner import configure_kivy
@@ -322,8 +382,9 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     library = demo.library
     key_file = state / "pseudonym.key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        from kiosk.files import private_file
+
+        private_file(key_file, side_files=False).write_text(secrets.token_hex(32))
     journal = Journal(state / "kiosk-journal.sqlite", pseudonym_key=key_file.read_text().encode())
     rules = site_rules(demo.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
     settings = FlowSettings(rules=rules, language=args.language, branch="Demo Centrum", offline=offline,
@@ -350,11 +411,14 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
         from kiosk.fleet.demo import DemoFleet  # broker, demo door, console (docs/console.md)
 
         fleet = DemoFleet(state, demo, flows, console_port=getattr(args, "console_port", 8080))
-        await fleet.start()
+        # Beside the kiosk, not before it: the touch screen does not wait for the broker.
+        fleet_start = asyncio.create_task(fleet.start())
     try:
         await run_ui(flows, sounds=True, panel_factory=panel, scenario=scenario)
     finally:
         if fleet is not None:
+            with contextlib.suppress(Exception):
+                await fleet_start
             await fleet.close()
         await payments.close()
         journal.close()

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kiosk.files import private_file
+
 __all__ = [
     "Opened",
     "StateFileCorrupt",
@@ -101,6 +103,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _connect(path: Path, schema: str, check: bool, synchronous: str) -> sqlite3.Connection:
+    private_file(path)  # state holds card references: owner only (0600), whatever the umask
     conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA busy_timeout=5000")

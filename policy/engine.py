@@ -136,6 +136,15 @@ def _age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
+def _age_verdict(verdicts: tuple[tuple[int, bool], ...], minimum: int) -> bool:
+    """A1 from the library system's verdicts: at least *minimum* years old
+    when a verdict says so; unknown (no verdict that tells) counts as no."""
+    for years, at_least in verdicts:
+        if at_least and years >= minimum:
+            return True
+    return False
+
+
 def _amount(value: Decimal, language: str | None) -> str:
     text = f"{value.quantize(_CENT):.2f}"
     if not (language or "").lower().startswith("en"):
@@ -277,7 +286,11 @@ def decide(
         minimum = rules.min_entry_age
         if minimum is not None:
             birth = patron.birth_date
-            if birth is None or _age(birth, now.date()) < minimum:
+            if birth is not None:
+                old_enough = _age(birth, now.date()) >= minimum
+            else:
+                old_enough = _age_verdict(patron.age_verdicts, minimum)
+            if not old_enough:
                 hits.append("A1")
         wanted = rules.unmanned_badge.strip().casefold()
         for badge in patron.badges:

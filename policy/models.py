@@ -186,6 +186,10 @@ class PatronSnapshot(BaseModel):
     #: cards); not decided on: the kiosk and the door key the wrong-PIN
     #: budget by it.  None when the library system does not send it.
     patron_id: str | None = None
+    #: Age verdicts instead of a birth date, for a client the library system
+    #: does not tell the birth date (a door): ``(years, at_least)`` pairs,
+    #: "the patron is (not) at least *years* old" (A1).
+    age_verdicts: tuple[tuple[int, bool], ...] = ()
 
 
 class LockoutRule(BaseModel):

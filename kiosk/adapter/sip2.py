@@ -58,6 +58,7 @@ from kiosk.sip2.dialects import (
     Dialect,
     FieldCodes,
     dialect as dialect_named,
+    parse_age_verdict,
     parse_badge,
     parse_badge_codes,
     parse_charge,
@@ -458,6 +459,7 @@ def snapshot_from_sip2(
         evidence=tuple(evidence),
         notifications=notifications,
         patron_id=one(f.patron_number),
+        age_verdicts=tuple(v for v in map(parse_age_verdict, extras.get(f.age_verdict, ())) if v is not None),
     )
 
 

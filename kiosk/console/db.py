@@ -3,9 +3,9 @@
 The store writes SQL with ``?`` placeholders and only what both engines
 accept (``INSERT ... ON CONFLICT DO NOTHING``, no engine-specific types).
 ``sqlite:///path`` (or a bare path) opens SQLite in WAL mode; ``postgresql://``
-opens psycopg 3 (``pip install psycopg``) and turns ``?`` into ``%s``.  The
-PostgreSQL path is written but not tested here (no server in the test set-up);
-see docs/console.md.
+opens psycopg 3 (``pip install 'psycopg[binary]'``) and turns ``?`` into
+``%s``.  Both are tested: tests/console runs the store against SQLite and a
+throwaway PostgreSQL cluster (tests/pgserver.py).
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ class SqliteDatabase(Database):
             self._db.close()
 
 
-class PostgresDatabase(Database):  # pragma: no cover - no PostgreSQL server in the test set-up
+class PostgresDatabase(Database):
+    """psycopg 3, one autocommit connection (reopened once after it broke)."""
+
     kind = "postgresql"
 
     def __init__(self, url: str) -> None:
@@ -88,27 +90,52 @@ class PostgresDatabase(Database):  # pragma: no cover - no PostgreSQL server in 
             import psycopg
         except ImportError:
             raise StoreError("a postgresql:// store needs psycopg (pip install 'psycopg[binary]')") from None
-        try:
-            self._db = psycopg.connect(url, autocommit=True)
-        except Exception as exc:  # noqa: BLE001
-            raise StoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from None
+        self._psycopg = psycopg
+        self._url = url
         self._lock = threading.Lock()
+        self._db = self._connect()
+
+    def _connect(self):
+        try:
+            return self._psycopg.connect(self._url, autocommit=True)
+        except Exception as exc:  # noqa: BLE001 - psycopg's and libpq's errors, said in one line
+            raise StoreError(f"cannot connect to PostgreSQL: {_one_line(exc)}") from None
+
+    def _conn(self):
+        if self._db.closed or self._db.broken:
+            self._db = self._connect()
+        return self._db
 
     @staticmethod
     def _sql(sql: str) -> str:
         return sql.replace("?", "%s").replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        with self._lock, self._db.cursor() as cur:
-            cur.execute(self._sql(sql), tuple(args))
-            return cur.fetchall() if cur.description else []
+        try:
+            with self._lock:
+                with self._conn().cursor() as cur:
+                    cur.execute(self._sql(sql), tuple(args))
+                    return cur.fetchall() if cur.description else []
+        except self._psycopg.Error as exc:
+            raise StoreError(f"console store: {_one_line(exc)}") from None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self._lock, self._db.transaction(), self._db.cursor() as cur:
-            cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+        try:
+            with self._lock:
+                conn = self._conn()
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+        except self._psycopg.Error as exc:
+            raise StoreError(f"console store: {_one_line(exc)}") from None
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def connect(url: str, base: Path | None = None) -> Database:

@@ -18,31 +18,34 @@ from typing import Any
 
 from kiosk.console.db import Database, connect
 
+#: One schema for both engines.  Times are epoch seconds in DOUBLE PRECISION
+#: (PostgreSQL's REAL is single precision: a 2026 timestamp would be rounded to
+#: 128 s); SQLite gives the name REAL affinity, the same as before.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT, online INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT '{}', updated REAL NOT NULL, PRIMARY KEY (site, device));
+    state TEXT NOT NULL DEFAULT '{}', updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, device));
 CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL, at REAL NOT NULL,
+    id TEXT PRIMARY KEY, site TEXT NOT NULL, device TEXT NOT NULL, type TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
     result TEXT, rules TEXT NOT NULL DEFAULT '', card_ref TEXT, reader TEXT, detail TEXT,
-    body TEXT NOT NULL, received REAL NOT NULL);
+    body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS events_site_at ON events (site, at);
 CREATE INDEX IF NOT EXISTS events_card ON events (card_ref);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
-    raised REAL NOT NULL, cleared REAL, acked_by TEXT, acked REAL, event_id TEXT);
+    raised DOUBLE PRECISION NOT NULL, cleared DOUBLE PRECISION, acked_by TEXT, acked DOUBLE PRECISION, event_id TEXT);
 CREATE INDEX IF NOT EXISTS alarms_open ON alarms (site, device, kind, cleared);
 CREATE TABLE IF NOT EXISTS staff (
     username TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, language TEXT NOT NULL DEFAULT 'nl',
-    totp TEXT, failed INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0, created REAL NOT NULL);
+    totp TEXT, failed INTEGER NOT NULL DEFAULT 0, locked_until DOUBLE PRECISION NOT NULL DEFAULT 0, created DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS staff_audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, staff TEXT NOT NULL, action TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at DOUBLE PRECISION NOT NULL, staff TEXT NOT NULL, action TEXT NOT NULL,
     site TEXT, device TEXT, reason TEXT, ok INTEGER, detail TEXT);
 CREATE INDEX IF NOT EXISTS staff_audit_at ON staff_audit (at);
 CREATE TABLE IF NOT EXISTS commands (
-    id TEXT PRIMARY KEY, at REAL NOT NULL, staff TEXT NOT NULL, site TEXT NOT NULL, device TEXT NOT NULL,
-    action TEXT NOT NULL, args TEXT NOT NULL, reason TEXT NOT NULL, ok INTEGER, reply TEXT, answered REAL)
+    id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, staff TEXT NOT NULL, site TEXT NOT NULL, device TEXT NOT NULL,
+    action TEXT NOT NULL, args TEXT NOT NULL, reason TEXT NOT NULL, ok INTEGER, reply TEXT, answered DOUBLE PRECISION)
 """
 
 ROLES = ("viewer", "operator", "admin")

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kiosk.fleet.errors import BadMessage, CommandTimeout, FleetError
-from kiosk.fleet.link import LinkSettings
+from kiosk.fleet.link import LinkSettings, quiet_disconnect
 from kiosk.fleet.topics import COMMANDS, decode, encode, now_iso, parse_topic, topic
 
 log = logging.getLogger("kiosk.fleet.console")
@@ -117,6 +117,7 @@ class ConsoleLink:
                 )
                 client.pending_calls_threshold = 10_000  # batches of QoS 1 publishes are expected
                 async with client:
+                    quiet_disconnect(client)
                     for kind in ("status", "state", "event", "reply"):
                         await client.subscribe(f"{s.prefix}/+/+/{kind}", qos=1)
                     self._client = client

@@ -186,14 +186,32 @@ class DemoFleet:
             def capture_signals(self):  # the demo's own loop keeps its signals
                 yield
 
+        import socket
+
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.console_port))
+            except OSError:
+                print(f"bibkiosk demo: port {self.console_port} is in use: no staff console "
+                      "(bibkiosk demo --console-port PORT)", file=sys.stderr)
+                store.close()
+                return
         self.server = _Server(uvicorn.Config(app, host="127.0.0.1", port=self.console_port, log_level="warning",
                                              access_log=False, lifespan="on"))
-        self.tasks.append(asyncio.create_task(self.server.serve(), name="demo console"))
+
+        async def serve() -> None:
+            try:
+                await self.server.serve()
+            except (SystemExit, Exception):  # uvicorn exits on a bind error; the demo goes on
+                log.warning("demo console stopped", exc_info=True)
+
+        self.tasks.append(asyncio.create_task(serve(), name="demo console"))
         for _ in range(100):
             if self.server.started:
                 break
             await asyncio.sleep(0.05)
         if not self.server.started:
+            self.server.should_exit = True
             print(f"bibkiosk demo: the console could not listen on 127.0.0.1:{self.console_port} (in use?)", file=sys.stderr)
             return
         print(f"bibkiosk demo: staff console on http://127.0.0.1:{self.console_port}  login: {STAFF_USER} / {self.password}"

@@ -67,6 +67,14 @@ class LinkSettings:
         return ctx
 
 
+def quiet_disconnect(client: Any) -> None:
+    """A connection that ends while we stop or reconnect is expected: mark aiomqtt's
+    disconnection future as seen, so asyncio does not log "Future exception was never retrieved"."""
+    fut = getattr(client, "_disconnected", None)
+    if isinstance(fut, asyncio.Future):
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
 def settings_from_config(config: Any, kind: str) -> LinkSettings | None:
     """LinkSettings from a machine config's ``[fleet]`` (None when absent)."""
     fleet = getattr(config, "fleet", None)
@@ -202,6 +210,7 @@ class FleetLink:
                 )
                 client.pending_calls_threshold = 10_000  # batches of QoS 1 publishes are expected
                 async with client:
+                    quiet_disconnect(client)
                     self._client = client
                     await client.publish(self.t_status, b"online", qos=1, retain=True)
                     await client.subscribe(self.t_cmd, qos=1)

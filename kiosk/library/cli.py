@@ -78,6 +78,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     schema.set_defaults(func=_schema)
 
 
+def encoding_problem(encoding: str) -> str | None:
+    """Why *encoding* cannot be a SIP2 character set (None: it can): it must
+    be a text encoding that keeps ASCII as ASCII (cp850, latin-1, utf-8 …)."""
+    import codecs
+
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, ValueError):
+        return "unknown character set"
+    if not getattr(info, "_is_text_encoding", True):
+        return "not a character set (a codec such as rot13 or hex)"
+    sample = "93AZ09|AY1\r"
+    try:
+        ascii_safe = sample.encode(info.name) == sample.encode("ascii")
+    except (UnicodeError, LookupError):
+        ascii_safe = False
+    if not ascii_safe:
+        return "does not keep ASCII as ASCII (SIP2 frames are ASCII; use cp850, latin-1 or utf-8)"
+    return None
+
+
 def _fail(message: str) -> int:
     print(f"bibkiosk library: {message}", file=sys.stderr)
     return EXIT_ERROR
@@ -94,6 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail("--tls-cert and --tls-key go together")
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port}: expected 0..65535")
+    problem = encoding_problem(args.encoding)
+    if problem:
+        return _fail(f"--encoding {args.encoding!r}: {problem}")
     data_path = demo_path() if args.demo else Path(args.data)
     try:
         data = load_data(data_path)

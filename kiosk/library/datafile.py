@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kiosk.sip2.dialects import FieldCodes
+from kiosk.files import DATA_LIMIT, read_bounded
 
 from .errors import DataFileError
 
@@ -40,12 +41,14 @@ __all__ = [
     "HoldStatus",
     "Item",
     "ItemType",
+    "Limits",
     "Loan",
     "Patron",
     "PatronRunSettings",
     "Payment",
     "QUESTIONS",
     "REGISTRATION_TYPES",
+    "Role",
     "ServerSection",
     "Subscription",
     "SubscriptionStatus",
@@ -266,10 +269,67 @@ class Hold(_Model):
     pickup_branch: Ident | None = None
 
 
+class Role(StrEnum):
+    """What a SIP2 account is for; decides the messages it may send and the
+    patron fields it is sent (kiosk/library/roles.py, docs/library-data.md)."""
+
+    KIOSK = "kiosk"
+    DOOR = "door"
+    SORTER = "sorter"
+    STAFF = "staff"
+
+
 class Account(_Model):
     login: Ident = Field(description="SIP2 login user id (CN) of one kiosk or door")
     password: Annotated[str, Field(max_length=64, pattern=r"^[^|\r\n]*$")]
     location: Text = ""
+    role: Role = Field(
+        Role.KIOSK,
+        description="kiosk: self-service; door: unmanned entry (no name, birth date, loans or charges); "
+        "sorter: check-in and item information only; staff: everything, incl. block (01), enable (25), fee paid (37)",
+    )
+    language: Literal["nl", "fr", "en"] | None = Field(
+        None, description="language of answers that name no patron (a check-in); null: the last patron language "
+        "on the connection, else nl",
+    )
+
+
+class Limits(_Model):
+    """Throttling and connection limits of the SIP2 server (docs/library-data.md)."""
+
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        256, description="connections served at once; never more than the open-file limit allows"
+    )
+    max_connections_per_address: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        64, description="connections from one peer address at once"
+    )
+    idle_timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        300.0, description="a logged-in connection silent this long is closed"
+    )
+    login_timeout_seconds: Annotated[float, Field(gt=0, le=3_600)] = Field(
+        20.0, description="a connection that has not logged in within this time is closed"
+    )
+    login_failures_per_connection: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="failed logins after which the connection is dropped"
+    )
+    failure_delay_seconds: Annotated[float, Field(ge=0, le=60)] = Field(
+        0.25, description="first delay after a failed login or an unknown-card probe; doubles with each further one"
+    )
+    failure_delay_max_seconds: Annotated[float, Field(ge=0, le=3_600)] = Field(
+        30.0, description="the longest delay between attempts from one address"
+    )
+    failure_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        15, description="failures older than this no longer slow an address down"
+    )
+    unknown_patron_free: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        10, description="unknown-card answers per address per window before they slow down"
+    )
+    pin_attempts: Annotated[int, Field(ge=1, le=1_000)] = Field(
+        10, description="wrong PINs for one patron, from any client, that lock the patron's PIN"
+    )
+    pin_window_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = Field(
+        15, description="the window of pin_attempts; the lock lifts when the oldest wrong PIN leaves it"
+    )
 
 
 class Payment(_Model):
@@ -293,6 +353,7 @@ class ServerSection(_Model):
     fields: FieldCodes = Field(
         default_factory=FieldCodes, description="SIP2 extension field codes (docs/sip2-fields.md); defaults as the adapter's"
     )
+    limits: Limits = Field(default_factory=Limits, description="throttling and connection limits")
 
 
 class PatronRunSettings(_Model):
@@ -536,7 +597,7 @@ def load_data(path: str | os.PathLike[str]) -> DataFile:
         path = demo_path()
     p = Path(path)
     try:
-        text = p.read_bytes()
+        text = read_bounded(p, DATA_LIMIT)
     except OSError as exc:
         raise DataFileError(str(p), [("(file)", f"cannot read: {exc.strerror}")]) from None
     return parse_data(text, str(p))
@@ -552,6 +613,8 @@ def dump_data(data: DataFile) -> str:
     payload = data.model_dump(mode="json", by_alias=True)
     if payload["server"]["fields"] == FieldCodes().model_dump():
         del payload["server"]["fields"]  # the defaults: keep files short
+    if payload["server"]["limits"] == Limits().model_dump(mode="json"):
+        del payload["server"]["limits"]
     return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
 
 

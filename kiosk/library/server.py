@@ -9,7 +9,11 @@ has no place for (docs/sip2-fields.md; codes from :class:`FieldCodes`).
 
 Login: with accounts in the data file's ``server.accounts`` (one per kiosk
 or door) every request but 93/99 needs a successful login; with none, any
-login is accepted (a development set-up; a warning is logged at start).
+login is accepted (a development set-up with the staff role; a warning is
+logged at start).  Each account's role (``roles.py``) decides which
+requests it may send (others get their typed refusal) and which patron
+fields it is sent; ``throttle.py`` slows failed logins, unknown-card probes
+and locks a patron's PIN after too many wrong ones (``server.limits``).
 
 No log line carries a card number, PIN or name.
 """
@@ -20,6 +24,7 @@ import asyncio
 import hmac
 import logging
 import ssl
+import time as _time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -30,6 +35,7 @@ from decimal import Decimal
 from kiosk.sip2.messages import register_sensitive_codes
 from kiosk.sip2.dialects import (
     FieldCodes,
+    format_age_verdict,
     format_badge,
     format_charge,
     format_date,
@@ -57,6 +63,8 @@ from kiosk.sip2.messages import (
     LoginRequest,
     LoginResponse,
     Message,
+    PatronEnable,
+    PatronEnableResponse,
     PatronInformationRequest,
     PatronInformationResponse,
     PatronStatus,
@@ -69,9 +77,11 @@ from kiosk.sip2.messages import (
     RenewRequest,
     RenewResponse,
     Summary,
+    UnknownMessage,
 )
 from kiosk.sip2.codec import sip2_datetime
-from kiosk.sip2.server import Sip2Handler, Sip2Server, Sip2Session
+from kiosk.logsafe import BurstLog
+from kiosk.sip2.server import Sip2Handler, Sip2Server, Sip2Session, refusal_for
 from policy import (
     Action,
     Badge,
@@ -88,9 +98,11 @@ from policy import (
 )
 
 from . import wise
-from .datafile import Account, CardStatus, HoldStatus
+from .datafile import Account, CardStatus, HoldStatus, Limits, Role
 from .errors import LibraryError, NotFound
+from .roles import UNBLOCKING, Disclosure, disclosure, may_send
 from .store import GroupWriter, Identified, ItemView, PatronView, Store
+from .throttle import PinLock, login_throttle, probe_throttle
 
 log = logging.getLogger("kiosk.library.server")
 
@@ -105,6 +117,7 @@ __all__ = [
 
 #: SIP2 language codes (fixed field) of the patron languages.
 LANGUAGE_CODES: dict[str, int] = {"en": 1, "fr": 2, "nl": 5}
+_LANGUAGE_BY_CODE: dict[int, str] = {1: "en", 2: "fr", 5: "nl", 11: "fr", 24: "en", 26: "nl"}
 CURRENCY = "EUR"
 
 _DENIED_ALL = PatronStatus(
@@ -180,6 +193,12 @@ class _Patron:
     view: PatronView
     pin: PinCheck
     snapshot: PatronSnapshot
+    pin_locked: bool = False
+
+
+#: Ages a withheld birth date is told as verdicts about ("at least 16: yes"),
+#: besides every branch's minimum entry age.
+AGE_VERDICT_YEARS: tuple[int, ...] = (12, 14, 16, 18)
 
 
 _CHARSET_FALLBACKS = str.maketrans({"€": "EUR", "…": "...", "’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
@@ -244,6 +263,18 @@ class LibraryHandler(Sip2Handler):
         self.rules = site_rules(store)
         self.rules_with_pin = site_rules(store, pin_required=frozenset({Action.CHECKOUT, Action.RENEW, Action.HOLD}))
         self.item_types = store.item_types()
+        self.limits: Limits = store.limits()
+        self.login_throttle = login_throttle(self.limits)
+        self.probe_throttle = probe_throttle(self.limits)
+        self.pin_lock = PinLock(self.limits.pin_attempts, self.limits.pin_window_minutes)
+        self.age_years = tuple(
+            sorted(set(AGE_VERDICT_YEARS) | {b.min_entry_age for b in store.branches().values() if b.min_entry_age})
+        )
+        self.monotonic: Callable[[], float] = _time.monotonic
+        self.login_log = BurstLog(log, "SIP2 logins refused")
+        self.probe_log = BurstLog(log, "unknown-card requests slowed down")
+        self.pin_log = BurstLog(log, "wrong PINs over SIP2")
+        self.role_log = BurstLog(log, "requests refused for the account's role")
 
     # ------------------------------------------------------------------ helpers
 
@@ -253,9 +284,41 @@ class LibraryHandler(Sip2Handler):
     #: the server's SIP2 character set (set by LibraryServer)
     encoding = "cp850"
 
+    def _role(self, session: Sip2Session) -> Role:
+        account = session.account
+        if account is not None:
+            return account.role
+        return Role.STAFF if not self.accounts else Role.KIOSK
+
     async def handle(self, msg: Message, session: Sip2Session) -> Message | None:
+        language = getattr(msg, "language", None)
+        if isinstance(language, int) and language in _LANGUAGE_BY_CODE:
+            session.state["language"] = _LANGUAGE_BY_CODE[language]
+        if (session.logged_in or not self.login_required) and not isinstance(msg, UnknownMessage):
+            role = self._role(session)
+            if not may_send(role, msg.command_code):
+                self.role_log.note(session.address, self.monotonic(), f"a {role.value} account sent {msg.command_code}")
+                refusal = refusal_for(msg, _t("library.not_allowed", self._terminal_language(session)))
+                return None if refusal is None else self._encodable(refusal)
         answer = await super().handle(msg, session)
+        probe = session.state.pop("unknown_probe", False)
+        if probe:
+            # An unknown card number: enumeration must be slow (throttle.py).
+            now = self.monotonic()
+            delay = self.probe_throttle.reserve(session.address, now)
+            count = self.probe_throttle.failed(session.address, now)
+            if delay > 0:
+                self.probe_log.note(session.address, now, f"{count} in the window")
+                await asyncio.sleep(delay)
         return None if answer is None else self._encodable(answer)
+
+    def _terminal_language(self, session: Sip2Session) -> str | None:
+        """The language of answers that name no patron: the account's, else
+        the last one a request on this connection named, else the default."""
+        account = session.account
+        if account is not None and account.language:
+            return account.language
+        return session.state.get("language")
 
     def _encodable(self, answer: Message) -> Message:
         """Replace what the character set cannot carry (a title with '€' in
@@ -287,17 +350,38 @@ class LibraryHandler(Sip2Handler):
         with self.store.group():
             return operation(self.store)
 
-    def _find_patron(self, number: str, password: str | None, *, lists: bool = False) -> _Patron | None:
+    def _find_patron(
+        self, number: str, password: str | None, *, lists: bool = False, session: Sip2Session | None = None
+    ) -> _Patron | None:
         identified = self.store.identify(number)
         if identified is None:
+            if session is not None:
+                session.state["unknown_probe"] = True
             return None
         view = self.store.patron(identified.patron_id, with_lists=lists)
+        locked = False
         if password:
+            pid = view.patron_id
             ok = view.pin is not None and hmac.compare_digest(view.pin.encode(), password.encode())
-            pin = PinCheck.RIGHT if ok else PinCheck.WRONG
+            locked = self.pin_lock.locked(pid)
+            if not ok and not locked:
+                locked = self.pin_lock.wrong(pid)
+                if session is not None:
+                    self.pin_log.note(session.address, self.monotonic())
+                if locked:
+                    log.warning(
+                        "a patron's PIN is locked after %d wrong PINs within %d minutes (connection %s)",
+                        self.limits.pin_attempts, self.limits.pin_window_minutes,
+                        session.connection_id if session is not None else "-",
+                    )  # fmt: skip
+            pin = PinCheck.RIGHT if ok and not locked else PinCheck.WRONG
         else:
             pin = PinCheck.UNKNOWN
-        return _Patron(identified, view, pin, patron_snapshot(view, identified, pin=pin))
+        return _Patron(identified, view, pin, patron_snapshot(view, identified, pin=pin), pin_locked=locked)
+
+    def _disclosure(self, patron: _Patron, session: Sip2Session | None) -> Disclosure:
+        role = self._role(session) if session is not None else Role.STAFF
+        return disclosure(role, right_pin=patron.pin is PinCheck.RIGHT)
 
     def _decide(self, action: Action, patron: _Patron) -> Decision:
         rules = self.rules_with_pin if patron.pin is not PinCheck.UNKNOWN else self.rules
@@ -333,12 +417,17 @@ class LibraryHandler(Sip2Handler):
         )
         return flags, decisions
 
+    def _age_verdicts(self, birth: date) -> list[str]:
+        today = self._now().date()
+        age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+        return [format_age_verdict(years, age >= years) for years in self.age_years]
+
     @property
     def pure_wise(self) -> bool:
         """Whether answers carry exactly what a Wise site sends (no extension fields)."""
         return self.dialect == "wise"
 
-    def _extensions(self, patron: _Patron) -> list[tuple[str, str]]:
+    def _extensions(self, patron: _Patron, shown: Disclosure) -> list[tuple[str, str]]:
         f = self.fields
         view = patron.view
         today = self._now().date()
@@ -346,7 +435,10 @@ class LibraryHandler(Sip2Handler):
             return [(f.subscription_status, wise.wise_status(view, patron.identified, today)), *wise.badge_fields(view)]
         out: list[tuple[str, str]] = [(f.patron_number, view.patron_id)]
         if view.birth_date:
-            out.append((f.birth_date, format_date(view.birth_date)))
+            if shown.birth_date:
+                out.append((f.birth_date, format_date(view.birth_date)))
+            else:
+                out.extend((f.age_verdict, v) for v in self._age_verdicts(view.birth_date))
         sub = view.subscription
         patron_type = view.patron_type or (sub.type_code if sub else None)
         if patron_type:
@@ -364,9 +456,15 @@ class LibraryHandler(Sip2Handler):
         out.append((f.temporary_number, "Y" if patron.identified.by == "temporary_number" else "N"))
         for name in view.badges:
             out.append((f.badges, format_badge(name, name in view.active_badges)))
-        for charge in view.charges:
-            if charge.arrangement_date is None:
+        open_charges = [c for c in view.charges if c.arrangement_date is None]
+        if shown.charges:
+            for charge in open_charges:
                 out.append((f.charges, format_charge(charge.created, charge.amount_cents)))
+        elif shown.charge_summary and open_charges:
+            # One summary instead of the list: the oldest open charge's date
+            # and the total (what R1 and R3 need, nothing more).
+            oldest = min(c.created for c in open_charges)
+            out.append((f.charges, format_charge(oldest, sum(c.amount_cents for c in open_charges))))
         out.extend(wise.badge_fields(view))
         return out
 
@@ -398,16 +496,33 @@ class LibraryHandler(Sip2Handler):
 
     # ------------------------------------------------------------------ login, status
 
-    def on_login(self, msg: LoginRequest, session: Sip2Session) -> Message:
+    async def on_login(self, msg: LoginRequest, session: Sip2Session) -> Message:
         if not self.accounts:
             return LoginResponse(ok=True)
+        address = session.address
+        delay = self.login_throttle.reserve(address, self.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)  # after failures from this address: one attempt per slot
         account = self.accounts.get(msg.login_user_id)
         ok = account is not None and hmac.compare_digest(account.password.encode(), msg.login_password.encode())
         if ok:
             session.account = account
-        else:
-            log.warning("connection %d: login refused", session.connection_id)
-        return LoginResponse(ok=ok)
+            return LoginResponse(ok=True)
+        now = self.monotonic()
+        in_window = self.login_throttle.failed(address, now)
+        failures = session.state["login_failures"] = session.state.get("login_failures", 0) + 1
+        self.login_log.note(address, now, f"{in_window} in the window")
+        if failures >= self.limits.login_failures_per_connection:
+            session.close_after_answer = True  # the connection is dropped after this answer
+        return LoginResponse(ok=False)
+
+    def housekeeping(self) -> None:
+        """Summarise the log bursts that are over; forget old failures."""
+        now = self.monotonic()
+        for burst in (self.login_log, self.probe_log, self.pin_log, self.role_log):
+            burst.flush(now)
+        self.login_throttle.prune(now)
+        self.probe_throttle.prune(now)
 
     # ------------------------------------------------------------------ patrons
 
@@ -423,35 +538,47 @@ class LibraryHandler(Sip2Handler):
             screen_message=(self._unknown_patron_text(),),
         )
 
-    def _patron_fields(self, patron: Any, msg: Message) -> dict[str, Any]:
-        """The fields a 24 and a 64 share for a known patron."""
+    def _patron_fields(self, patron: Any, msg: Message, shown: Disclosure) -> dict[str, Any]:
+        """The fields a 24 and a 64 share for a known patron, as much as
+        *shown* allows."""
         flags, decisions = self._flags(patron)
         view = patron.view
         sub = view.subscription
+        screen = self._screen(decisions, view.language, patron)
+        if patron.pin_locked:
+            screen = (_t("library.pin_locked", view.language),)
         return dict(
             patron_status=flags,
             language=LANGUAGE_CODES.get(view.language, 0),
             institution_id=self.institution_id,
             patron_identifier=msg.patron_identifier,
-            personal_name=view.name,
+            personal_name=view.name if shown.name else "",
             valid_patron=True,
             valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
-            currency_type=CURRENCY,
-            fee_amount=format_money(view.charges_open_cents + (sub.fee_open_cents if sub else 0)),
-            screen_message=self._screen(decisions, view.language, patron),
-            extra_fields=tuple(self._extensions(patron)),
+            currency_type=CURRENCY if shown.charges else None,
+            fee_amount=format_money(view.charges_open_cents + (sub.fee_open_cents if sub else 0)) if shown.charges else None,
+            screen_message=screen,
+            extra_fields=tuple(self._extensions(patron, shown)),
         )
 
     def on_patron_status(self, msg: PatronStatusRequest, session: Sip2Session) -> Message:
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password or None)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password or None, session=session)
         if patron is None:
             return self._unknown_patron(PatronStatusResponse, msg)
-        return PatronStatusResponse(**self._patron_fields(patron, msg))
+        return PatronStatusResponse(**self._patron_fields(patron, msg, self._disclosure(patron, session)))
 
     def on_patron_information(self, msg: PatronInformationRequest, session: Sip2Session) -> Message:
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True, session=session)
         if patron is None:
             return self._unknown_patron(PatronInformationResponse, msg)
+        shown = self._disclosure(patron, session)
+        sub = patron.view.subscription
+        if not shown.lists:
+            return PatronInformationResponse(
+                **self._patron_fields(patron, msg, shown),
+                charged_items_limit=sub.loan_limit if sub else None,
+                fee_limit=format_money(sub.max_charges_cents) if sub and shown.charges else None,
+            )
         view = patron.view
         today = self._now().date()
         overdue = [loan for loan in view.loans if loan.due < today]
@@ -467,7 +594,7 @@ class LibraryHandler(Sip2Handler):
             return tuple(values[window]) if kind in msg.summary else ()
 
         return PatronInformationResponse(
-            **self._patron_fields(patron, msg),
+            **self._patron_fields(patron, msg, shown),
             hold_items_count=len(available),
             overdue_items_count=len(overdue),
             charged_items_count=len(view.loans),
@@ -499,10 +626,43 @@ class LibraryHandler(Sip2Handler):
             PatronStatusRequest(institution_id=msg.institution_id, patron_identifier=msg.patron_identifier), session
         )
 
+    async def on_patron_enable(self, msg: PatronEnable, session: Sip2Session) -> Message:
+        """25: lift the block of a blocked card and the lock of the patron's
+        PIN (for the roles allowed to unblock); answered with a 26."""
+
+        def answer(patron: _Patron | None, text: str) -> PatronEnableResponse:
+            if patron is None:
+                return PatronEnableResponse(
+                    patron_status=_DENIED_ALL, institution_id=self.institution_id,
+                    patron_identifier=msg.patron_identifier, valid_patron=False, valid_patron_password=False,
+                    screen_message=(text,),
+                )  # fmt: skip
+            flags, _ = self._flags(patron)
+            return PatronEnableResponse(
+                patron_status=flags, language=LANGUAGE_CODES.get(patron.view.language, 0),
+                institution_id=self.institution_id, patron_identifier=msg.patron_identifier,
+                personal_name=patron.view.name, valid_patron=True,
+                valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
+                screen_message=(text,),
+            )  # fmt: skip
+
+        if self._role(session) not in UNBLOCKING:  # (the role table says so too)
+            return answer(None, _t("library.not_allowed", self._terminal_language(session)))
+        number = msg.patron_identifier
+        before = self._find_patron(number, None, session=session)
+        if before is None:
+            return answer(None, self._unknown_patron_text())
+        if before.identified.card_status is CardStatus.BLOCKED:
+            await self._write(lambda s: s.enable_card(number))
+        self.pin_lock.clear(before.view.patron_id)
+        log.info("connection %d: a card was enabled by the SC", session.connection_id)
+        after = self._find_patron(number, msg.patron_password or None, session=session)
+        return answer(after, _t("library.patron_enabled", after.view.language if after else None))
+
     def on_registrations(self, msg: RegistrationsRequest, session: Sip2Session) -> Message:
         """41 (Wise SIP2+): one YZ per open registration (FB), or per paid one
         (FA, FC); the PIN, when given, must be right."""
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
 
         def answer(lines=(), text: str | None = None) -> RegistrationsResponse:  # noqa: ANN001
             return RegistrationsResponse.of(
@@ -519,7 +679,7 @@ class LibraryHandler(Sip2Handler):
         return answer(wise.registration_lines(stored, paid=paid))
 
     async def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session) -> Message:
-        patron = self._find_patron(msg.patron_identifier, None)
+        patron = self._find_patron(msg.patron_identifier, None, session=session)
         amount = parse_money(msg.fee_amount)
         lang = patron.view.language if patron else None
 
@@ -572,7 +732,7 @@ class LibraryHandler(Sip2Handler):
         )
 
     async def on_checkout(self, msg: CheckoutRequest, session: Sip2Session) -> Message:
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
         if patron is None:
             return self._checkout_refusal(msg, self._unknown_patron_text())
         lang = patron.view.language
@@ -582,6 +742,24 @@ class LibraryHandler(Sip2Handler):
         today = self._now().date()
         pid = patron.view.patron_id
         renewal = item.loan is not None and item.loan.patron == pid
+        if msg.no_block and item.loan is not None and not renewal:
+            # An offline (no-block) checkout never takes an item away from the
+            # patron it is charged to: refused, and recorded for staff.
+            item_id = item.item_id
+            account = session.account.login if session.account is not None else None
+            at = self._now().isoformat(timespec="seconds")
+            try:
+                await self._write(lambda s: s.record_incident(
+                    "no_block_checkout_of_charged_item", at=at, account=account, item_id=item_id,
+                    detail="a no-block checkout named an item on loan to another patron; refused",
+                ))  # fmt: skip
+            except LibraryError:  # pragma: no cover - the refusal matters more than the note
+                pass
+            log.warning(
+                "connection %d: no-block checkout of an item on loan to another patron refused (recorded for staff)",
+                session.connection_id,
+            )
+            return self._checkout_refusal(msg, _t("library.item_on_loan", lang), item)
         if not msg.no_block:
             decision = self._decide(Action.RENEW if renewal else Action.CHECKOUT, patron)
             if not decision.allowed:
@@ -605,10 +783,7 @@ class LibraryHandler(Sip2Handler):
         def lend(s: Store):  # noqa: ANN202
             if renewal:
                 return s.renew(pid, item_id, today=today, due=due)
-            with s.transaction():
-                if s.item(item_id).loan is not None:  # no-block checkout of an item on loan to another patron
-                    s.checkin(item_id, today=today)
-                return s.checkout(pid, item_id, today=today, due=due)
+            return s.checkout(pid, item_id, today=today, due=due)
 
         try:
             loan = await self._write(lend)
@@ -639,7 +814,7 @@ class LibraryHandler(Sip2Handler):
                 alert=True,
                 institution_id=self.institution_id,
                 item_identifier=msg.item_identifier,
-                screen_message=(_t("library.item_unknown", None),),
+                screen_message=(_t("library.item_unknown", self._terminal_language(session)),),
             )
 
         item = self.store.item(msg.item_identifier)
@@ -651,9 +826,7 @@ class LibraryHandler(Sip2Handler):
             result = await self._write(lambda s: s.checkin(item_id, today=today))
         except LibraryError:
             return unknown_item()
-        lang = None
-        if result.patron_id is not None:
-            lang = self.store.patron(result.patron_id, with_lists=False).language
+        lang = self._terminal_language(session)  # never the previous borrower's
         if result.hold_patron_id is not None:
             branches = self.store.branches()
             here = next(
@@ -716,7 +889,7 @@ class LibraryHandler(Sip2Handler):
                 screen_message=(text,),
             )
 
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
         if patron is None:
             return refusal(self._unknown_patron_text())
         lang = patron.view.language
@@ -746,10 +919,15 @@ class LibraryHandler(Sip2Handler):
         )
 
     async def on_renew_all(self, msg: RenewAllRequest, session: Sip2Session) -> Message:
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True, session=session)
         if patron is None:
             return RenewAllResponse(ok=False, institution_id=self.institution_id, screen_message=(self._unknown_patron_text(),))
         lang = patron.view.language
+        if patron.pin is PinCheck.WRONG:
+            # Nothing about the patron's loans after a wrong PIN.
+            text = _t("library.pin_locked", lang) if patron.pin_locked else self._wrong_pin_text(lang)
+            return RenewAllResponse(ok=False, institution_id=self.institution_id, screen_message=(text,))
+        listed = self._disclosure(patron, session).lists
         decision = self._decide(Action.RENEW, patron)
         items = [loan.item_id for loan in patron.view.loans]
         if not decision.allowed:
@@ -757,7 +935,7 @@ class LibraryHandler(Sip2Handler):
                 ok=False,
                 unrenewed_count=len(items),
                 institution_id=self.institution_id,
-                unrenewed_items=tuple(items),
+                unrenewed_items=tuple(items) if listed else (),
                 screen_message=(self._refusal_text(decision, lang, patron),),
             )
         renewed, unrenewed = [], []
@@ -770,8 +948,8 @@ class LibraryHandler(Sip2Handler):
             renewed_count=len(renewed),
             unrenewed_count=len(unrenewed),
             institution_id=self.institution_id,
-            renewed_items=tuple(renewed),
-            unrenewed_items=tuple(unrenewed),
+            renewed_items=tuple(renewed) if listed else (),
+            unrenewed_items=tuple(unrenewed) if listed else (),
             screen_message=(_t("library.renew_all", lang, renewed=len(renewed), unrenewed=len(unrenewed)),),
         )
 
@@ -811,7 +989,7 @@ class LibraryHandler(Sip2Handler):
         mode = msg.hold_mode
         if mode not in HOLD_MODES:
             return answer(False, self.not_supported_message)
-        patron = self._find_patron(msg.patron_identifier, msg.patron_password)
+        patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
         if patron is None:
             return answer(False, self._unknown_patron_text())
         lang = patron.view.language
@@ -921,20 +1099,40 @@ class LibraryServer:
             store, fields=fields, clock=clock, extra_accounts=extra_accounts, writer=self.writer, dialect=dialect
         )
         self.handler.encoding = encoding
-        self.server = Sip2Server(self.handler, encoding=encoding)
+        limits = self.handler.limits
+        self.server = Sip2Server(
+            self.handler,
+            encoding=encoding,
+            idle_timeout=limits.idle_timeout_seconds,
+            login_timeout=limits.login_timeout_seconds,
+            max_connections=limits.max_connections,
+            max_connections_per_address=limits.max_connections_per_address,
+        )
         self.port: int | None = None
+        self._housekeeping: asyncio.Task | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None) -> int:
         if not self.handler.accounts:
             log.warning("no SIP2 login accounts in the data file: every login is accepted")
         self.port = await self.server.start(host, port, ssl=tls)
+        log.info("SIP2 connections: at most %s at once", self.server.connection_cap())
+        self._housekeeping = asyncio.create_task(self._housekeep())
         return self.port
+
+    async def _housekeep(self) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            self.handler.housekeeping()
 
     async def serve_forever(self) -> None:
         await self.server.serve_forever()
 
     async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            self._housekeeping = None
         await self.server.close()
+        self.handler.housekeeping()
         if self.writer is not None:
             writer, self.writer = self.writer, None
             await asyncio.get_running_loop().run_in_executor(None, writer.close)

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from kiosk.sip2.dialects import FieldCodes
+from kiosk.files import private_file
 
 from .datafile import (
     Account,
@@ -40,10 +42,12 @@ from .datafile import (
     HoldStatus,
     Item,
     ItemType,
+    Limits,
     Loan,
     Patron,
     PatronRunSettings,
     Payment,
+    Role,
     ServerSection,
     Subscription,
     SubscriptionStatus,
@@ -54,7 +58,9 @@ from .errors import LibraryError, NotFound, PaymentRefused, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: The first bytes of every SQLite database file.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,7 +115,11 @@ CREATE TABLE holds (
     item_id TEXT NOT NULL REFERENCES items, created TEXT NOT NULL, status TEXT NOT NULL, pickup_branch TEXT);
 CREATE INDEX holds_item ON holds (item_id, status);
 CREATE INDEX holds_patron ON holds (patron_id);
-CREATE TABLE accounts (login TEXT PRIMARY KEY, password TEXT NOT NULL, location TEXT NOT NULL);
+CREATE TABLE accounts (
+    login TEXT PRIMARY KEY, password TEXT NOT NULL, location TEXT NOT NULL, role TEXT NOT NULL, language TEXT);
+CREATE TABLE incidents (
+    incident_id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, account TEXT,
+    item_id TEXT, detail TEXT NOT NULL);
 CREATE TABLE payments (
     payment_id INTEGER PRIMARY KEY, transaction_id TEXT, adm_id TEXT NOT NULL, patron_id TEXT NOT NULL REFERENCES patrons,
     amount_cents INTEGER NOT NULL CHECK (amount_cents > 0), booked TEXT NOT NULL);
@@ -384,6 +394,10 @@ class Store:
                 pass
             except OSError as exc:
                 raise StoreError(f"cannot replace {p}{suffix}: {exc.strerror}") from None
+        try:
+            private_file(p)
+        except OSError as exc:
+            raise StoreError(f"cannot create {p}: {exc.strerror}") from None
         conn = cls._connect(p)
         store = cls(conn, p, fault_delay=fault_delay)
         with store.transaction():
@@ -399,6 +413,7 @@ class Store:
         p = Path(path)
         if not p.exists():
             raise StoreError(f"{p}: no such state file")
+        private_file(p)
         conn = cls._connect(p)
         store = cls(conn, p, fault_delay=fault_delay)
         try:
@@ -438,6 +453,7 @@ class Store:
                     store = cls._resume(p, digest, fault_delay)
                     resumed = store is not None
                     if store is None:
+                        refuse_foreign_file(p)  # (under the exclusive lock: nobody is building it)
                         store = cls.create(p, data, fault_delay=fault_delay)
                     lock.hold(fcntl.LOCK_SH, deadline)
                 if store is not None:
@@ -565,6 +581,7 @@ class Store:
             "patron_run": data.patron_run.model_dump_json(),
             "server_fields": data.server.fields.model_dump_json(),
             "dialect": data.server.dialect,
+            "server_limits": data.server.limits.model_dump_json(),
         }
         c.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
         c.executemany(
@@ -656,7 +673,8 @@ class Store:
             [(h.patron, h.item, h.created.isoformat(), h.status.value, h.pickup_branch) for h in data.holds],
         )
         c.executemany(
-            "INSERT INTO accounts VALUES (?, ?, ?)", [(a.login, a.password, a.location) for a in data.server.accounts]
+            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?)",
+            [(a.login, a.password, a.location, a.role.value, a.language) for a in data.server.accounts],
         )
         c.executemany(
             "INSERT INTO payments (transaction_id, adm_id, patron_id, amount_cents, booked) VALUES (?, ?, ?, ?, ?)",
@@ -748,7 +766,10 @@ class Store:
             Hold(patron=r[0], item=r[1], created=_d(r[2]), status=HoldStatus(r[3]), pickup_branch=r[4])
             for r in q("SELECT patron_id, item_id, created, status, pickup_branch FROM holds ORDER BY hold_id")
         ]
-        accounts = [Account(login=r[0], password=r[1], location=r[2]) for r in q("SELECT * FROM accounts ORDER BY rowid")]
+        accounts = [
+            Account(login=r[0], password=r[1], location=r[2], role=Role(r[3]), language=r[4])
+            for r in q("SELECT login, password, location, role, language FROM accounts ORDER BY rowid")
+        ]
         payments = [
             Payment(transaction_id=r[0], adm_id=r[1], patron=r[2], amount=_euro(r[3]), booked=datetime.fromisoformat(r[4]))
             for r in q("SELECT transaction_id, adm_id, patron_id, amount_cents, booked FROM payments ORDER BY payment_id")
@@ -764,7 +785,7 @@ class Store:
             loans=loans,
             holds=holds,
             payments=payments,
-            server=ServerSection(dialect=self.dialect, accounts=accounts, fields=self.field_codes()),
+            server=ServerSection(dialect=self.dialect, accounts=accounts, fields=self.field_codes(), limits=self.limits()),
             patron_run=PatronRunSettings.model_validate_json(self.meta("patron_run") or "{}"),
         )
 
@@ -788,7 +809,29 @@ class Store:
         return {r[0]: r[1] for r in self._q("SELECT code, name FROM badges WHERE code IS NOT NULL ORDER BY rowid")}
 
     def accounts(self) -> dict[str, Account]:
-        return {r[0]: Account(login=r[0], password=r[1], location=r[2]) for r in self._q("SELECT * FROM accounts")}
+        return {
+            r[0]: Account(login=r[0], password=r[1], location=r[2], role=Role(r[3]), language=r[4])
+            for r in self._q("SELECT login, password, location, role, language FROM accounts")
+        }
+
+    def limits(self) -> Limits:
+        """The server's throttling and connection limits (``server.limits``)."""
+        return Limits.model_validate_json(self.meta("server_limits") or "{}")
+
+    def record_incident(self, kind: str, *, at: str, account: str | None, item_id: str | None, detail: str) -> None:
+        """Note something for staff (a refused no-block checkout …) in the state."""
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO incidents (at, kind, account, item_id, detail) VALUES (?, ?, ?, ?, ?)",
+                (at, kind, account, item_id, detail),
+            )
+
+    def incidents(self) -> list[dict[str, str | None]]:
+        """What was recorded for staff, oldest first."""
+        return [
+            {"at": r[0], "kind": r[1], "account": r[2], "item": r[3], "detail": r[4]}
+            for r in self._q("SELECT at, kind, account, item_id, detail FROM incidents ORDER BY incident_id")
+        ]
 
     def branches(self) -> dict[str, Branch]:
         return {
@@ -1083,6 +1126,13 @@ class Store:
             cur = c.execute("UPDATE cards SET status = 'blocked' WHERE number = ?", (number,))
             return cur.rowcount > 0
 
+    def enable_card(self, number: str) -> bool:
+        """Lift a card's block (SIP2 25 Patron Enable).  False when the card
+        is not blocked."""
+        with self.transaction() as c:
+            cur = c.execute("UPDATE cards SET status = 'active' WHERE number = ? AND status = 'blocked'", (number,))
+            return cur.rowcount > 0
+
     def pay(
         self, patron_id: str, amount_cents: int, *, what: str, transaction_id: str | None = None,
         booked: datetime | None = None,
@@ -1287,6 +1337,43 @@ class Store:
         problems = [r[0] for r in self._q("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"foreign key: {tuple(r)}" for r in self._q("PRAGMA foreign_key_check")]
         return problems
+
+
+def is_state_file(path: Path) -> bool:
+    """Whether *path* is a bibkiosk library state file (of any schema
+    version): an SQLite database with our ``meta`` table."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+                return False
+    except OSError:
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
+def refuse_foreign_file(path: Path) -> None:
+    """A :class:`StoreError` unless *path* is missing, empty or a library
+    state file: ``--state`` must never overwrite another file (the data
+    file, a journal …)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise StoreError(f"{path} is not a regular file; refusing to use it as the library state")
+    if st.st_size == 0 or is_state_file(path):
+        return
+    raise StoreError(f"{path} is not a bibkiosk library state file; refusing to overwrite it (give another --state)")
 
 
 def data_digest(data: DataFile) -> str:

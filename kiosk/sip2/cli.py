@@ -153,7 +153,9 @@ def _read_secret(path: Path | None, what: str):
     if path is None:
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        from kiosk.files import SECRET_LIMIT, read_bounded
+
+        text = read_bounded(path, SECRET_LIMIT).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise _UsageError(f"cannot read the {what} file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     lines = text.splitlines()

@@ -63,6 +63,8 @@ from .messages import (
 )
 
 __all__ = [
+    "format_age_verdict",
+    "parse_age_verdict",
     "BADGE_OFF_SUFFIX",
     "BADGE_SEPARATORS",
     "DIALECTS",
@@ -183,6 +185,8 @@ class FieldCodes(BaseModel):
     #: The library's own patron number: the same for every card and the temporary
     #: number of one patron (the wrong-PIN budget is kept per patron, not per card).
     patron_number: str = "XI"
+    #: Age verdicts sent instead of the birth date (a door; a kiosk without the right PIN).
+    age_verdict: str = "XA"
 
     @field_validator("*")
     @classmethod
@@ -291,6 +295,19 @@ def parse_badge_codes(values: Iterable[str]) -> tuple[str, ...]:
 def same_badge(a: str, b: str) -> bool:
     """Badge codes and names compare trimmed and case-insensitively."""
     return a.strip().casefold() == b.strip().casefold()
+
+
+def format_age_verdict(years: int, at_least: bool) -> str:
+    """An age verdict: ``16:Y`` (at least 16 years old) or ``18:N`` (not yet 18)."""
+    return f"{years}:{'Y' if at_least else 'N'}"
+
+
+def parse_age_verdict(text: str) -> tuple[int, bool] | None:
+    """(years, at_least); None for garbage."""
+    years, sep, verdict = text.strip().partition(":")
+    if not sep or not years.isdigit() or not years.isascii() or len(years) > 3 or verdict.upper() not in ("Y", "N"):
+        return None
+    return int(years), verdict.upper() == "Y"
 
 
 def format_charge(created: date, cents: int) -> str:

@@ -612,6 +612,31 @@ class BlockPatron(Message):
     terminal_password: str = _var("AC", required=True, default="")
 
 
+@_message("25")
+class PatronEnable(Message):
+    """25, SC to ACS: lift a block (answered with a 26)."""
+
+    transaction_date: datetime | None = _date()
+    institution_id: str = _ao()
+    patron_identifier: str = _var("AA", required=True, default=REQUIRED)
+    terminal_password: str | None = _var("AC")
+    patron_password: str | None = _var("AD")
+
+
+@_message("26")
+class PatronEnableResponse(Message):
+    patron_status: PatronStatus = _fixed(K_STATUS, 14, factory=PatronStatus)
+    language: int = _fixed(K_INT, 3, 0)
+    transaction_date: datetime | None = _date()
+    institution_id: str = _ao()
+    patron_identifier: str = _var("AA", required=True, default=REQUIRED)
+    personal_name: str = _var("AE", required=True, default="")
+    valid_patron: bool | None = _var("BL", K_BOOL)
+    valid_patron_password: bool | None = _var("CQ", K_BOOL)
+    screen_message: tuple[str, ...] = _af()
+    print_line: tuple[str, ...] = _ag()
+
+
 @_message("35")
 class EndPatronSessionRequest(Message):
     transaction_date: datetime | None = _date()
@@ -1143,7 +1168,7 @@ class RegistrationsResponse(Message):
 
 
 # ---------------------------------------------------------------------------
-# Anything else (Wise's SIP2+ dialogs 41/42, 25/26, ...)
+# Anything else
 # ---------------------------------------------------------------------------
 
 
@@ -1238,6 +1263,8 @@ __all__ = [
     "RegistrationsResponse",
     "PatronInformationRequest",
     "PatronInformationResponse",
+    "PatronEnable",
+    "PatronEnableResponse",
     "PatronStatus",
     "PatronStatusRequest",
     "PatronStatusResponse",

@@ -24,20 +24,31 @@
 - Answers carry AY/AZ when the request did (``error_detection="auto"``),
   always (``True``) or never (``False``).
 - Log lines show frames only through :func:`redact_frame`.
+- Limits: ``max_connections`` (at the cap, the connection idle longest
+  that has not logged in makes room; else the newcomer is closed),
+  ``max_connections_per_address``, ``idle_timeout`` (logged in) and
+  ``login_timeout`` (not yet logged in).  The cap never exceeds what the
+  open-file limit leaves (``RLIMIT_NOFILE`` less a reserve); ``accept()``
+  failing at the limit is one log line per burst, not a traceback each.
+- A handler sets ``session.close_after_answer`` to drop the connection once
+  its answer is sent (too many failed logins).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import itertools
 import logging
+import resource
 import ssl as ssl_module
+import time
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Literal
 
-from kiosk.logsafe import stack_only
+from kiosk.logsafe import BurstLog, stack_only
 
 from .codec import DEFAULT_MAX_FRAME, Sip2Codec
 from .errors import LocalSip2Error, RemoteSip2Error, Sip2Error
@@ -62,6 +73,8 @@ from .messages import (
     LoginRequest,
     LoginResponse,
     Message,
+    PatronEnable,
+    PatronEnableResponse,
     PatronInformationRequest,
     PatronInformationResponse,
     PatronStatus,
@@ -103,6 +116,18 @@ class Sip2Session:
     state: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
     last_response: bytes | None = field(default=None, repr=False)
+    #: set by a handler: close the connection once this answer is sent
+    close_after_answer: bool = False
+    #: monotonic time of the last request (or of the connection)
+    last_activity: float = 0.0
+
+    @property
+    def address(self) -> str:
+        """The peer's address without the port ("127.0.0.1")."""
+        peer = self.peer
+        if isinstance(peer, (tuple, list)) and peer:
+            return str(peer[0])
+        return str(peer) if peer else "?"
 
 
 _DENIED = PatronStatus(
@@ -183,6 +208,11 @@ def refusal_for(msg: Message, screen_message: str | None = None) -> Message | No
         return ItemStatusUpdateResponse(
             item_properties_ok=False, item_identifier=msg.item_identifier, screen_message=af
         )
+    if kind is PatronEnable:
+        return PatronEnableResponse(
+            patron_status=_DENIED, institution_id=inst, patron_identifier=msg.patron_identifier,
+            valid_patron=False, valid_patron_password=False, screen_message=af,
+        )  # fmt: skip
     if kind is RegistrationsRequest:
         return RegistrationsResponse(institution_id=inst, patron_identifier=msg.patron_identifier, screen_message=af)
     if kind is HoldRequest:
@@ -208,6 +238,7 @@ _DISPATCH: dict[type[Message], str] = {
     ItemStatusUpdate: "on_item_status_update",
     BlockPatron: "on_block_patron",
     HoldRequest: "on_hold",
+    PatronEnable: "on_patron_enable",
     RegistrationsRequest: "on_registrations",
 }
 
@@ -224,6 +255,7 @@ _SUPPORT: dict[str, str] = {
     "17": "on_item_information",
     "19": "on_item_status_update",
     "15": "on_hold",
+    "25": "on_patron_enable",
     "29": "on_renew",
     "65": "on_renew_all",
 }
@@ -351,6 +383,9 @@ class Sip2Handler:
     def on_hold(self, msg: HoldRequest, session: Sip2Session) -> Message | None:
         return refusal_for(msg, self.not_supported_message)
 
+    def on_patron_enable(self, msg: PatronEnable, session: Sip2Session) -> Message | None:
+        return refusal_for(msg, self.not_supported_message)
+
     def on_registrations(self, msg: RegistrationsRequest, session: Sip2Session) -> Message | None:
         """41 (Wise SIP2+): answer a 42 with one YZ per registration
         (``RegistrationsResponse.of(registrations, ...)``).  A fee paid by
@@ -387,6 +422,10 @@ class Sip2Server:
         max_frame: int = DEFAULT_MAX_FRAME,
         idle_timeout: float | None = None,
         max_unreadable: int | None = None,
+        max_connections: int | None = None,
+        max_connections_per_address: int | None = None,
+        login_timeout: float | None = None,
+        fd_reserve: int = 32,
     ) -> None:
         if error_detection not in (True, False, "auto"):
             raise LocalSip2Error("error_detection must be True, False or 'auto'", field="error_detection")
@@ -399,14 +438,36 @@ class Sip2Server:
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.max_unreadable = max_unreadable
+        self.max_connections = max_connections
+        self.max_connections_per_address = max_connections_per_address
+        self.login_timeout = login_timeout
+        self.fd_reserve = fd_reserve
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._session_writers: dict[int, asyncio.StreamWriter] = {}
+        self._refused_log = BurstLog(log, "connections refused (connection limit)")
+        self._accept_log = BurstLog(log, "accept() failed (open-file limit reached)", quiet=10.0)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous_exception_handler: Any = None
         self.sessions: dict[int, Sip2Session] = {}
         self.port: int | None = None
 
+    def connection_cap(self) -> int | None:
+        """The connections served at once: ``max_connections``, but never
+        more than the open-file limit leaves after ``fd_reserve``."""
+        try:
+            soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (OSError, ValueError):  # pragma: no cover
+            soft = resource.RLIM_INFINITY
+        by_files = None if soft == resource.RLIM_INFINITY else max(1, soft - self.fd_reserve)
+        caps = [c for c in (self.max_connections, by_files) if c is not None]
+        return min(caps) if caps else None
+
     async def start(self, host: str = "127.0.0.1", port: int = 0, ssl: ssl_module.SSLContext | None = None) -> int:
         """Listen on ``host:port`` (0 = a free port); return the bound port."""
+        self._cap = self.connection_cap()
+        self._install_accept_handler()
         self._server = await asyncio.start_server(self._on_connection, host, port, ssl=ssl, limit=self.max_frame)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("SIP2 server listening on %s:%s%s", host, self.port, " (TLS)" if ssl else "")
@@ -417,8 +478,68 @@ class Sip2Server:
             raise LocalSip2Error("start() the server first", field="server")
         await self._server.serve_forever()
 
+    def _install_accept_handler(self) -> None:
+        """accept() at the open-file limit: asyncio pauses accepting for a
+        second and reports it with a traceback each time; one line per
+        burst instead."""
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        self._loop = loop
+        self._previous_exception_handler = loop.get_exception_handler()
+        previous = self._previous_exception_handler
+
+        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context.get("exception")
+            if (
+                isinstance(exc, OSError)
+                and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+                and "accept" in str(context.get("message", ""))
+            ):
+                self._accept_log.note("the listening socket", time.monotonic(), errno.errorcode.get(exc.errno, ""))
+                return
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handler)
+
+    def _restore_accept_handler(self) -> None:
+        if self._loop is not None:
+            try:
+                self._loop.set_exception_handler(self._previous_exception_handler)
+            except RuntimeError:  # pragma: no cover - loop closed
+                pass
+            self._loop = None
+        now = time.monotonic()
+        self._accept_log.flush(now, everything=True)
+        self._refused_log.flush(now, everything=True)
+
+    def _make_room(self, address: str) -> bool:
+        """Whether a new connection from *address* may be served, closing
+        the longest-idle connection that has not logged in when at the cap."""
+        per_address = self.max_connections_per_address
+        if per_address is not None and sum(1 for s in self.sessions.values() if s.address == address) >= per_address:
+            return False
+        cap = getattr(self, "_cap", None)
+        if cap is None or len(self.sessions) < cap:
+            return True
+        idle = [s for s in self.sessions.values() if not s.logged_in and s.connection_id in self._session_writers]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda s: s.last_activity)
+        writer = self._session_writers.pop(victim.connection_id)
+        self.sessions.pop(victim.connection_id, None)  # room now; its task ends by itself
+        log.debug("connection %d closed to make room (connection limit)", victim.connection_id)
+        transport = writer.transport
+        if transport is not None:
+            transport.abort()
+        return True
+
     async def close(self) -> None:
         """Stop listening and close every connection."""
+        self._restore_accept_handler()
         if self._server is not None:
             self._server.close()
         for writer in list(self._writers):
@@ -445,12 +566,20 @@ class Sip2Server:
     # -- one connection ----------------------------------------------------
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        session = Sip2Session(connection_id=next(_connection_ids), peer=peer, last_activity=time.monotonic())
+        if not self._make_room(session.address):
+            self._refused_log.note(session.address, session.last_activity)
+            transport = writer.transport
+            if transport is not None:
+                transport.abort()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         self._writers.add(writer)
-        session = Sip2Session(connection_id=next(_connection_ids), peer=writer.get_extra_info("peername"))
         self.sessions[session.connection_id] = session
+        self._session_writers[session.connection_id] = writer
         codec = Sip2Codec(
             self.encoding,
             error_detection=self.error_detection is True,
@@ -458,7 +587,7 @@ class Sip2Server:
             tz=self.tz,
             max_frame=self.max_frame,
         )
-        log.info("connection %d opened", session.connection_id)
+        log.debug("connection %d opened", session.connection_id)
         try:
             await self.handler.on_connect(session)
             await self._serve(reader, writer, codec, session)
@@ -471,6 +600,7 @@ class Sip2Server:
             log.debug("connection %d failure detail:\n%s", session.connection_id, stack_only(exc))
         finally:
             self.sessions.pop(session.connection_id, None)
+            self._session_writers.pop(session.connection_id, None)
             self._writers.discard(writer)
             try:
                 await self.handler.on_disconnect(session)
@@ -483,23 +613,25 @@ class Sip2Server:
                 pass
             if task is not None:
                 self._tasks.discard(task)
-            log.info("connection %d closed after %d requests", session.connection_id, session.requests)
+            log.debug("connection %d closed after %d requests", session.connection_id, session.requests)
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, codec: Sip2Codec, session: Sip2Session
     ) -> None:
         unreadable = 0
         while True:
-            if self.idle_timeout is not None:
+            timeout = self.idle_timeout if session.logged_in else (self.login_timeout or self.idle_timeout)
+            if timeout is not None:
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
+                    data = await asyncio.wait_for(reader.read(65536), timeout)
                 except TimeoutError:
-                    log.info("connection %d idle, closing", session.connection_id)
+                    log.debug("connection %d idle, closing", session.connection_id)
                     return
             else:
                 data = await reader.read(65536)
             if not data:
                 return
+            session.last_activity = time.monotonic()
             codec.receive_data(data)
             while True:
                 try:
@@ -537,9 +669,13 @@ class Sip2Server:
                     continue  # an SC asking us to resend makes no sense; ignore
                 answer = await self._answer(msg, session)
                 if answer is None:
+                    if session.close_after_answer:
+                        return
                     continue
                 checksummed = had_checksum if self.error_detection == "auto" else bool(self.error_detection)
                 await self._send(writer, session, codec, answer, seq if checksummed else None, checksummed=checksummed, request=msg)
+                if session.close_after_answer:
+                    return
 
     async def _answer(self, msg: Message, session: Sip2Session) -> Message | None:
         handler = self.handler

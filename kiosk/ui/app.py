@@ -51,7 +51,7 @@ def load_kv() -> None:
 BUSY_DELAY = 0.4
 #: Memory is handed back this long (s) after the kiosk came to rest, and not
 #: while a patron is at it.
-RELEASE_AFTER = 2.0
+RELEASE_AFTER = 1.0
 
 
 def _malloc_trim() -> None:

@@ -60,6 +60,41 @@ def write_sounds(directory: Path = SOUND_DIR) -> list[Path]:
     return written
 
 
+class _AudioComplaints(logging.Filter):
+    """Catches Kivy's audio provider complaining (a CRITICAL "Unable to open
+    mixer" when the machine has no sound card: not critical for a kiosk)."""
+
+    def __init__(self, into: list[str]) -> None:
+        super().__init__()
+        self.into = into
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Audio" in message[:40] or "mixer" in message:
+            if record.levelno >= logging.WARNING:
+                self.into.append(message.split("]", 1)[-1].strip() or message)
+            return False
+        return True
+
+
+class _audio_complaints:  # noqa: N801 - a context manager
+    def __init__(self, into: list[str]) -> None:
+        self.filter = _AudioComplaints(into)
+        self.loggers = [logging.getLogger("kivy"), logging.getLogger()]
+
+    def __enter__(self) -> None:
+        for logger in self.loggers:
+            logger.addFilter(self.filter)
+            for handler in logger.handlers:
+                handler.addFilter(self.filter)
+
+    def __exit__(self, *exc: object) -> None:
+        for logger in self.loggers:
+            logger.removeFilter(self.filter)
+            for handler in logger.handlers:
+                handler.removeFilter(self.filter)
+
+
 class CuePlayer:
     """Plays the cue files through Kivy's audio (loaded lazily)."""
 
@@ -72,13 +107,18 @@ class CuePlayer:
     def _load(self, name: str):
         if name not in self._sounds:
             sound = None
+            problems: list[str] = []
             try:
-                from kivy.core.audio import SoundLoader
+                with _audio_complaints(problems):
+                    from kivy.core.audio import SoundLoader
 
-                sound = SoundLoader.load(str(self.directory / f"{name}.wav"))
+                    sound = SoundLoader.load(str(self.directory / f"{name}.wav"))
             except Exception as exc:  # noqa: BLE001 - no audio device is not an error
+                problems.append(str(exc))
+            if problems:
+                sound = None
                 if not self._warned:
-                    log.info("no audio output (%s): cues stay silent", exc)
+                    log.info("no audio output (%s): cues stay silent", problems[0])
                     self._warned = True
             self._sounds[name] = sound
         return self._sounds[name]

@@ -81,8 +81,14 @@ class SimPanel(BoxLayout):
         self._rfid_up = True
         self.add_widget(KLabel(text="Simulator  (F2 / F12)", tone="topbar_text", bold=True, font_size=sp(22)))
         self.add_widget(KLabel(text=f"PIN of every demo card: {pin}", tone="topbar_text", font_size=sp(17)))
-        scroll = ScrollView(do_scroll_x=False, bar_width=dp(8))
-        body = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(6))
+        # A slow drag scrolls too (Kivy's default hands a touch that has not moved
+        # 20 px within 55 ms to the button under it); the bar can be dragged and the
+        # wheel scrolls; room below the last button so it is never cut off.
+        scroll = ScrollView(do_scroll_x=False, bar_width=dp(14), scroll_type=["bars", "content"],
+                            scroll_timeout=250, scroll_distance=dp(8), scroll_wheel_distance=dp(40))
+        self.scroll = scroll
+        body = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(6), padding=(0, 0, dp(16), dp(32)))
+        self.body = body
         body.bind(minimum_height=body.setter("height"))
         scroll.add_widget(body)
         self.add_widget(scroll)
@@ -96,6 +102,15 @@ class SimPanel(BoxLayout):
             body.add_widget(b)
             return b
 
+        # The printed receipt, as the sim:// printer got it (the demo has no paper).
+        section("Last receipt")
+        self.receipt = KLabel(text="(nothing printed yet)", tone="topbar_text", font_size=sp(15),
+                              font_name="RobotoMono-Regular")
+        body.add_widget(self.receipt)
+        self._receipts_seen = 0
+        from kivy.clock import Clock
+
+        self._receipt_poll = Clock.schedule_interval(lambda _dt: self.show_receipt(), 0.5)
         section("Patron cards: tap")
         for card in cards:
             button(f"{card.label}  ·  {card.number}", lambda c=card: sim.tap_card(c.number), role="lang")
@@ -119,6 +134,19 @@ class SimPanel(BoxLayout):
         self._rfid_button = button("unplug the RFID pad", self._toggle_rfid, role="danger")
         if library_switch is not None:
             self._library_button = button("take the library system down", self._toggle_library, role="danger")
+
+    def show_receipt(self) -> bool:
+        """Show the newest receipt of the sim:// printer; True when it changed."""
+        try:
+            receipts = sim.printed()
+        except Exception:  # noqa: BLE001 - no sim printer configured
+            return False
+        if len(receipts) == self._receipts_seen:
+            return False
+        self._receipts_seen = len(receipts)
+        last = receipts[-1]
+        self.receipt.text = "\n".join(last.lines) + (f"\n[{last.barcode}]" if last.barcode else "")
+        return True
 
     def _safe(self, func: Callable[[], Any]) -> None:
         try:

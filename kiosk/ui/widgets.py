@@ -42,35 +42,39 @@ def release_text_surfaces() -> None:
                 self._surface = None
 
     CoreLabel._render_end = _render_end
+    global _kivy_refresh
+    _kivy_refresh = CoreLabel.refresh
     CoreLabel.refresh = _refresh_now
     CoreLabel._bibkiosk_releases_surface = True
 
 
-def _refresh_now(self) -> None:  # noqa: ANN001 - replaces kivy.core.text.LabelBase.refresh
-    """Kivy's ``LabelBase.refresh``, but the text is drawn into a new texture
-    at once, in the clock phase, instead of into the old texture when the
-    frame first binds it.
+_kivy_refresh = None
 
-    Kivy's delayed fill uploads the pixels in the middle of drawing a frame,
-    often into a texture the previous frame still uses: a software renderer
-    (Mesa llvmpipe) then has to finish rasterising before it may write it.
-    Measured in bench/kiosk.py: 0.2-1.2 s per new text on this machine, the
-    larger part of every slow patron step."""
-    from kivy.graphics.texture import Texture
 
-    self.resolve_font_name()
-    sz = self.render()
-    self._size_texture = sz
-    self._size = (sz[0], sz[1])
-    width, height = self._size
-    if width <= 1 or height <= 1:
-        self.texture = self.texture_1px
-        return
-    texture = Texture.create(size=(width, height), mipmap=self.options["mipmap"])
-    texture.flip_vertical()
-    texture.add_reload_observer(self._texture_refresh)
-    self.texture = texture
-    self._render_real()
+def _refresh_now(self) -> None:  # noqa: ANN001 - wraps kivy.core.text.LabelBase.refresh
+    """Kivy's ``LabelBase.refresh``, but (1) the text's pixels go into the
+    texture at once, in the clock phase, not when the frame first binds the
+    texture, and (2) into the label's other texture, not the one the last
+    frame drew: each label keeps two and alternates.
+
+    On a software renderer (Mesa llvmpipe) writing a texture that a frame
+    still being rasterised uses makes the writer wait for that frame, and
+    Kivy's delayed fill does it in the middle of drawing the next one.
+    Measured in bench/kiosk.py: 0.2-1.2 s per changed text on this machine
+    (more with other load), the larger part of every slow patron step.  Two
+    textures per label, never more: a fresh texture per text instead is
+    memory the renderer frees late (RSS grew ~15 MB a session)."""
+    current = self.texture
+    spare = getattr(self, "_bibkiosk_spare", None)
+    if current is not None and current is not type(self)._texture_1px:
+        self.texture = spare  # Kivy reuses it when the size fits, else makes a new one
+    _kivy_refresh(self)
+    texture = self.texture
+    if texture is not current and current is not type(self)._texture_1px:
+        self._bibkiosk_spare = current
+    if texture is not None and texture is not type(self)._texture_1px and self._cached_lines:
+        texture.ask_update(None)  # no delayed fill
+        self._render_real()
 
 
 def _darker(rgba: tuple[float, float, float, float], by: float = 0.18) -> tuple[float, float, float, float]:

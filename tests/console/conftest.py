@@ -207,3 +207,26 @@ def browser():
     drv.set_page_load_timeout(30)
     yield drv
     drv.quit()
+
+
+# ---------------------------------------------------------------- store backends
+
+@pytest.fixture(scope="session")
+def pg_cluster(request):
+    """A throwaway PostgreSQL cluster (tests/pgserver.py), stopped by a finalizer."""
+    from tests.pgserver import PgCluster, pg_bindir
+
+    if pg_bindir() is None:
+        pytest.fail("PostgreSQL is not installed (make apt: the postgresql package)")
+    cluster = PgCluster()
+    request.addfinalizer(cluster.stop)
+    cluster.start()
+    return cluster
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The console store's URL, once per backend: SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "console.sqlite")
+    return request.getfixturevalue("pg_cluster").new_database()

@@ -178,8 +178,17 @@ async def test_a_refusal_online_removes_the_offline_entry(tmp_path, library):
         assert (await enter(svc, ok.card, ok.pin)).granted
         await svc.ident.settle_background()
         assert len(svc.store) == 1
-        # Staff block the card in the library system (SIP2 01 Block Patron).
-        await library.adapter.client.block_patron(ok.card, "blocked by staff")
+        # Staff block the card in the library system (SIP2 01 Block Patron: a
+        # staff account; the door's own account may not send 01).
+        from pydantic import SecretStr
+
+        from kiosk.library.datafile import Account, Role
+        from kiosk.sip2.client import Sip2Client
+
+        library.server.handler.accounts["staff-test"] = Account(login="staff-test", password="s", role=Role.STAFF)
+        settings = library.adapter.settings.model_copy(update={"user": "staff-test", "password": SecretStr("s")})
+        async with Sip2Client(settings) as staff:
+            await staff.block_patron(ok.card, "blocked by staff")
         out = await enter(svc, ok.card, ok.pin)
         assert out.rules == ("C3",)
         await svc.ident.settle_background()

@@ -55,3 +55,21 @@ async def test_demo_without_mosquitto_says_so_and_goes_on(tmp_path, capsys, monk
     assert "mosquitto is not installed" in capsys.readouterr().err
     await fleet.close()
     assert demo_mod.DemoFleet is DemoFleet
+
+
+async def test_demo_console_port_in_use_says_so_and_goes_on(tmp_path, capsys):
+    import socket
+
+    demo = await start_demo_library(tmp_path / "library.sqlite", demo_now)
+    flows = SimpleNamespace(hub=None, _library_up=True, journal=SimpleNamespace(pending_count=lambda: 0), payments=None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        fleet = DemoFleet(tmp_path, demo, flows, console_port=busy.getsockname()[1], visitor_every=60)
+        try:
+            assert await fleet.start()
+            assert "is in use: no staff console" in capsys.readouterr().err
+            assert fleet.door_link is not None and fleet.server is None
+        finally:
+            await fleet.close()
+            await demo.close()

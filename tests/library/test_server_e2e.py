@@ -10,6 +10,7 @@ import pytest
 from kiosk.adapter import ItemStatus
 from kiosk.i18n import translate
 from kiosk.library.server import site_rules
+from kiosk.sip2.client import Sip2Client
 from kiosk.sip2.messages import CheckoutRequest
 from policy import DEFAULT_PIN_REQUIRED, Action, CardState, IdentifiedBy, PeriodKind, PinCheck, decide
 
@@ -102,7 +103,7 @@ async def test_snapshot_details(library):
     assert r2.subscription.status.value == "invoiced" and not r2.subscription.fee_paid
     r4 = await library.identify("29999000000050")
     assert r4.replacement_invoice
-    young = await library.identify("29999000000170")
+    young = await library.identify("29999000000170", "1234")  # the birth date only after the right PIN
     assert young.birth_date == date(2014, 5, 1)
     assert r1.flags is not None and not r1.flags_only
     assert not r1.flags.charge_privileges_denied  # details decide; no duplicate "LS"
@@ -129,18 +130,18 @@ async def test_fourteen_flags_and_standard_fields(client):
 
 
 async def test_item_lists(client):
-    charged = await client.patron_information("29999000000010", summary="charged")
+    charged = await client.patron_information("29999000000010", "1234", summary="charged")
     assert charged.charged_items == ("30000000000012", "30000000000104", "30000000000135")
     assert charged.charged_items_count == 3 and charged.unavailable_holds_count == 1
-    waiting = await client.patron_information("29999000000010", summary="unavailable")
+    waiting = await client.patron_information("29999000000010", "1234", summary="unavailable")
     assert waiting.unavailable_hold_items == ("30000000000142",)
-    ready = await client.patron_information("29999999999999"[:0] + "29999000000180", summary="hold")
+    ready = await client.patron_information("29999999999999"[:0] + "29999000000180", "1234", summary="hold")
     assert ready.hold_items == ("30000000000128",)
-    overdue = await client.patron_information("29999000000050", summary="overdue")
+    overdue = await client.patron_information("29999000000050", "1234", summary="overdue")
     assert overdue.overdue_items == ("30000000000081",) and overdue.overdue_items_count == 1
-    fines = await client.patron_information("29999000000020", summary="fine")
+    fines = await client.patron_information("29999000000020", "1234", summary="fine")
     assert fines.fine_items == ("20261101 8.00 Boete", "20261102 4.50 Boete")
-    window = await client.patron_information("29999000000010", summary="charged", start_item=2, end_item=2)
+    window = await client.patron_information("29999000000010", "1234", summary="charged", start_item=2, end_item=2)
     assert window.charged_items == ("30000000000104",)
 
 
@@ -276,8 +277,9 @@ async def test_login_is_required_with_accounts(demo_server):
         assert answer.valid_patron is False  # refused: not logged in
 
 
-async def test_block_patron_blocks_the_card(client, library):
-    answer = await client.block_patron("29999000000010", "card kept")
+async def test_block_patron_blocks_the_card(demo_server, library):
+    async with Sip2Client(settings_for(demo_server.port, user="staff1", password="staff1")) as staff:
+        answer = await staff.block_patron("29999000000010", "card kept")  # 01 needs the staff role
     assert answer.valid_patron
     patron = await library.identify("29999000000010")
     assert patron.card_state is CardState.BLOCKED

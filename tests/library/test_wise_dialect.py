@@ -99,7 +99,7 @@ async def test_wise_status_digit_under_pure_wise(wise_client, card, digit):
 
 async def test_extended_dialect_sends_status_names_and_every_extension(client):
     any_client = client  # the demo server, in its default dialect
-    r2 = await any_client.patron_information("29999000000030")
+    r2 = await any_client.patron_information("29999000000030", "1234")  # PB only after the right PIN
     assert _values(r2, "XS") == ["invoiced"] and _values(r2, "XF") == ["60.00"]
     assert {"PB", "XS", "XF", "XR", "XC", "XT", "XB", "XH", "XD", "XE"} <= set(_codes(r2))
     r1 = await any_client.patron_information("29999000000020")

@@ -247,6 +247,58 @@ class PatronTextsTest(base.KioskUiTest):  # (not imported by name: pytest would 
 
         self.run_scenario(scenario)
 
+    def test_simulator_panel_scrolls_to_its_last_button_and_shows_the_receipt(self):
+        from kivy.tests.common import UnitTestTouch
+
+        from kiosk.library.datafile import load_data
+        from kiosk.ui.simpanel import SimPanel, demo_cards, demo_items
+
+        async def scenario():
+            data = load_data("demo")
+            panel = SimPanel(self.root, cards=demo_cards(data), items=demo_items(data), library_switch=lambda up: None)
+            panel.toggle()
+            await self.frames(6)
+            scroll, body = panel.scroll, panel.body
+            last = body.children[0]  # the last button added
+            scroll.scroll_to(last, padding=0, animate=False)
+            self.advance_frames(10)
+            lx, ly = last.to_window(last.x, last.y)
+            sx, sy = scroll.to_window(scroll.x, scroll.y)
+            assert ly >= sy - 0.5, ("the last button is cut off", ly, sy)
+            scroll.scroll_y = 1
+            self.advance_frames(10)
+            # a slow drag (held longer than Kivy's 55 ms default before moving) scrolls
+            from kiosk.ui.widgets import KButton
+
+            first = [w for w in reversed(body.children) if isinstance(w, KButton)][2]  # a card button, on screen
+            x, y = first.to_window(*first.center)
+            touch = UnitTestTouch(x, y)
+            before = scroll.scroll_y
+            touch.touch_down()
+            import time
+
+            time.sleep(0.12)  # the patron's finger rests a moment before it moves (input timing, not a wait)
+            self.advance_frames(2)
+            for step in range(1, 11):
+                touch.touch_move(x, y + step * 30)
+                self.advance_frames(1)
+            touch.touch_up()
+            self.advance_frames(3)
+            assert scroll.scroll_y < before - 0.01, ("a slow drag did not scroll", before, scroll.scroll_y)
+            self.advance_frames(60)  # the drag's momentum runs out
+            # a printed receipt shows in the panel
+            await self.login(OK_CARD)
+            await self.touch(kio("kiosk.button.borrow"))
+            await self.borrow(OK_ITEMS[0])
+            await self.touch(kio("kiosk.button.finish"))
+            await self.touch(kio("kiosk.button.yes_receipt"))
+            assert panel.show_receipt() or "Max Havelaar" in panel.receipt.text
+            assert "Max Havelaar" in panel.receipt.text
+            panel.toggle()
+            await self.frames()
+
+        self.run_scenario(scenario)
+
 
 def test_account_overdue_is_decided_by_the_kiosk_clock():
     from kiosk.adapter import Account, LoanInfo
@@ -296,3 +348,13 @@ def test_disabled_buttons_look_the_same_whatever_their_role():
 for _name in dir(base.KioskUiTest):
     if _name.startswith("test_") and _name not in PatronTextsTest.__dict__:
         setattr(PatronTextsTest, _name, None)
+
+
+def test_the_demo_window_fits_a_1280x800_screen():
+    from kiosk.kiosk_cli import DEMO_LAYOUT, fit_window
+
+    width, height, density = fit_window(DEMO_LAYOUT, (1280, 800))
+    assert width <= 1280 and height <= 800 and density < 1
+    assert abs(width / height - DEMO_LAYOUT[0] / DEMO_LAYOUT[1]) < 0.02  # scaled, not cut off
+    assert fit_window(DEMO_LAYOUT, (2560, 1440)) == (1680, 800, 1.0)  # never scaled up
+    assert fit_window(DEMO_LAYOUT, None) == (1680, 800, 1.0)  # no screen to ask (offscreen)

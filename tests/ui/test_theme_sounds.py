@@ -62,3 +62,17 @@ def test_kivy_settings_for_a_software_renderer():
     kv = (Path(__file__).resolve().parents[2] / "kiosk" / "ui" / "kiosk.kv").read_text()
     assert "SmoothRoundedRectangle:" in kv
     assert not re.search(r"^\s*(RoundedRectangle|Ellipse):", kv, re.M)
+
+
+def test_a_machine_without_a_sound_card_logs_one_info_line_not_a_critical():
+    """Kivy's audio provider logs CRITICAL "Unable to open mixer" when SDL
+    finds no audio device; for a kiosk that is a silent cue, one INFO line."""
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout); "
+            "from kiosk.ui.runner import configure_kivy; configure_kivy(log_level=logging.INFO); "
+            "from kiosk.ui.audio import CuePlayer; p = CuePlayer(); print('played', p.play('tap'), p.play('success'))")
+    env = {**os.environ, "SDL_AUDIODRIVER": "no-such-device", "SDL_VIDEODRIVER": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    both = out.stdout + out.stderr
+    assert "CRITICAL" not in both, both[-2000:]
+    assert both.count("no audio output") == 1 and "played False False" in out.stdout
