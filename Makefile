@@ -13,12 +13,13 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (tests only: vpcd listens on TCP, never install it on a production kiosk),
 # pty pairs, Mesa for Kivy's offscreen rendering, Mosquitto (the fleet link's
 # broker in the tests and the demo), Chromium + chromedriver (console browser tests)
-# and PostgreSQL (the console store's second backend, a throwaway cluster per test run).
+# PostgreSQL (the console store's second backend, a throwaway cluster per test run)
+# and espeak-ng (the tts+espeak:// speech driver).
 APT_PACKAGES := python3-venv python3-dev gcc make git \
 	pcscd libpcsclite-dev swig vsmartcard-vpcd socat \
 	libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri libmtdev1 \
 	sqlite3 systemd \
-	mosquitto chromium chromium-driver postgresql
+	mosquitto chromium chromium-driver postgresql espeak-ng
 
 .PHONY: help deps apt venv catalogs test demo bench screenshots clean
 

@@ -37,6 +37,8 @@ ReceiptPrinter     print_receipt(lines, barcode, cut)     -
 (printer)
 PaymentTerminal    pay(PaymentRequest), abort(ref),       PaymentProgress
 (payment)          payment_status(ref) -> PaymentResult
+SpeechOutput       say(text, language, interrupt),        -
+(tts)              stop(), idle(), volume (0-100)
 =================  =====================================  ==============================
 
 Every device also emits :class:`DeviceEvent` (``"lost"`` / ``"back"``).
@@ -92,6 +94,10 @@ __all__ = [
     "PaymentResult",
     "PaymentOutcome",
     "PaymentProgress",
+    "SpeechOutput",
+    "SPEECH_LANGUAGES",
+    "PIN_WORDS",
+    "spoken_pin",
     "KINDS",
     "kind_names",
     "kind_class",
@@ -947,6 +953,89 @@ class PaymentTerminal(Device):
         terminal cannot be asked now."""
 
 
+# --- speech output ----------------------------------------------------------------------------
+
+#: Languages a speech device must speak (the kiosk's three, Dutch first).
+SPEECH_LANGUAGES: tuple[str, ...] = ("nl", "fr", "en")
+
+#: The word spoken for each character of a PIN: a PIN is never spoken.
+PIN_WORDS: dict[str, str] = {"nl": "punt", "fr": "point", "en": "dot"}
+
+#: Longest text one ``say`` accepts (a screen's worth; more is a caller bug).
+SPEECH_MAX_CHARS = 4000
+
+
+def spoken_pin(pin: str, language: str) -> str:
+    """What to speak for the PIN typed so far: one "dot" word per character.
+
+    ``spoken_pin("0101", "nl") == "punt punt punt punt"``; ``""`` for an
+    empty PIN.  Only the count is ever spoken, never a digit: speak the PIN
+    field through this and nothing else.
+    """
+    try:
+        word = PIN_WORDS[language]
+    except KeyError:
+        raise ValueError(f"no PIN word for language {str(language)[:10]!r}; valid: {', '.join(PIN_WORDS)}") from None
+    return " ".join(word for _ in str(pin))
+
+
+def _check_speech(text: str, language: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError("say() needs text as a str")
+    if language not in SPEECH_LANGUAGES:
+        raise ValueError(f"unknown speech language {str(language)[:10]!r}; valid: {', '.join(SPEECH_LANGUAGES)}")
+    if len(text) > SPEECH_MAX_CHARS:
+        raise ValueError(f"say() text of {len(text)} characters; at most {SPEECH_MAX_CHARS}")
+
+
+def _check_volume(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ValueError(f"volume must be a whole number 0-100, not {str(value)[:20]!r}")
+    return value
+
+
+class SpeechOutput(Device):
+    """Speech output (text to speech) in the kiosk's languages (``tts``).
+
+    :meth:`say` queues an utterance and returns at once; with
+    ``interrupt=True`` (the default) whatever is being spoken or queued is
+    dropped first, so a new screen cuts the old one off.  :meth:`stop`
+    silences the device; :meth:`idle` waits until everything queued has been
+    spoken (tests, and a caller that must not talk over itself).
+    ``volume`` is 0-100 and applies to the next utterance.
+
+    The caller never passes a PIN: it speaks :func:`spoken_pin` instead.
+    """
+
+    EVENTS: ClassVar[tuple[type[Event], ...]] = ()
+    LANGUAGES: ClassVar[tuple[str, ...]] = SPEECH_LANGUAGES
+
+    @abstractmethod
+    async def say(self, text: str, language: str, *, interrupt: bool = True) -> None:
+        """Queue *text* in *language* (``"nl"``, ``"fr"``, ``"en"``); ``ValueError`` for a bad one."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop speaking now and drop the queue (a no-op when silent)."""
+
+    @abstractmethod
+    async def idle(self, timeout: float | None = None) -> None:
+        """Return when nothing is queued or being spoken (:class:`DeviceTimeout` after *timeout* s)."""
+
+    @property
+    @abstractmethod
+    def speaking(self) -> bool:
+        """True while an utterance is being spoken or waits in the queue."""
+
+    @property
+    @abstractmethod
+    def volume(self) -> int: ...
+
+    @volume.setter
+    @abstractmethod
+    def volume(self, value: int) -> None: ...
+
+
 #: kind name -> kind ABC, in a stable order.
 KINDS: dict[str, type[Device]] = {
     "patron": PatronReader,
@@ -958,6 +1047,7 @@ KINDS: dict[str, type[Device]] = {
     "indicator": Indicator,
     "printer": ReceiptPrinter,
     "payment": PaymentTerminal,
+    "tts": SpeechOutput,
 }
 
 

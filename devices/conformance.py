@@ -62,6 +62,7 @@ from .base import (
     PinPad,
     ReceiptPrinter,
     Scanned,
+    SpeechOutput,
     Tag,
     TagsChanged,
     kind_names,
@@ -640,6 +641,72 @@ async def _payment(ctx: _Ctx) -> None:
         stream.close()
 
 
+#: What the speech suite says, per language.
+TTS_SENTENCES = {
+    "nl": "Welkom in de bibliotheek. Houd uw pas voor de lezer.",
+    "fr": "Bienvenue à la bibliothèque. Présentez votre carte au lecteur.",
+    "en": "Welcome to the library. Hold your card to the reader.",
+}
+
+
+async def _tts(ctx: _Ctx) -> None:
+    dev: SpeechOutput = ctx.dev  # type: ignore[assignment]
+    long_text = "Dit is een lange zin om te onderbreken. " * 60
+
+    async def languages() -> str:
+        for language, text in TTS_SENTENCES.items():
+            await dev.say(text, language, interrupt=False)
+        await dev.idle(ctx.timeout * 3)
+        _expect(not dev.speaking, "still speaking after idle()")
+        await ctx.confirm("Did you hear the same sentence in Dutch, French and English, one after the other?")
+        return ", ".join(TTS_SENTENCES)
+
+    async def volume() -> str:
+        before = dev.volume
+        _expect(isinstance(before, int) and 0 <= before <= 100, f"volume {before!r} is not 0-100")
+        for value in (0, 100, 37):
+            dev.volume = value
+            _expect(dev.volume == value, f"volume set to {value} reads {dev.volume}")
+        for bad in (-1, 101, 50.5, True, "50"):
+            try:
+                dev.volume = bad  # type: ignore[assignment]
+            except ValueError:
+                continue
+            raise _Failed(f"volume {bad!r} accepted")
+        _expect(dev.volume == 37, "a refused volume changed the volume")
+        dev.volume = before
+        return f"0-100, back to {before}"
+
+    async def interrupt() -> str:
+        await dev.say(long_text, "nl")
+        await dev.say(TTS_SENTENCES["en"], "en", interrupt=True)
+        await dev.idle(ctx.timeout)
+        await dev.say(long_text, "nl")
+        await dev.stop()
+        _expect(not dev.speaking, "still speaking after stop()")
+        await dev.idle(1.0)
+        await dev.stop()  # silent: a no-op
+        await ctx.confirm("Was the long Dutch sentence cut off twice (once by English, once by silence)?")
+        return "interrupted and stopped"
+
+    async def bad_input() -> str:
+        for args, exc in (((TTS_SENTENCES["en"], "de"), ValueError), ((b"bytes", "en"), TypeError),
+                          (("x" * 100_000, "en"), ValueError)):
+            try:
+                await dev.say(*args)  # type: ignore[arg-type]
+            except exc:
+                continue
+            raise _Failed(f"say{tuple(a[:10] for a in args)!r} accepted")
+        await dev.say("   ", "en")
+        _expect(not dev.speaking, "blank text is spoken")
+        return "refused"
+
+    await ctx.check("tts", "Dutch, French, English", languages)
+    await ctx.check("tts", "volume 0-100", volume)
+    await ctx.check("tts", "interrupt and stop", interrupt)
+    await ctx.check("tts", "bad input refused", bad_input)
+
+
 _SUITES: dict[str, Callable[[_Ctx], Awaitable[None]]] = {
     "patron": _patron,
     "scanner": _scanner,
@@ -650,6 +717,7 @@ _SUITES: dict[str, Callable[[_Ctx], Awaitable[None]]] = {
     "indicator": _indicator,
     "printer": _printer,
     "payment": _payment,
+    "tts": _tts,
 }
 
 
@@ -663,12 +731,14 @@ async def _poke(dev: Device) -> None:
         await dev.show(Pattern.IDLE)
     elif isinstance(dev, ItemReader):
         await dev.inventory()
+    elif isinstance(dev, SpeechOutput):
+        await dev.say("bibkiosk: connection test", "en")
 
 
 async def _faults(ctx: _Ctx, kinds: list[str]) -> None:
     dev = ctx.dev
     stream = dev.events(DeviceEvent)
-    output_kind = isinstance(dev, (ReceiptPrinter, Lock, Indicator, ItemReader))
+    output_kind = isinstance(dev, (ReceiptPrinter, Lock, Indicator, ItemReader, SpeechOutput))
     try:
 
         async def unplug() -> str:
@@ -709,7 +779,7 @@ async def _faults(ctx: _Ctx, kinds: list[str]) -> None:
 
         async def works_again() -> str:
             for kind in kinds:
-                if kind in ("lock", "indicator", "printer"):
+                if kind in ("lock", "indicator", "printer", "tts"):
                     await _poke(dev)
                 elif kind == "patron":
                     s = dev.events(CardPresented)

@@ -47,6 +47,7 @@ BUILTIN_SCHEMES: dict[str, str] = {
     "osdp": "devices.osdp:OsdpDevice",
     "adyen": "devices.adyen:AdyenTerminal",
     "adyen+cloud": "devices.adyen:AdyenTerminal",
+    "tts+espeak": "devices.tts:EspeakSpeech",
 }
 
 

@@ -6,7 +6,7 @@ URL grammar::
     sim://?kind=KIND[,KIND...]
     sim://door-controller         # patron,pinpad,indicator,lock,door (like an OSDP reader)
 
-KIND is one of ``patron scanner rfid pinpad lock door indicator printer payment``.
+KIND is one of ``patron scanner rfid pinpad lock door indicator printer payment tts``.
 ``open_device("sim://", kind=Lock)`` simulates the asked kind.
 
 Options: ``name`` (the name on the :data:`BUS`; default: the kinds joined by
@@ -28,6 +28,7 @@ Every open sim device registers on the module-level :class:`SimBus`
     sim.script_payments(["approve", "decline"])   # answers for the next payments
     sim.answer_payment("approve")                 # answers the payment waiting now
     sim.payments(); sim.payment_waiting()
+    sim.spoken()                                  # what a sim://tts said: Utterance(text, language, volume)
 
 A payment terminal answers each ``pay`` with the next scripted outcome (after
 ``pay_delay`` seconds), or, with nothing scripted, waits for
@@ -56,6 +57,9 @@ indicator      show(pattern), history
 printer        print_receipt, history of receipts
 payment        pay / abort / status with scripted or manual outcomes, receipt
                lines, progress events, lost answers resolved by status
+tts            say / stop / idle / volume; every utterance recorded (text,
+               language, volume; ``interrupted`` when cut off), spoken
+               instantly or over ``speak_seconds``
 (all)          unplug / replug: DeviceEvent lost / back, operations raise
 =============  ===========================================================
 """
@@ -70,6 +74,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from .base import _check_speech, _check_volume
 from .base import (
     AFI_IN_LIBRARY,
     AFI_ON_LOAN,
@@ -95,13 +100,14 @@ from .base import (
     PaymentRequest,
     PaymentResult,
     PaymentTerminal,
+    SpeechOutput,
     ReceiptPrinter,
     Scanned,
     Tag,
     TagsChanged,
     kind_names,
 )
-from .errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceUrlError
+from .errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout, DeviceUrlError
 from .url import DeviceUrl, parse_url
 
 __all__ = [
@@ -128,6 +134,8 @@ __all__ = [
     "answer_payment",
     "payments",
     "payment_waiting",
+    "spoken",
+    "Utterance",
     "PAYMENT_ACTIONS",
     "tag_for",
     "tags",
@@ -139,6 +147,16 @@ ALIASES = {"door-controller": ("patron", "pinpad", "indicator", "lock", "door")}
 PIN_KEYS = set("0123456789#*")
 #: What a simulated payment terminal can answer.
 PAYMENT_ACTIONS = ("approve", "decline", "cancel", "timeout", "offline", "lost")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One thing a simulated speech device said (``interrupted``: cut off by stop / a new say)."""
+
+    text: str
+    language: str
+    volume: int
+    interrupted: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,6 +295,10 @@ class SimBus:
         """Every payment the simulated terminal answered, oldest first."""
         return list(self.get(name, PaymentTerminal)._history)  # type: ignore[attr-defined]
 
+    def spoken(self, *, name: str | None = None) -> list[Utterance]:
+        """Everything the simulated speech device said, oldest first."""
+        return list(self.get(name, SpeechOutput)._spoken)  # type: ignore[attr-defined]
+
     def payment_waiting(self, *, name: str | None = None) -> bool:
         return bool(self.get(name, PaymentTerminal)._waiting)  # type: ignore[attr-defined]
 
@@ -304,6 +326,7 @@ class SimDevice(Device):
         "reader": (str, "", "reader label in CardPresented events (default: the name)"),
         "tags": (str, "", "RFID: item ids in the field at start, comma separated"),
         "pay_delay": (float, 0.0, "payment: seconds before a scripted answer"),
+        "speak_seconds": (float, 0.0, "tts: seconds each utterance takes to speak (0: instant)"),
     }
     SIM_KINDS: ClassVar[tuple[str, ...]] = ()
 
@@ -583,6 +606,90 @@ class _SimPayment(SimDevice, PaymentTerminal):
         await super().close()
 
 
+class _SimSpeech(SimDevice, SpeechOutput):
+    def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
+        super().__init__(url, **extra)
+        if self.options["speak_seconds"] < 0:
+            raise DeviceUrlError("speak_seconds must be 0 or more seconds")
+        import collections
+
+        self._spoken: list[Utterance] = []
+        self._queue: collections.deque[Utterance] = collections.deque()
+        self._current: Utterance | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._volume = 50
+        self._quiet: asyncio.Event | None = None
+
+    @property
+    def volume(self) -> int:
+        return self._volume
+
+    @volume.setter
+    def volume(self, value: int) -> None:
+        self._volume = _check_volume(value)
+
+    @property
+    def speaking(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    def _cut(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._current is not None:
+            self._spoken[-1] = replace(self._current, interrupted=True)
+            self._current = None
+        self._queue.clear()
+
+    def _next(self) -> None:
+        self._timer = None
+        self._current = None
+        while self._queue:
+            utt = self._queue.popleft()
+            self._spoken.append(utt)
+            if self.options["speak_seconds"]:
+                self._current = utt
+                self._timer = asyncio.get_running_loop().call_later(self.options["speak_seconds"], self._next)
+                return
+        if self._quiet is not None:
+            self._quiet.set()
+
+    async def say(self, text: str, language: str, *, interrupt: bool = True) -> None:
+        _check_speech(text, language)
+        self._require_ok()
+        if interrupt:
+            self._cut()
+        if not text.strip():
+            return
+        self._queue.append(Utterance(text, language, self._volume))
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+        self._quiet.clear()
+        if self._current is None:
+            self._next()
+
+    async def stop(self) -> None:
+        if not self._opened:
+            raise DeviceDisconnected(f"{self.label}: not open")
+        self._cut()
+        if self._quiet is not None:
+            self._quiet.set()
+
+    async def idle(self, timeout: float | None = None) -> None:
+        if not self.speaking or self._quiet is None:
+            return
+        try:
+            await asyncio.wait_for(self._quiet.wait(), timeout)
+        except TimeoutError:
+            raise DeviceTimeout(f"{self.label}: still speaking after {timeout} s") from None
+
+    async def close(self) -> None:
+        self._cut()
+        if self._quiet is not None:
+            self._quiet.set()
+        await super().close()
+
+
 _MIXINS: dict[str, type[SimDevice]] = {
     "patron": _SimPatron,
     "scanner": _SimScanner,
@@ -593,6 +700,7 @@ _MIXINS: dict[str, type[SimDevice]] = {
     "indicator": _SimIndicator,
     "printer": _SimPrinter,
     "payment": _SimPayment,
+    "tts": _SimSpeech,
 }
 _CLASSES: dict[tuple[str, ...], type[SimDevice]] = {}
 
@@ -649,3 +757,4 @@ script_payments = BUS.script_payments
 answer_payment = BUS.answer_payment
 payments = BUS.payments
 payment_waiting = BUS.payment_waiting
+spoken = BUS.spoken

@@ -171,6 +171,7 @@ class DeviceRole(StrEnum):
     INDICATOR = "indicator"
     PRINTER = "printer"
     PAYMENT_TERMINAL = "payment_terminal"
+    SPEECH = "speech"
 
 
 class DeviceConfig(_Strict):
@@ -198,6 +199,7 @@ class DevicesConfig(_Strict):
     indicator: DeviceConfig | None = None
     printer: DeviceConfig | None = None
     payment_terminal: DeviceConfig | None = None
+    speech: DeviceConfig | None = None
 
     def configured(self) -> dict[DeviceRole, DeviceConfig]:
         return {DeviceRole(k): v for k, v in self if v is not None}
@@ -453,6 +455,7 @@ ROLE_KINDS: dict[DeviceRole, tuple[str, ...]] = {
     DeviceRole.INDICATOR: ("indicator",),
     DeviceRole.PRINTER: ("printer",),
     DeviceRole.PAYMENT_TERMINAL: ("payment",),
+    DeviceRole.SPEECH: ("tts",),
 }
 
 

@@ -43,7 +43,7 @@ def test_bad_url_is_exit_2(capsys):
     err = capsys.readouterr().err
     assert "unknown device URL scheme" in err and "sim" in err
     assert main(["devices", "test", "sim://patron?colour=red"]) == 2
-    assert "valid: kind, name, pay_delay, reader, tags" in capsys.readouterr().err
+    assert "valid: kind, name, pay_delay, reader, speak_seconds, tags" in capsys.readouterr().err
 
 
 def test_interactive_relay_over_pty_with_yes(pty_peer):
