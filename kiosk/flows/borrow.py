@@ -9,7 +9,7 @@ from kiosk.journal import TxnKind
 from policy import Decision
 
 from .model import K, LineKind, LineStatus, LoanLine, State
-from .outcomes import outcome_text, refusal_text
+from .outcomes import outcome_text, question_text, refusal_text
 from .port import LibrarySystemError, LibrarySystemUnavailable, item_result
 
 log = logging.getLogger("kiosk.flows")
@@ -57,7 +57,7 @@ class BorrowFlow:
         if sess.offline:
             await self._borrow_offline(item_id, uids)
             return
-        line = self._upsert(LineKind.BORROW, item_id, LineStatus.WORKING, text=None, extra=None)
+        line = self._upsert(LineKind.BORROW, item_id, LineStatus.WORKING, text=None, extra=None, notes=())
         self._publish()
         txn = self.journal.begin(TxnKind.CHECKOUT, sess.card, item_id)
         try:
@@ -88,6 +88,8 @@ class BorrowFlow:
         if res.ok:
             line.status, line.due, line.text = LineStatus.OK, res.due, None
             line.extra = outcome_text(res.screen_message)
+            # Wise FV: what the library says about the item (damaged, for sale, ...), information only
+            line.notes = tuple(question_text(q) for q in res.questions)
             if not any(loan.item_id == item_id for loan in sess.loans):
                 # the menu's count and the renew screen know it at once
                 sess.loans.append(LoanLine(item_id=item_id, title=line.title or item_id, due=res.due))

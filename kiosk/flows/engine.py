@@ -68,6 +68,7 @@ from .identify import IdentifyFlow
 from .items import ItemsFlow
 from .pay import PayFlow
 from .model import TIMED_STATES, Cue, K, State, Text, View, policy_text
+from .outcomes import library_says
 from .port import LibraryPort
 from .renew import RenewFlow
 from .replay import ReplayFlow
@@ -301,8 +302,10 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             v.lines = list(sess.lines)
             v.loans = list(sess.loans)
             v.holds = list(sess.holds)
+            v.notifications = [library_says(text) for text in sess.notifications]
         else:
             v.lines, v.loans, v.holds, v.blocks = [], [], [], []
+            v.notifications = []
             v.borrow_refusal = None
             v.renew_refused = False
         v.notices = self._notices()

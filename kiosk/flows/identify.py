@@ -219,6 +219,7 @@ class IdentifyFlow:
         ctx = self._ctx(snapshot, card)
         decision = guards.may_borrow(ctx)
         sess.borrow_decision = decision
+        sess.notifications = _notes(snapshot.notifications)
         self.view.borrow_refusal = None if decision.allowed else policy_text(decision.message)
         self.view.renew_refused = not guards.may_renew(ctx).allowed
         self.view.blocks = [policy_text(d.message) for d in guards.blocks(ctx)]
@@ -242,6 +243,7 @@ class IdentifyFlow:
             self._clear_busy()
         data = account_data(raw, self._now().date())
         sess.loans = data.loans
+        sess.notifications = _notes(sess.notifications + data.notifications)
         names = self.settings.branch_names
         for hold in data.holds:
             if hold.pickup:
@@ -261,3 +263,7 @@ class IdentifyFlow:
         fresh = [u for u in self._pad if u not in seen and u not in self._stale]
         return bool(fresh or self._pending_scans)
 
+
+def _notes(texts) -> tuple[str, ...]:
+    """The library's notifications, each once, in order (identify and account both carry them)."""
+    return tuple(dict.fromkeys(t.strip() for t in texts if t and t.strip()))

@@ -101,6 +101,8 @@ class ItemLine:
     due: str | None = None  # ISO date
     text: Text | None = None  # reason, hold-shelf advice, screen message
     extra: Text | None = None  # a second line (the library system's screen message)
+    notes: tuple[Text, ...] = ()  # borrow: what the library says about the item (Wise FV), information only
+    hold_bin: str | None = None  # return: "hold_shelf" / "in_transport" (a hold waits for it; receipt)
 
     @property
     def done(self) -> bool:
@@ -155,6 +157,7 @@ class View:
     loans: list[LoanLine] = field(default_factory=list)
     holds: list[HoldLine] = field(default_factory=list)
     blocks: list[Text] = field(default_factory=list)  # account: why things are refused
+    notifications: list[Text] = field(default_factory=list)  # menu: the library's messages for the patron
     notices: list[Text] = field(default_factory=list)  # devices out of order, offline
     warning_seconds: int | None = None  # idle warning countdown, None when hidden
     pin_length: int = 0
@@ -175,13 +178,14 @@ class View:
                            self.borrow_refusal) if t is not None]
         for line in self.lines:
             out += [t for t in (line.text, line.extra) if t is not None]
+            out += list(line.notes)
         for loan in self.loans:
             if loan.text is not None:
                 out.append(loan.text)
         if self.pay is not None:
             out += [t for t in (self.pay.reason, self.pay.lifts_text, self.pay.banner, self.pay.pay_label) if t is not None]
             out += [label for label, *_rest in self.pay.lines]
-        return out + list(self.blocks) + list(self.notices)
+        return out + list(self.blocks) + list(self.notifications) + list(self.notices)
 
 
 class Cue(StrEnum):

@@ -40,6 +40,15 @@ UNDERSTOOD: dict[str, str | None] = {
     "library.loan_limit": "kiosk.outcome.loan_limit",
 }
 
+#: Wise FV questions (library catalog key, as the embedded library sends
+#: them) -> the kiosk's own text: information for the patron, never answered.
+QUESTIONS: dict[str, str] = {
+    "library.question_damaged": "kiosk.question.damaged",
+    "library.question_borrowed_before": "kiosk.question.borrowed_before",
+    "library.question_for_sale": "kiosk.question.for_sale",
+    "library.question_attachments": "kiosk.question.attachments",
+}
+
 _PLACEHOLDER = re.compile(r"\\\{\w+\\\}")
 
 
@@ -49,8 +58,17 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 @lru_cache(maxsize=1)
 def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return _compile(tuple(UNDERSTOOD))
+
+
+@lru_cache(maxsize=1)
+def _question_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return _compile(tuple(QUESTIONS))
+
+
+def _compile(keys: tuple[str, ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
     out = []
-    for key in UNDERSTOOD:
+    for key in keys:
         for lang in LANGUAGES:
             template = translations("library", lang).gettext(key)
             if template and template != key:
@@ -60,12 +78,12 @@ def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple(out)
 
 
-def understood(message: str | None) -> str | None:
+def understood(message: str | None, patterns=None) -> str | None:
     """The library catalog key of *message*, or None when the kiosk does not know it."""
     if not message:
         return None
     text = " ".join(message.split())
-    for pattern, key in _patterns():
+    for pattern, key in patterns if patterns is not None else _patterns():
         if pattern.fullmatch(text):
             return key
     return None
@@ -87,6 +105,16 @@ def outcome_text(message: str | None, fallback: Text | None = None) -> Text | No
         own = UNDERSTOOD[key]
         return K(own) if own else None
     return library_says(message.strip())
+
+
+def question_text(question: str) -> Text:
+    """A Wise FV question about an item, as information for the patron: the
+    kiosk's own text when it knows the question, else the library's text
+    marked as such.  The kiosk never answers it."""
+    key = understood(question, _question_patterns())
+    if key is not None:
+        return K(QUESTIONS[key])
+    return library_says(question.strip())
 
 
 def refusal_text(message: str | None, fallback: Text) -> Text:

@@ -81,6 +81,10 @@ class ItemResult:
     transit: str | None = None  # checkin: goes to another branch
     sort_bin: str | None = None
     security_change: bool = True  # SIP2 desensitize (checkout) / resensitize (checkin) not refused
+    #: checkin (Wise CL): "hold_shelf" (03, a hold waits here) or "in_transport" (02, a hold elsewhere)
+    hold_bin: str | None = None
+    #: checkout (Wise FV): what the library system asks about the item, shown as information
+    questions: tuple[str, ...] = ()
 
 
 def item_result(raw: TransactionResult, item_id: str) -> ItemResult:
@@ -97,6 +101,8 @@ def item_result(raw: TransactionResult, item_id: str) -> ItemResult:
         transit=raw.transit_to or ("?" if raw.hold_bin == "in_transport" else None),
         sort_bin=raw.sort_bin,
         security_change=security is not False,
+        hold_bin=raw.hold_bin,
+        questions=tuple(q.strip() for q in raw.questions if q and q.strip()),
     )
 
 
@@ -104,6 +110,8 @@ def item_result(raw: TransactionResult, item_id: str) -> ItemResult:
 class AccountData:
     loans: list[LoanLine] = field(default_factory=list)
     holds: list[HoldLine] = field(default_factory=list)
+    #: the library's public notifications for the patron (Wise: up to 4 AF texts)
+    notifications: tuple[str, ...] = ()
 
 
 def account_data(raw: Account, today: date) -> AccountData:
@@ -118,7 +126,8 @@ def account_data(raw: Account, today: date) -> AccountData:
         HoldLine(item_id=hold.item_id, title=hold.title, ready=hold.ready, pickup=hold.pickup_branch)
         for hold in raw.holds
     ]
-    return AccountData(loans=loans, holds=holds)
+    notes = tuple(n.strip() for n in raw.notifications if n and n.strip())
+    return AccountData(loans=loans, holds=holds, notifications=notes)
 
 
 def item_fingerprint(info: ItemInfo | None) -> str:

@@ -12,6 +12,12 @@ from .model import ItemLine, K, LineKind, LineStatus
 
 WIDTH = 42
 
+#: a returned item's hold bin (Wise CL 03 / 02) -> the receipt's line under it
+HOLD_BIN_KEYS = {
+    "hold_shelf": "kiosk.receipt.hold_shelf",
+    "in_transport": "kiosk.receipt.hold_transport",
+}
+
 
 def _due(iso: str | None, lang: str) -> str:
     if not iso:
@@ -80,6 +86,8 @@ def receipt_lines(lines: list[ItemLine], lang: str, *, now: datetime, branch: st
             out.append(_clip(f"- {ln.title or ln.item_id}"))
             if ln.due and kind is not LineKind.RETURN:
                 out.append("  " + K("kiosk.receipt.due", date=_due(ln.due, lang)).render(lang))
+            if kind is LineKind.RETURN and ln.hold_bin in HOLD_BIN_KEYS:  # Wise CL 03 / 02
+                out.append(_clip("  " + K(HOLD_BIN_KEYS[ln.hold_bin]).render(lang)))
             if ln.status is LineStatus.QUEUED:
                 queued = True
     if queued:

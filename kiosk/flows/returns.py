@@ -39,7 +39,7 @@ class ReturnFlow:
             await self._set_security(uids, True, line)
             self._signal(True)
             return
-        line = self._upsert(LineKind.RETURN, item_id, LineStatus.WORKING, text=None, extra=None)
+        line = self._upsert(LineKind.RETURN, item_id, LineStatus.WORKING, text=None, extra=None, hold_bin=None)
         self._publish()
         txn = self.journal.begin(TxnKind.CHECKIN, sess.card, item_id)
         try:
@@ -64,8 +64,10 @@ class ReturnFlow:
         line.title = res.title or line.title
         if res.ok:
             line.status = LineStatus.OK
-            if res.hold_shelf:
-                line.text = K("kiosk.return.hold_shelf")
+            if res.hold_shelf or res.hold_bin == "hold_shelf":  # Wise CL 03
+                line.text, line.hold_bin = K("kiosk.return.hold_shelf"), "hold_shelf"
+            elif res.hold_bin == "in_transport":  # Wise CL 02: a hold waits for it at another branch
+                line.text, line.hold_bin = K("kiosk.return.hold_transport"), "in_transport"
             elif res.transit:
                 line.text = K("kiosk.return.transit")
             else:

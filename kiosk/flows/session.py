@@ -96,6 +96,8 @@ class Session:
     lines: list[ItemLine] = field(default_factory=list)
     seen_uids: set[str] = field(default_factory=set)
     borrow_decision: Decision | None = None
+    #: the library's public notifications for the patron (Wise AF), shown on the menu
+    notifications: tuple[str, ...] = ()
     pay: Any = None  # kiosk.flows.pay.PaySelection while the PAY screen is open
     pay_banner: Any = None  # the last payment attempt's outcome text
     payments: list[Any] = field(default_factory=list)  # kiosk.payments.PayReport of this visit

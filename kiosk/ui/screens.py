@@ -122,6 +122,8 @@ class MenuScreen(KScreen):
         if ready:
             info.append(tr(K("kiosk.menu.holds_ready", count=ready)))
         ids.info.text = "  ".join(info)
+        # the library's own messages for the patron (Wise AF), marked as the library's
+        ids.notifications.text = "\n".join(tr(n) for n in view.notifications)
         ids.refusal_text.text = tr(view.borrow_refusal) if view.borrow_refusal else ""
         self.refusal = view.borrow_refusal is not None
         ids.borrow.text = tr(K("kiosk.button.borrow"))
@@ -143,7 +145,7 @@ def item_row_props(line: ItemLine, tr: Tr, lang: str, kroot) -> dict:
         "title": line.title or line.item_id,
         "status": tr(status_text(line.status, line.kind.value)) if line.status else "",
         "tone": line.status.value,
-        "detail": tr(line.text) if line.text else "",
+        "detail": "\n".join(tr(t) for t in (line.text, *line.notes) if t is not None),
         "extra": tr(line.extra) if line.extra else "",
         "due": tr(K("kiosk.due", date=fmt_date(line.due, lang))) if line.due and line.kind.value != "return" else "",
         "overdue": False,
