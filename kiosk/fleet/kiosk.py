@@ -6,7 +6,8 @@ device role up or down, payments not yet booked.  It publishes the retained
 state, an event when a device is lost or back or the library link changes,
 and a ``payment`` event (``result: problem``, the payment's reference and the
 card's keyed hash, never the card) when a payment stays unbooked past the
-payment service's alarm time.  The kiosk takes no remote commands except
+payment service's alarm time, or at once when the library refused a payment
+the terminal took.  The kiosk takes no remote commands except
 ``check`` ("why refused?" for a checkout, with this kiosk's configuration).
 """
 
@@ -63,6 +64,18 @@ class KioskReporter:
         except Exception:  # noqa: BLE001
             return []
 
+    def _staff_payments(self) -> list[Any]:
+        """Payments staff must look at: open ones, and those the library refused (money taken)."""
+        service = getattr(self.flows, "payments", None)
+        if service is None:
+            return []
+        try:
+            from kiosk.payments import STAFF_STATES
+
+            return list(service.journal.records(STAFF_STATES))
+        except Exception:  # noqa: BLE001
+            return []
+
     def tick(self) -> dict[str, Any]:
         state = self.snapshot()
         if self.link is not None:
@@ -71,9 +84,11 @@ class KioskReporter:
                     self.link.event("device", result="lost" if up == "down" else "back", detail=role)
             if self._library is not None and self._library != state["library"]:
                 self.link.event("library", result=state["library"])
-            after = float(getattr(getattr(self.flows, "payments", None), "alarm_after", 600) or 600)
-            for rec in self._open_payments():
-                if rec.ref not in self._alarmed and time.time() - float(rec.created_at) > after:
+            after = getattr(getattr(self.flows, "payments", None), "alarm_after", None)
+            after = 600.0 if after is None else float(after)  # 0 means "at once", not the default
+            for rec in self._staff_payments():
+                refused = rec.state.value == "refused"  # charged, the library said no: at once
+                if rec.ref not in self._alarmed and (refused or time.time() - float(rec.created_at) > after):
                     self._alarmed.add(rec.ref)
                     self.link.event("payment", result="problem", detail=f"{rec.ref} {rec.state.value}",
                                     card_ref=rec.card_ref)

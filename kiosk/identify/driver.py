@@ -29,6 +29,7 @@ from .core import (
     ClearFailures,
     Effect,
     Forget,
+    Front,
     Grant,
     HoldAttempt,
     Identification,
@@ -144,7 +145,10 @@ class IdentifyDriver:
 
     async def submit(self, pin: str | None = None) -> list[Outward]:
         card = self.core.card
-        failures = await self.failures(card) if card is not None else []
+        # The door's core never reads them on submit (an empty PIN is refused, P2; a PIN is held
+        # and looked up, and the answer reads the budget): no store round trip before the hold.
+        needed = card is not None and self.core.settings.front is not Front.DOOR
+        failures = await self.failures(card) if needed else []
         return await self._run(self.core.submit(self._clock(), pin, failures=failures))
 
     async def timed_out(self) -> list[Outward]:

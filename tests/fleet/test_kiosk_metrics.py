@@ -43,7 +43,8 @@ class Hub:
 def test_kiosk_reporter_state_events_and_metrics():
     hub = Hub()
     record = SimpleNamespace(ref="pay-1", created_at=time.time() - 3600, state=SimpleNamespace(value="paid"), card_ref="card:ab")
-    payments = SimpleNamespace(journal=SimpleNamespace(open_payments=lambda: [record]), alarm_after=600)
+    payments = SimpleNamespace(journal=SimpleNamespace(open_payments=lambda: [record], records=lambda states: [record]),
+                               alarm_after=600)
     flows = SimpleNamespace(hub=hub, _library_up=True, journal=SimpleNamespace(pending_count=lambda: 2), payments=payments)
     link = Link()
     metrics = ServiceMetrics(CollectorRegistry())
