@@ -28,6 +28,10 @@ SECRET_LIMIT = 64 << 10
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
+#: Names SQLite opens as a private in-memory database, never as a file.
+SQLITE_MEMORY_NAMES = frozenset({":memory:", ""})
+
+
 def private_file(path: str | os.PathLike[str], *, side_files: bool = True) -> Path:
     """Make sure *path* exists with mode 0600 (owner read/write only).
 
@@ -35,8 +39,11 @@ def private_file(path: str | os.PathLike[str], *, side_files: bool = True) -> Pa
     readable by others, not even for a moment); narrowed to 0600 when it
     exists, belongs to us and allows more.  With *side_files*, SQLite's
     ``-wal``/``-shm``/``-journal`` files that already exist are narrowed too.
-    Returns the path."""
+    SQLite's in-memory database name (``:memory:``) is not a file: nothing
+    is created for it.  Returns the path."""
     p = Path(path)
+    if os.fspath(path) in SQLITE_MEMORY_NAMES:
+        return p
     try:
         fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:

@@ -430,3 +430,20 @@ async def test_embedded_internal_account_still_sees_everything(tmp_path):
             info = await client.patron_information(OK, PIN, "charged")
     store.close()
     assert info.personal_name == "Demo Klant OK" and len(info.charged_items) == 3
+
+
+def test_an_in_memory_store_leaves_no_file_named_memory(tmp_path, monkeypatch):
+    """`bibkiosk check` opens its patron store as SQLite's ``:memory:``; making
+    that name private once created a literal ``:memory:`` file in the working
+    directory (one was committed by accident)."""
+    import secrets
+
+    from kiosk.files import private_file
+    from kiosk.identify import ScryptParams
+    from kiosk.identify.store import PatronStore
+
+    monkeypatch.chdir(tmp_path)
+    private_file(":memory:")
+    store = PatronStore(":memory:", secrets.token_bytes(32), scrypt=ScryptParams(n=2, r=1, p=1))
+    store.close()
+    assert list(tmp_path.iterdir()) == []
