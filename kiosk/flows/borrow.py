@@ -73,14 +73,12 @@ class BorrowFlow:
                 if not exc.outcome_unknown:  # it never reached the library system: queue it
                     await self._borrow_offline(item_id, uids)
                     return
-            line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
-            self._signal(False)
+            self._link_failed(line)
             return
         except LibrarySystemError as exc:
             self.journal.finish(txn, ok=None)
             log.error("checkout failed: %s", type(exc).__name__)
-            line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
-            self._signal(False)
+            self._link_failed(line)
             return
         res = item_result(raw, item_id)
         self.journal.finish(txn, ok=res.ok, due=res.due, message=None if res.ok else res.screen_message)

@@ -67,7 +67,7 @@ from .hub import SHARED_SCANNER, DeviceHub
 from .identify import IdentifyFlow
 from .items import ItemsFlow
 from .pay import PayFlow
-from .model import TIMED_STATES, Cue, K, State, Text, View, policy_text
+from .model import TIMED_STATES, Cue, K, LineStatus, State, Text, View, policy_text
 from .outcomes import library_says
 from .port import LibraryPort
 from .renew import RenewFlow
@@ -374,6 +374,11 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     def _signal(self, ok: bool) -> None:
         self._cue(Cue.SUCCESS if ok else Cue.REFUSAL)
         self._spawn(self.hub.show(Pattern.GRANTED if ok else Pattern.REFUSED))
+
+    def _link_failed(self, line) -> None:
+        """An item line whose request got no usable answer: failed, said so, refusal cue."""
+        line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
+        self._signal(False)
 
     async def _message(self, title: Text | None, body: Text, *, back: State, extra: Text | None = None) -> None:
         self._goto(S.MESSAGE)

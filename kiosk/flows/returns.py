@@ -50,14 +50,12 @@ class ReturnFlow:
             if not exc.outcome_unknown and self.settings.offline is not OfflineMode.OFF:
                 await self._return_item(item_id, uids)  # never sent: the offline queue takes it
                 return
-            line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
-            self._signal(False)
+            self._link_failed(line)
             return
         except LibrarySystemError as exc:
             self.journal.finish(txn, ok=None)
             log.error("checkin failed: %s", type(exc).__name__)
-            line.status, line.text = LineStatus.FAILED, K("kiosk.item.link_failed")
-            self._signal(False)
+            self._link_failed(line)
             return
         res = item_result(raw, item_id)
         self.journal.finish(txn, ok=res.ok, message=None if res.ok else res.screen_message)
