@@ -50,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -247,19 +247,9 @@ def format_money(cents: int) -> str:
 
 
 def parse_money(text: str | None) -> Decimal | None:
-    """``12.50`` or ``12,50``; None for blank or garbage; never negative."""
-    if text is None:
-        return None
-    cleaned = text.strip().replace(",", ".")
-    if not cleaned:
-        return None
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        return None
-    if not value.is_finite() or value < 0 or value >= 1_000_000_000:
-        return None
-    return value.quantize(Decimal("0.01"))
+    """``12.50`` or ``12,50``; None for blank or garbage; never negative.
+    One reading of an amount for every field: the codec's, used for YZ too."""
+    return parse_wise_amount(text)
 
 
 def format_badge(name: str, active: bool) -> str:
