@@ -216,16 +216,7 @@ class ConsoleStore:
         result: str | None = None, rule: str | None = None, card_refs: Iterable[str] | None = None,
         types: Iterable[str] | None = None, limit: int = 200,
     ) -> list[dict[str, Any]]:
-        where, args = [], []
-        if site:
-            where.append("site = ?")
-            args.append(site)
-        if since is not None:
-            where.append("at >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("at < ?")
-            args.append(until)
+        where, args = _site_and_time(site, since, until)
         if result:
             where.append("result = ?")
             args.append(result)
@@ -312,16 +303,7 @@ class ConsoleStore:
 
     def staff_audit(self, *, site: str | None = None, since: float | None = None, until: float | None = None,
                     limit: int = 200) -> list[dict[str, Any]]:
-        where, args = [], []
-        if site:
-            where.append("site = ?")
-            args.append(site)
-        if since is not None:
-            where.append("at >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("at < ?")
-            args.append(until)
+        where, args = _site_and_time(site, since, until)
         sql = "SELECT seq, at, staff, action, site, device, reason, ok, detail FROM staff_audit"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -342,3 +324,19 @@ class ConsoleStore:
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)[:500]
+
+
+def _site_and_time(site: str | None, since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
+    """The WHERE terms and arguments for the site and time filters every listing shares."""
+    where: list[str] = []
+    args: list[Any] = []
+    if site:
+        where.append("site = ?")
+        args.append(site)
+    if since is not None:
+        where.append("at >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("at < ?")
+        args.append(until)
+    return where, args
