@@ -223,6 +223,9 @@ class OfflineMode(StrEnum):
 
 class KioskConfig(_Strict):
     branch: str | None = None
+    branch_names: dict[Annotated[str, Field(min_length=1, max_length=20)], Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        default_factory=dict, description="branch code -> name patrons know, e.g. a hold's pickup branch (\"9901\" = \"Centrum\")"
+    )
     language: Literal["nl", "fr", "en"] = "nl"
     idle_timeout_seconds: Annotated[int, Field(ge=30, le=3600)] = 90
     idle_warning_seconds: Annotated[int, Field(ge=20, le=600)] = 20

@@ -79,6 +79,7 @@ class FlowSettings:
             offline_item_limit=k.offline_item_limit,
             offline_recent_hours=float(k.offline_recent_hours),
             branch=k.branch,
+            branch_names=dict(k.branch_names),
         )
 
 

@@ -216,3 +216,14 @@ def test_extension_field_codes_are_the_adapters(tmp_path):
     assert isinstance(config.library.fields, FieldCodes)
     assert (config.library.fields.charges, config.library.fields.badges, config.library.fields.birth_date) == ("ZG", "ZB", "PB")
     assert problems(tmp_path, MINIMAL + '\n[library.fields]\nbadges = "badge"\n')[0][0] == "library.fields.badges"
+
+
+def test_branch_names_reach_the_flows(tmp_path):
+    """A hold's pickup branch is shown by name: ``[kiosk.branch_names]`` reaches
+    FlowSettings (before, only the demo filled it, so a real kiosk showed "9901")."""
+    from kiosk.flows import FlowSettings
+
+    config = load_config(write(tmp_path, MINIMAL + '\n[kiosk.branch_names]\n"9901" = "Centrum"\n'))
+    assert FlowSettings.from_config(config).branch_names == {"9901": "Centrum"}
+    found = problems(tmp_path, MINIMAL + '\n[kiosk.branch_names]\n"9901" = ""\n')
+    assert found[0][0].startswith("kiosk.branch_names")
