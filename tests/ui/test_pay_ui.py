@@ -6,94 +6,22 @@ amount on screen is the amount the terminal charged."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from datetime import datetime
-from pathlib import Path
-
-from kivy.tests.common import GraphicUnitTest, UnitTestTouch
 
 from devices import open_device, sim
-from kiosk.adapter import EmbeddedLibrarySystem
-from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State
-from kiosk.i18n import translate
-from kiosk.journal import Journal
-from kiosk.library.server import site_rules
+from kiosk.flows import State
 from kiosk.payments import PaymentJournal, PaymentService
-from policy import DEFAULT_PIN_REQUIRED
 
-NOW = datetime(2026, 11, 23, 12, 0).astimezone()
-R2_CARD = "29999000000030"
-ROLES = {"patron_reader": ["sim://patron"], "item_reader": ["sim://rfid"], "scanner": ["sim://scanner"],
-         "indicator": ["sim://indicator"], "printer": ["sim://printer"]}
+from .kiosk_case import R2_CARD, KioskCase, kio
 
 
-def kio(key, lang="nl", **params):
-    return translate("kiosk", key, lang, **params)
-
-
-class Clock:
-    t = 1000.0
-
-    def __call__(self):
-        return self.t
-
-
-class PayUiTest(GraphicUnitTest):
-    def setUp(self):
-        super().setUp()
-        self.Window.size = (1280, 800)
-
-    def run_scenario(self, scenario):
-        asyncio.run(self._with_kiosk(scenario))
-
-    async def _with_kiosk(self, scenario):
-        from kiosk.ui.app import KioskRoot
-
-        with tempfile.TemporaryDirectory() as tmp:
-            library = EmbeddedLibrarySystem("demo", database=Path(tmp) / "lib.sqlite", clock=lambda: NOW)
-            await library.start()
-            journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"ui-test-key")
-            payments = PaymentJournal(Path(tmp) / "payments.sqlite", pseudonym_key=b"ui-test-key")
-            terminal = open_device("sim://payment?name=ui-pay")
-            await terminal.open()
-            rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
-            self.flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules), monotonic=Clock(),
-                                    now=lambda: NOW, payments=PaymentService(payments, terminal, library))
-            await self.flows.start(ticker=False)
-            self.root = KioskRoot(self.flows)
-            self.render(self.root)
-            try:
-                await scenario()
-            finally:
-                await self.flows.close()
-                await terminal.close()
-                payments.close()
-                journal.close()
-                await library.close()
-
-    async def frames(self, n=3):
-        for _ in range(3):
-            for _ in range(10):
-                await asyncio.sleep(0)
-            await self.flows.settle()
-        self.advance_frames(n)
-
-    def screen_text(self) -> str:
-        return "\n".join(self.root.visible_texts())
-
-    async def touch(self, text: str, settle: bool = True):
-        button = self.root.find_button(text)
-        assert button is not None, f"no enabled button {text!r} on screen: {self.root.visible_texts()}"
-        x, y = button.to_window(*button.center)
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        touch.touch_up()
-        if settle:
-            await self.frames()
-        else:
-            for _ in range(20):
-                await asyncio.sleep(0.005)
-            self.advance_frames(2)
+class PayUiTest(KioskCase):
+    async def flows_extra(self, tmp, library):
+        payments = PaymentJournal(tmp / "payments.sqlite", pseudonym_key=b"ui-test-key")
+        self.on_close(payments.close)
+        terminal = open_device("sim://payment?name=ui-pay")
+        await terminal.open()
+        self.on_close(terminal.close)
+        return {"payments": PaymentService(payments, terminal, library)}
 
     async def panel_press(self, panel, text: str):
         """Touch a button of the demo's simulator panel (beside the kiosk screen)."""
@@ -111,13 +39,6 @@ class PayUiTest(GraphicUnitTest):
         assert found, f"no panel button {text!r}"
         found[0].dispatch("on_release")
         await self.frames()
-
-    async def login(self, card, pin="1234"):
-        sim.tap_card(card)
-        await self.frames()
-        for digit in pin:
-            await self.touch(digit)
-        await self.touch(kio("kiosk.button.ok"))
 
     def test_r2_pays_by_touch_and_borrows(self):
         async def scenario():

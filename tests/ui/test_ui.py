@@ -4,109 +4,15 @@ sim:// devices.  Assertions are on what the screen says."""
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
-from datetime import datetime
-from pathlib import Path
-
-from kivy.tests.common import GraphicUnitTest, UnitTestTouch
-
 from devices import sim
-from kiosk.adapter import EmbeddedLibrarySystem
-from kiosk.flows import DeviceHub, FlowSettings, KioskFlows, State
+from kiosk.flows import State
 from kiosk.i18n import translate
-from kiosk.journal import Journal
-from kiosk.library.server import site_rules
-from policy import DEFAULT_PIN_REQUIRED
 
-NOW = datetime(2026, 11, 23, 12, 0).astimezone()
-OK_CARD = "29999000000010"
-R2_CARD = "29999000000030"
-ROLES = {
-    "patron_reader": ["sim://patron"],
-    "item_reader": ["sim://rfid"],
-    "scanner": ["sim://scanner"],
-    "indicator": ["sim://indicator"],
-    "printer": ["sim://printer"],
-}
+from .kiosk_case import OK_CARD, R2_CARD, KioskCase, kio
 
 
-def kio(key, lang="nl", **params):
-    return translate("kiosk", key, lang, **params)
-
-
-class Clock:
-    t = 1000.0
-
-    def __call__(self):
-        return self.t
-
-
-class KioskUiTest(GraphicUnitTest):
-    """Each test runs a scenario coroutine on one asyncio loop (the flows'
-    loop); Kivy frames are advanced between steps."""
-
-    def setUp(self):
-        super().setUp()
-        self.Window.size = (1280, 800)
-
-    def run_scenario(self, scenario):
-        asyncio.run(self._with_kiosk(scenario))
-
-    async def _with_kiosk(self, scenario):
-        from kiosk.ui.app import KioskRoot
-
-        with tempfile.TemporaryDirectory() as tmp:
-            library = EmbeddedLibrarySystem("demo", database=Path(tmp) / "lib.sqlite", clock=lambda: NOW)
-            await library.start()
-            journal = Journal(Path(tmp) / "journal.sqlite", pseudonym_key=b"ui-test-key")
-            rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
-            self.clock = Clock()
-            self.flows = KioskFlows(library, journal, DeviceHub(ROLES), FlowSettings(rules=rules, **self.settings_extra()),
-                                    monotonic=self.clock, now=lambda: NOW)
-            await self.flows.start(ticker=False)
-            self.root = KioskRoot(self.flows)
-            self.render(self.root)
-            try:
-                await scenario()
-            finally:
-                await self.flows.close()
-                journal.close()
-                await library.close()
-
-    # -- helpers ------------------------------------------------------------------------
-
-    def settings_extra(self) -> dict:
-        return {}
-
-    async def frames(self, n=3):
-        for _ in range(3):
-            for _ in range(10):
-                await asyncio.sleep(0)
-            await self.flows.settle()
-        self.advance_frames(n)
-
-    def screen_text(self) -> str:
-        return "\n".join(self.root.visible_texts())
-
-    async def touch(self, text: str):
-        button = self.root.find_button(text)
-        assert button is not None, f"no enabled button {text!r} on screen: {self.root.visible_texts()}"
-        x, y = button.to_window(*button.center)
-        touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        touch.touch_up()
-        await self.frames()
-
-    async def login(self, card, pin="1234", lang=None):
-        sim.tap_card(card)
-        await self.frames()
-        lang = lang or self.flows.view.language
-        assert kio("kiosk.pin.title", lang) in self.screen_text()
-        for digit in pin:
-            await self.touch(digit)
-        assert self.flows.view.pin_length == len(pin)
-        await self.touch(kio("kiosk.button.ok", lang))
+class KioskUiTest(KioskCase):
+    """The kiosk driven by touches (scenarios share :class:`KioskCase`)."""
 
     # -- tests ----------------------------------------------------------------------------
 
