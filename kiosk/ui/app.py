@@ -53,6 +53,12 @@ BUSY_DELAY = 0.4
 #: Memory is handed back this long (s) after the kiosk came to rest, and not
 #: while a patron is at it.
 RELEASE_AFTER = 1.0
+#: Screens built at start and kept: every patron passes them, and the
+#: first card -> PIN -> menu must not wait for a build.  The others are
+#: built when first shown and dropped again when the kiosk comes to rest
+#: (their widgets, label textures and vertex buffers are memory the
+#: software renderer holds for as long as they exist).
+KEPT_SCREENS = frozenset({State.IDLE, State.PIN, State.MENU})
 
 
 def _malloc_trim() -> None:
@@ -103,10 +109,11 @@ class KioskRoot(FloatLayout):
         from kivy.uix.screenmanager import NoTransition
 
         sm.transition = NoTransition()
-        for state, klass in SCREENS.items():
-            screen = klass(name=state.value, kroot=self)
-            self._screens[state] = screen
-            sm.add_widget(screen)
+        # The kept screens now (the first card -> PIN -> menu must not wait
+        # for a build; built here they are frozen out of the collector's
+        # passes below); the others when first shown (screen()).
+        for state in [s for s in SCREENS if s in KEPT_SCREENS]:  # idle first: the manager shows the first added
+            self.screen(state)
         self._busy = BusyOverlay(kroot=self)
         self._warning = WarningOverlay(kroot=self)
         self._view: View = flows.view if flows is not None else View()
@@ -124,7 +131,34 @@ class KioskRoot(FloatLayout):
         # What exists now lives as long as the kiosk: keep it out of the
         # collector's full passes (each would walk it again, ~100 ms here).
         gc.collect()
-        gc.freeze()
+        gc.freeze()  # before any screen that may be dropped exists: a frozen one would never be collected
+
+    # ------------------------------------------------------------------ screens, built lazily
+
+    def screen(self, state: State) -> KScreen:
+        """The screen for *state*, built (and added to the screen manager) on first use."""
+        screen = self._screens.get(state)
+        if screen is None:
+            screen = SCREENS[state](name=state.value, kroot=self)
+            self._screens[state] = screen
+            self.ids.sm.add_widget(screen)
+        return screen
+
+    def built_screens(self) -> set[State]:
+        """The states whose screens exist now (for tests and the memory bench)."""
+        return set(self._screens)
+
+    def drop_screens(self) -> set[State]:
+        """Drop the built screens that are not kept and not shown; returns their states."""
+        sm = self.ids.sm
+        dropped = {s for s, scr in self._screens.items() if s not in KEPT_SCREENS and scr.name != sm.current}
+        for state in dropped:
+            sm.remove_widget(self._screens.pop(state))
+        if dropped:
+            from kivy.uix.screenmanager import NoTransition
+
+            sm.transition = NoTransition()  # the old one keeps the last screens it switched
+        return dropped
 
     # ------------------------------------------------------------------ from the flows
 
@@ -198,7 +232,7 @@ class KioskRoot(FloatLayout):
         self.ids.appname.text = tr(self._title)
         sync_children(self.ids.notices, [(KLabel, {"text": tr(n), "tone": "notice_text", "bold": True})
                                          for n in view.notices])
-        screen = self._screens[view.state]
+        screen = self.screen(view.state)
         screen.update(view, tr)
         if self.ids.sm.current != screen.name:
             if view.state is State.IDLE:
@@ -223,6 +257,7 @@ class KioskRoot(FloatLayout):
 
     def _release(self, _dt: float) -> None:
         if self._view.state is State.IDLE:
+            self.drop_screens()
             release_memory(background=True)
 
     def _overlay(self, overlay, show: bool, view: View, tr) -> None:
