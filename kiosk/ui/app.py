@@ -9,7 +9,6 @@ however many updates came in).  Touches go back to the flows as
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 from pathlib import Path
@@ -20,6 +19,7 @@ from kivy.lang import Builder
 from kivy.properties import NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 
+from kiosk import heap
 from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
 from kiosk.flows.model import K
 
@@ -61,13 +61,6 @@ RELEASE_AFTER = 1.0
 KEPT_SCREENS = frozenset({State.IDLE, State.PIN, State.MENU})
 
 
-def _malloc_trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
 def release_memory(*, background: bool = False) -> None:
     """Between patrons: collect garbage and hand freed heap back to the OS
     (glibc keeps freed texture buffers of the software renderer otherwise).
@@ -81,9 +74,9 @@ def release_memory(*, background: bool = False) -> None:
     if background:
         import threading
 
-        threading.Thread(target=_malloc_trim, name="malloc-trim", daemon=True).start()
+        threading.Thread(target=heap.trim, name="malloc-trim", daemon=True).start()
     else:
-        _malloc_trim()
+        heap.trim()
 
 
 class KioskRoot(FloatLayout):
