@@ -64,6 +64,7 @@ from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
 from .hub import SHARED_SCANNER, DeviceHub
+from .help import HelpFlow
 from .identify import IdentifyFlow
 from .items import ItemsFlow
 from .pay import PayFlow
@@ -86,7 +87,7 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, HelpFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -282,6 +283,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             raise BadTransition(f"{current.value} -> {state.value}")
         if state is not current:
             self._entered_at = self._monotonic()
+            self.view.help = None  # the help explained the screen that was
             log.debug("state %s -> %s", current.value, state.value)
         self.view.state = state
         self.view.warning_seconds = None
@@ -423,6 +425,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                         self._publish()
             return
         if s not in TIMED_STATES:
+            self._help_idle(now)
             return
         remaining = self.settings.idle_timeout_seconds - (now - self._last_activity)
         if remaining <= 0:
