@@ -81,6 +81,10 @@ class IdentifyDriver:
         self._background: set[asyncio.Future[Any]] = set()
         #: Did the library system answer the last lookup (None: none was made)?
         self.last_online: bool | None = None
+        #: The language the patron chose on screen ("nl", "fr", "en"), sent with
+        #: each lookup so that the library system's texts come in it; None: no
+        #: wish (the library system answers in the record's language).
+        self.language: str | None = None
 
     # ---------------------------------------------------------------- threads
 
@@ -221,7 +225,8 @@ class IdentifyDriver:
 
     async def _look_up(self, effect: LookUp) -> list[Effect]:
         try:
-            call = self.library.identify(effect.card, effect.pin)
+            wish = {"language": self.language} if self.language else {}
+            call = self.library.identify(effect.card, effect.pin, **wish)
             snapshot = await (asyncio.wait_for(call, self.timeout) if self.timeout else call)
         except asyncio.CancelledError:
             raise

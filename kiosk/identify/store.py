@@ -5,7 +5,10 @@ opened by the kiosk and the door alike (two processes may share it: WAL,
 
 Identity.  Wrong PINs are counted per *patron*, keyed by the library
 system's patron number (``PatronSnapshot.patron_id``), not by the card: a
-replaced card or a temporary number shares its patron's budget.  Before the
+replaced card or a temporary number shares its patron's budget.  Without a
+patron number (pure Wise) the adapter keys it by the answer's AA (the
+patron barcode as returned; see docs/identify.md for what that means for a
+replaced card).  Before the
 library system has answered for a card, the card's last known patron is
 used (``card_patron``, learnt at every answer); a card never answered for
 counts on its own until it is.  Every reference is a keyed hash

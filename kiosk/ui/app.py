@@ -43,6 +43,7 @@ def load_kv() -> None:
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
         Builder.load_file(str(KV_FILE.with_name("pay.kv")))
+        Builder.load_file(str(KV_FILE.with_name("speech.kv")))
         Builder.load_file(str(KV_FILE.with_name("display.kv")))  # after kiosk.kv: its rules refine KButton's
         _loaded = True
 
@@ -84,6 +85,9 @@ def release_memory(*, background: bool = False) -> None:
 class KioskRoot(FloatLayout):
     """The whole kiosk screen.  ``flows`` may be None in layout tests."""
 
+    #: on_focus_text(text): keyboard / keypad focus moved to a button with this text
+    __events__ = ("on_focus_text",)
+
     language = StringProperty("nl")
     flows = ObjectProperty(None, allownone=True)
     #: room kept free on the right (the demo's simulator panel)
@@ -116,6 +120,7 @@ class KioskRoot(FloatLayout):
         self._busy_shown_for: Text | None = None
         self._busy_timer = Clock.create_trigger(self._busy_due, BUSY_DELAY)
         self._release_timer = Clock.create_trigger(self._release, RELEASE_AFTER)
+        self._setup_speech()
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
         # What exists now lives as long as the kiosk: keep it out of the
@@ -160,6 +165,33 @@ class KioskRoot(FloatLayout):
         if self.flows is not None:
             self.flows.more_time()
 
+    # ------------------------------------------------------------------ speech output
+
+    def _setup_speech(self) -> None:
+        """Speech (kiosk.flows.speech): on a kiosk with a ``[devices.speech]``, the
+        speech buttons beside the language buttons, and the focused button spoken."""
+        from kiosk.flows.speech import SpeechSwitch
+
+        self.speech: SpeechSwitch | None = None
+        self.speech_bar = None
+        flows = self.flows
+        if flows is None or not flows.hub.configured("speech"):
+            return
+        from .speech_bar import SpeechBar
+
+        self.speech = SpeechSwitch.for_flows(flows, changed=self._speech_changed)
+        self.speech_bar = SpeechBar(switch=self.speech)
+        topbar = self.ids.topbar
+        topbar.add_widget(self.speech_bar, index=topbar.children.index(self.ids.lang_nl) + 1)
+        self.bind(on_focus_text=lambda _root, text: self.speech.focus(text))
+
+    def _speech_changed(self) -> None:
+        if self.speech_bar is not None:
+            self.speech_bar.update(self.tr)
+
+    def on_focus_text(self, text: str) -> None:
+        """Keyboard / keypad focus moved to a button with this text (spoken when speech is on)."""
+
     # ------------------------------------------------------------------ rendering
 
     def tr(self, text: Text) -> str:
@@ -195,6 +227,8 @@ class KioskRoot(FloatLayout):
             self._busy_shown_for = None
         elif self._busy_shown_for is None:
             self._busy_timer()  # shown if still busy after BUSY_DELAY
+        if self.speech_bar is not None:
+            self.speech_bar.update(tr)
         self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
 
@@ -280,3 +314,4 @@ class KioskRoot(FloatLayout):
 
         walk(self)
         return found
+

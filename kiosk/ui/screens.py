@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 from kivy.clock import Clock
 from kivy.graphics import Color, InstructionGroup, SmoothEllipse
@@ -16,31 +15,13 @@ from kivy.properties import BooleanProperty, ObjectProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import Screen
 
-from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View
+from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View, fmt_date, status_text, summary_texts
 
 from . import theme
 from .display import DISPLAY
 from .widgets import ItemRow, KButton, KLabel, LoanRow, sync_children
 
 Tr = Callable[[Text], str]
-
-
-def fmt_date(iso: str | None, lang: str) -> str:
-    if not iso:
-        return ""
-    try:
-        d = date.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{d.day:02d}/{d.month:02d}/{d.year}"
-
-
-def status_text(line_status: LineStatus | None, kind: str) -> Text | None:
-    if line_status is None:
-        return None
-    if line_status is LineStatus.OK:
-        return K(f"kiosk.status.ok.{kind}")
-    return K(f"kiosk.status.{line_status.value}")
 
 
 class KScreen(Screen):
@@ -326,23 +307,7 @@ class SummaryScreen(KScreen):
     def update(self, view: View, tr: Tr) -> None:
         ids = self.ids
         ids.title.text = tr(K("kiosk.summary.title"))
-        s = view.summary
-        lines: list[str] = []
-        if s is not None:
-            for count, key in ((s.borrowed, "kiosk.summary.borrowed"), (s.renewed, "kiosk.summary.renewed"),
-                               (s.returned, "kiosk.summary.returned")):
-                if count:
-                    lines.append(tr(K(key, count=count)))
-            if not lines:
-                lines.append(tr(K("kiosk.summary.nothing")))
-            if s.refused:
-                lines.append(tr(K("kiosk.summary.refused", count=s.refused)))
-            if s.queued:
-                lines.append(tr(K("kiosk.summary.queued")))
-            if s.receipt_printed:
-                lines.append(tr(K("kiosk.summary.receipt")))
-            if s.with_card:
-                lines.append(tr(K("kiosk.summary.card")))
+        lines = [tr(t) for t in summary_texts(view.summary)]
         sync_children(ids.counts, [(KLabel, {"text": text, "font_base": 30}) for text in lines])
         ids.ok.text = tr(K("kiosk.button.ok"))
 

@@ -325,3 +325,43 @@ async def test_replay_fingerprint_is_what_the_real_adapter_returns(library):
     back = await library.item_information(item)
     assert item_fingerprint(back) != item_fingerprint(lent)
     assert item_fingerprint(await library.item_information(item)) == item_fingerprint(back)  # stable
+
+
+async def test_the_chosen_language_is_sent_to_the_library_system(h, library):
+    """#13 item 7: the patron chose French, the record says Dutch: every 63 the
+    kiosk sends names French (002), and the library's own texts of that
+    session (a checkout's AF) come in French; a patron who chose nothing
+    sends 000 and gets the record's language."""
+    sent: list[int] = []
+    request = library.client.request
+
+    async def spy(msg, *args, **kwargs):
+        if msg.command_code in ("23", "63"):
+            sent.append(msg.language)
+        return await request(msg, *args, **kwargs)
+
+    library.client.request = spy
+    said: list[str | None] = []
+    checkout = library.checkout
+
+    async def spy_checkout(*args, **kwargs):
+        result = await checkout(*args, **kwargs)
+        said.append(result.screen_message)
+        return result
+
+    library.checkout = spy_checkout
+    h.flows.set_language("fr")
+    await login(h)  # Demo Klant OK: a Dutch record
+    assert h.state is State.MENU and h.view.language == "fr"
+    assert sent and set(sent) == {2}, sent
+    await h.press(Ui.BORROW)
+    await h.place([sim.tag_for("30000000000128")])  # waits for another patron's hold
+    assert said == [translate("library", "library.item_on_hold", "fr")]
+    assert h.view.lines[0].text.render("fr") == translate("kiosk", "kiosk.outcome.hold_for_other", "fr")
+    await h.remove()
+    await h.press(Ui.FINISH)
+    await h.press(Ui.OK)
+    sent.clear()
+    await login(h)  # nobody chose: no wish, the record's language rules
+    assert sent and set(sent) == {0}, sent
+    assert h.view.language == "nl"
