@@ -145,6 +145,9 @@ class View:
 
     state: State = State.IDLE
     language: str = "nl"
+    #: the patron's display choices (top bar switches): kept for the session, like the language
+    large_text: bool = False  # every text at 200 %
+    high_contrast: bool = False  # the high-contrast palette
     identified: bool = False
     offline: bool = False  # this session runs on the offline journal
     busy: Text | None = None  # progress while the library system answers

@@ -24,6 +24,7 @@ from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
 from kiosk.flows.model import K
 
 from .audio import CuePlayer
+from .display import DISPLAY
 from .help import HelpUi
 from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
 from .widgets import KLabel, sync_children
@@ -38,13 +39,14 @@ def load_kv() -> None:
     global _loaded
     if not _loaded:
         # Register our widget classes with the factory before the rules use them.
-        from . import widgets
+        from . import display, widgets  # noqa: F401 - display: TopBar, DisplaySwitches
 
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
         Builder.load_file(str(KV_FILE.with_name("pay.kv")))
         Builder.load_file(str(KV_FILE.with_name("help.kv")))
         Builder.load_file(str(KV_FILE.with_name("speech.kv")))
+        Builder.load_file(str(KV_FILE.with_name("display.kv")))  # after kiosk.kv: its rules refine KButton's
         _loaded = True
 
 
@@ -152,6 +154,16 @@ class KioskRoot(FloatLayout):
             self._view.language = lang
             self.render_now()
 
+    def toggle_display(self, which: str) -> None:
+        """A display switch on the top bar (``large_text`` / ``high_contrast``)."""
+        self.cues.play("tap")
+        on = not getattr(self._view, which)
+        if self.flows is not None:
+            self.flows.set_display(**{which: on})
+        else:
+            setattr(self._view, which, on)
+            self.render_now()
+
     def more_time(self) -> None:
         if self.flows is not None:
             self.flows.more_time()
@@ -213,8 +225,12 @@ class KioskRoot(FloatLayout):
         view = self._view
         self.renders += 1
         self.language = view.language
+        DISPLAY.apply(large_text=view.large_text, high_contrast=view.high_contrast)
         tr = self.tr
         self.ids.appname.text = tr(self._title)
+        switches = self.ids.display_switches.ids
+        switches.large_text.text = tr(K("kiosk.display.large_text"))
+        switches.high_contrast.text = tr(K("kiosk.display.high_contrast"))
         sync_children(self.ids.notices, [(KLabel, {"text": tr(n), "tone": "notice_text", "bold": True})
                                          for n in view.notices])
         screen = self._screens[view.state]
