@@ -12,10 +12,11 @@ from kivy.uix.floatlayout import FloatLayout
 from kiosk.flows.help import CallStatus, HelpView
 from kiosk.flows.model import K, View
 
-from .widgets import KButton, KLabel, sync_children
+from .display import TopBarButton
+from .widgets import KLabel, sync_children
 
 
-class HelpButton(KButton):
+class HelpButton(TopBarButton):
     """"? Help" on the top bar of every screen; lit while the help is open."""
 
     kroot = ObjectProperty(None, allownone=True)
