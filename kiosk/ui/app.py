@@ -80,7 +80,12 @@ def release_memory(*, background: bool = False) -> None:
 
 
 class KioskRoot(FloatLayout):
-    """The whole kiosk screen.  ``flows`` may be None in layout tests."""
+    """The whole kiosk screen.  ``flows`` may be None in layout tests.
+
+    Events: ``on_focus_text(text)`` when the keyboard focus moves (see
+    :mod:`kiosk.ui.focus`)."""
+
+    __events__ = ("on_focus_text",)
 
     language = StringProperty("nl")
     flows = ObjectProperty(None, allownone=True)
@@ -116,6 +121,12 @@ class KioskRoot(FloatLayout):
         self._release_timer = Clock.create_trigger(self._release, RELEASE_AFTER)
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
+        from .focus import FocusManager
+
+        self.focus = FocusManager(self)  # keyboard / keypad operation and the focus ring
+        if flows is not None:
+            flows.on_key(self.focus.pad_key)
+        self.focus.refresh()
         # What exists now lives as long as the kiosk: keep it out of the
         # collector's full passes (each would walk it again, ~100 ms here).
         gc.collect()
@@ -181,6 +192,12 @@ class KioskRoot(FloatLayout):
             self._busy_timer()  # shown if still busy after BUSY_DELAY
         self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
+        focus = getattr(self, "focus", None)
+        if focus is not None:
+            focus.refresh()
+
+    def on_focus_text(self, text: str) -> None:
+        """The focused button's visible text, whenever the focus moves (for speech)."""
 
     def _busy_due(self, _dt: float) -> None:
         if self._view.busy is not None:
