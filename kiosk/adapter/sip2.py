@@ -119,6 +119,8 @@ from .base import (
 log = logging.getLogger("kiosk.adapter.sip2")
 
 __all__ = [
+    "AA_IDENTITY",
+    "budget_identity",
     "Sip2LibrarySystem",
     "WiseEvidence",
     "evidence_from_registrations",
@@ -246,6 +248,24 @@ def evidence_from_registrations(registrations: Iterable[Registration], words: Se
             invoices.append(reg)
         charges.append(reg)
     return WiseEvidence(tuple(fee), tuple(invoices), tuple(charges), tuple(arranged), tuple(unreadable))
+
+
+#: Marks a wrong-PIN budget keyed by the answer's AA, not by a patron number (XI).
+AA_IDENTITY = "AA:"
+
+
+def budget_identity(patron_number: str | None, answered: str | None) -> str | None:
+    """Whom the wrong-PIN budget belongs to (``PatronSnapshot.patron_id``):
+    the library system's patron number (XI) when it sends one; else the
+    patron identifier of its answer (AA, the patron barcode as the library
+    system returns it, marked ``AA:``).  Pure Wise sends no patron number:
+    then a card answered with its patron's barcode (a replaced card Wise
+    still answers for, a temporary number) shares that barcode's budget; a
+    library system that echoes the card in AA gives one budget per card."""
+    if patron_number:
+        return patron_number
+    answered = (answered or "").strip()
+    return AA_IDENTITY + answered if answered else None
 
 
 def snapshot_from_sip2(
@@ -456,7 +476,7 @@ def snapshot_from_sip2(
         screen_message=screen,
         evidence=tuple(evidence),
         notifications=notifications,
-        patron_id=one(f.patron_number),
+        patron_id=budget_identity(one(f.patron_number), answer.patron_identifier),
         age_verdicts=tuple(v for v in map(parse_age_verdict, extras.get(f.age_verdict, ())) if v is not None),
     )
 

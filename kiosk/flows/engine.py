@@ -224,6 +224,16 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._language_chosen = True
         self._publish()
 
+    def set_display(self, *, large_text: bool | None = None, high_contrast: bool | None = None) -> None:
+        """The top bar's display switches (200 % text, high contrast): kept
+        until the session ends (or, chosen at rest, until the idle timeout)."""
+        self._touch()
+        if large_text is not None:
+            self.view.large_text = bool(large_text)
+        if high_contrast is not None:
+            self.view.high_contrast = bool(high_contrast)
+        self._publish()
+
     # ================================================================== the loop of events
 
     async def handle(self, event: Event | UiEvent, role: str | None = None) -> None:
@@ -446,6 +456,12 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                     if self.state is S.SUMMARY:
                         self._goto_idle()
                         self._publish()
+            return
+        if s is S.IDLE and (self.view.large_text or self.view.high_contrast):
+            # switched on at rest and left: the next patron gets the kiosk's own display
+            if now - self._last_activity >= self.settings.idle_timeout_seconds:
+                self._reset_display()
+                self._publish()
             return
         if s not in TIMED_STATES:
             return

@@ -13,15 +13,15 @@ from kiosk.flows import State
 from kiosk.ui import focus as F
 from kiosk.ui import theme
 
-from .kiosk_case import OK_CARD, ROLES, KioskCase, kio
+from .kiosk_case import OK_CARD, KioskCase, kio
 
 KEYS = {"tab": F.K_TAB, "enter": F.K_ENTER, "escape": F.K_ESCAPE, "backspace": F.K_BACKSPACE,
         "up": F.K_UP, "down": F.K_DOWN, "left": F.K_LEFT, "right": F.K_RIGHT, "space": F.K_SPACE}
 
 
 class KeysCase(KioskCase):
-    def roles(self) -> dict:
-        return {**ROLES, "pinpad": ["sim://pinpad"]}
+    def roles_extra(self) -> dict:
+        return {"pinpad": ["sim://pinpad"]}
 
     def setUp(self) -> None:
         super().setUp()
