@@ -88,8 +88,6 @@ class KioskRoot(FloatLayout):
     Events: ``on_focus_text(text)`` when the keyboard focus moves (see
     :mod:`kiosk.ui.focus`)."""
 
-    __events__ = ("on_focus_text",)
-
     #: on_focus_text(text): keyboard / keypad focus moved to a button with this text
     __events__ = ("on_focus_text",)
 
@@ -245,9 +243,6 @@ class KioskRoot(FloatLayout):
         focus = getattr(self, "focus", None)
         if focus is not None:
             focus.refresh()
-
-    def on_focus_text(self, text: str) -> None:
-        """The focused button's visible text, whenever the focus moves (for speech)."""
 
     def _busy_due(self, _dt: float) -> None:
         if self._view.busy is not None:

@@ -31,8 +31,9 @@ layout, OSDP or sim)         press; 0 next; * back
 (receipt), OK, Done.  The ring shows once a key was used and hides at the
 next touch (a touch patron sees no ring); the focus itself is kept all the
 time, and :class:`KioskRoot` dispatches ``on_focus_text(text)`` with the
-focused button's visible text whenever the focus moves or that text changes
-(speech output speaks it).  Nothing here logs: key values and button texts
+focused button's visible text whenever a key moves the focus (speech output
+speaks it; a focus the kiosk placed itself on a new screen is not announced,
+so the screen's own speech is not cut off).  Nothing here logs: key values and button texts
 (titles of a patron's loans) never reach a log.
 
 The ring is two bands of :data:`~kiosk.ui.theme.FOCUS_BAND_DP` each around
@@ -130,7 +131,6 @@ class FocusManager:
         self.ring_shown = False
         self._context: tuple | None = None
         self._under: tuple | None = None  # (screen, key) of the focus under an overlay
-        self._said: tuple | None = None  # (widget, text) last dispatched
         self._window: Any = None
         self._ring = InstructionGroup()
         self._inner_colour, self._outer_colour = Color(0, 0, 0, 0), Color(0, 0, 0, 0)
@@ -238,7 +238,7 @@ class FocusManager:
             if self.focused is not None:
                 self.activate()
             else:
-                self.set_focus(self._initial(items) or items[0])
+                self.set_focus(self._initial(items) or items[0], announce=True)
             return
         if name == "back":
             target = self.back_button()
@@ -248,17 +248,17 @@ class FocusManager:
             return
         current = self.focused if self.focused in items else None
         if current is None:
-            self.set_focus(self._initial(items) or items[0])
+            self.set_focus(self._initial(items) or items[0], announce=True)
             return
         if name in _DIRECTIONS:
             target = self._nearest(current, items, _DIRECTIONS[name])
             if target is None:  # nothing that way: go on in reading order
                 name = "next" if name in ("down", "right") else "previous"
             else:
-                self.set_focus(target)
+                self.set_focus(target, announce=True)
                 return
         i = items.index(current)
-        self.set_focus(items[(i + (1 if name == "next" else -1)) % len(items)])
+        self.set_focus(items[(i + (1 if name == "next" else -1)) % len(items)], announce=True)
 
     def activate(self) -> None:
         """Press the focused button the way a touch does (its on_press and on_release)."""
@@ -367,7 +367,6 @@ class FocusManager:
                 self.set_focus(self._recover(self._last_key, items) or self._initial(items))
             else:
                 self._remember(items)
-                self._say()
             return
         same_screen = previous is not None and previous[0] == screen
         self._moved = False
@@ -405,23 +404,19 @@ class FocusManager:
                 return widget
         return items[min(index, len(items) - 1)]
 
-    def set_focus(self, widget: Any) -> None:
+    def set_focus(self, widget: Any, *, announce: bool = False) -> None:
+        """Focus *widget* (None: nothing).  *announce*: the patron moved it
+        (a key): ``on_focus_text`` goes out.  A focus the kiosk placed itself
+        (a new screen, an overlay) is not announced: it would cut off the
+        screen's own speech."""
         self.focused = widget
-        items = self.focusables()
-        self._remember(items)
-        if widget is not None:
+        self._remember(self.focusables())
+        if widget is not None and self.ring_shown:  # a touch patron's lists are not scrolled
             self._scroll_into_view(widget)
         self._drawn = None
         self._draw()
-        self._say()
-
-    def _say(self) -> None:
-        widget = self.focused
-        said = None if widget is None else (id(widget), focus_text(widget))
-        if said != self._said:
-            self._said = said
-            if said is not None:
-                self.root.dispatch("on_focus_text", said[1])
+        if announce and widget is not None:
+            self.root.dispatch("on_focus_text", focus_text(widget))
 
     @staticmethod
     def _scroll_into_view(widget: Any) -> None:
@@ -439,6 +434,8 @@ class FocusManager:
             return
         self.ring_shown = shown
         if shown:
+            if self.focused is not None:
+                self._scroll_into_view(self.focused)
             self._follow_ev()
         else:
             self._follow_ev.cancel()
@@ -485,7 +482,7 @@ class FocusManager:
                 self._drawn = ()
             return
         inner, outer = self.ring_colours()
-        state = (box, inner, outer)
+        state = (box, theme.rgba(inner), theme.rgba(outer))
         if state == self._drawn:
             return
         self._drawn = state

@@ -82,6 +82,7 @@ HIGH_CONTRAST: dict[str, str] = {
     "refusal_text": "#FFFFFF",
     "scrim": "#000000",
     "focus": "#00E5FF",
+    "focus_halo": "#000000",
     "disabled": "#3A3A3A",
     "disabled_text": "#D0D0D0",
 }
@@ -193,12 +194,14 @@ FOCUS_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
-def focus_ring(fill: str, backdrop: str) -> tuple[str, str]:
+def focus_ring(fill: str, backdrop: str, palette: dict[str, str] | None = None) -> tuple[str, str]:
     """(inner band, outer band) palette names for a focus ring around a
-    control filled with *fill* on *backdrop* (palette names or #hex): the
-    inner band borders the control, the outer one the backdrop."""
-    inner = max(FOCUS_COLOURS, key=lambda c: contrast(c, fill))
-    outer = max(FOCUS_COLOURS, key=lambda c: contrast(c, backdrop))
+    control filled with *fill* on *backdrop* (names or #hex; names in
+    *palette*, the active one by default): the inner band borders the
+    control, the outer one the backdrop."""
+    palette = palette or _active
+    inner = max(FOCUS_COLOURS, key=lambda c: contrast(c, fill, palette))
+    outer = max(FOCUS_COLOURS, key=lambda c: contrast(c, backdrop, palette))
     return inner, outer
 
 
