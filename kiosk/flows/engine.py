@@ -133,6 +133,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             )),
             store, library, clock=now, monotonic=monotonic,
         )
+        self.ident.on_alarm = self._raise_alarm  # a store write after the answer failed
         self.view = View(language=normalise_language(self.settings.language))
         self._listeners: list[Listener] = []
         self._cue_listeners: list[CueListener] = []
