@@ -251,7 +251,12 @@ class FocusManager:
             self.set_focus(self._initial(items) or items[0], announce=True)
             return
         if name in _DIRECTIONS:
-            target = self._nearest(current, items, _DIRECTIONS[name])
+            # Within the screen (or overlay) first: the top bar only when nothing there lies
+            # that way (however its buttons happen to line up with the screen's).
+            bar = _real(self.root.ids.topbar)
+            content = [w for w in items if w.parent is not bar and not _inside(w, bar)]
+            target = (self._nearest(current, content, _DIRECTIONS[name]) if current in content else None) \
+                or self._nearest(current, items, _DIRECTIONS[name])
             if target is None:  # nothing that way: go on in reading order
                 name = "next" if name in ("down", "right") else "previous"
             else:
@@ -281,7 +286,9 @@ class FocusManager:
     # ------------------------------------------------------------------ what can be focused
 
     def _overlays(self) -> list[Any]:
-        return [o for o in (getattr(self.root, "_warning", None), getattr(self.root, "_busy", None))
+        help_ui = getattr(self.root, "_help", None)  # the help overlay (kiosk/ui/help.py): modal too
+        return [o for o in (getattr(self.root, "_warning", None), getattr(help_ui, "overlay", None),
+                            getattr(self.root, "_busy", None))
                 if o is not None and o.parent is not None]
 
     def _overlay_buttons(self) -> list[Any]:

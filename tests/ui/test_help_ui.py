@@ -266,3 +266,24 @@ class TestPinResetHint(HelpCase):
 
 class TestPinResetAtTheDesk(TestPinResetHint):
     url = None
+
+
+class TestHelpByKeys(HelpCase):
+    def test_the_help_is_modal_for_the_keypad_focus_too(self):
+        async def scenario():
+            await self.frames()
+            await self.login(OK_CARD)
+            await self.touch(kio("kiosk.help.button"))
+            focus = self.root.focus
+            items = focus.focusables()
+            overlay = self.root._help.overlay
+            close = overlay.ids.close
+            assert close in items and self.root.find_button(kio("kiosk.help.button")) in items
+            screen = self.root.ids.sm.current_screen
+            assert not [w for w in items if screen in _ancestors(w)]  # nothing behind the help
+            focus.set_focus(close)
+            focus.activate()
+            await self.frames()
+            assert self.flows.view.help is None and self.flows.state is State.MENU
+
+        self.run_scenario(scenario)
