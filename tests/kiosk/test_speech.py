@@ -12,7 +12,7 @@ import pytest
 
 from devices import DeviceNotFound, open_device, sim
 from devices.base import PIN_WORDS, HeadphonesChanged
-from kiosk.flows import FlowSettings, HoldLine, ItemLine, LineKind, LineStatus, LoanLine, State, Summary, Ui, View
+from kiosk.flows import HoldLine, ItemLine, LineKind, LineStatus, LoanLine, State, Summary, Ui, View
 from kiosk.flows.model import K, Text, literal, policy_text
 from kiosk.flows.pay import PayView
 from kiosk.flows.speech import DOT, Narrator, S, SpeechSwitch, screen_parts, spoken
@@ -329,5 +329,11 @@ async def test_espeak_jack_reports_changes_once_and_a_missing_jack_fails_open(tm
         await dev.close()
 
 
-def test_settings_unchanged():
-    assert FlowSettings().language == "nl"
+def test_a_configured_speech_device_reaches_the_kiosks_hub(tmp_path):
+    from kiosk.config import load_config
+    from kiosk.flows import DeviceHub
+
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('[library]\nkind = "embedded"\ndata = "demo"\n\n[devices.speech]\nurl = "sim://tts"\n')
+    hub = DeviceHub.from_config(load_config(cfg).devices)
+    assert hub.configured("speech") and not hub.configured("printer")
