@@ -58,8 +58,9 @@ from kiosk.journal import Journal
 from policy import Decision, PatronSnapshot
 
 from . import guards
-from kiosk.identify import STORE_NAME, CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
+from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
 
+from .alarms import STORE_ALARM, AlarmsFlow
 from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
@@ -86,7 +87,7 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -112,17 +113,18 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self.session: Session | None = None
         rules = self.settings.rules
         self._own_store = store is None
+        #: standing alarms (kind -> detail), published by the fleet reporter (kiosk.flows.alarms)
+        self.alarms: dict[str, str] = {}
+        self._alarm_checked = monotonic()
         if store is None:
             # The one patron store of this machine: beside the journal, in state_dir
             # (a door on the same state_dir shares it).
             try:
-                store = PatronStore(
-                    journal.path.parent / STORE_NAME, journal.pseudonym_key, monotonic=monotonic,
-                    keep=timedelta(minutes=rules.lockout.window_minutes + rules.lockout.lockout_minutes),
-                )
+                store = self._open_store()
             except StoreError as exc:
                 # No PIN is checked without it (out of service), everything else works.
-                log.critical("ALARM patron store unavailable: %s; PIN actions out of service", exc)
+                log.critical("ALARM %s: patron store unavailable: %s; PIN actions out of service", STORE_ALARM, exc)
+                self.alarms[STORE_ALARM] = str(exc)[:200]
         self.store = store
         self.ident = IdentifyDriver(
             Identification(CoreSettings(
@@ -131,9 +133,11 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             )),
             store, library, clock=now, monotonic=monotonic,
         )
+        self.ident.on_alarm = self._raise_alarm  # a store write after the answer failed
         self.view = View(language=normalise_language(self.settings.language))
         self._listeners: list[Listener] = []
         self._cue_listeners: list[CueListener] = []
+        self._key_listeners: list[Callable[[str], None]] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_activity = monotonic()
@@ -158,6 +162,12 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
 
     def on_cue(self, listener: CueListener) -> None:
         self._cue_listeners.append(listener)
+
+    def on_key(self, listener: Callable[[str], None]) -> None:
+        """*listener(key)* gets the PIN pad's keys pressed outside the PIN
+        screen (the UI moves its focus with them).  On the PIN screen the keys
+        are the PIN's and reach no listener."""
+        self._key_listeners.append(listener)
 
     @property
     def state(self) -> State:
@@ -264,7 +274,10 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         elif isinstance(event, TagsChanged):
             await self._on_tags(event)
         elif isinstance(event, KeyPressed):
-            await self._on_key(event.key)
+            if self.state is S.PIN:
+                await self._on_key(event.key)
+            else:
+                self._nav_key(event.key)
 
     def _ui_handler(self, action: Ui) -> Callable[[str | None], Any] | None:
         name = TABLE[self.state].ui.get(action)
@@ -332,6 +345,21 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
                 log.exception("view listener failed")
 
+    def _nav_key(self, key: str) -> None:
+        for listener in list(self._key_listeners):
+            try:
+                listener(key)
+            except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
+                log.exception("key listener failed")
+
+    def activity(self) -> None:
+        """The patron is at it (moving the focus with a keyboard): the idle
+        timeout starts again; republished only if a warning was up."""
+        warned = self.view.warning_seconds is not None
+        self._touch()
+        if warned:
+            self._publish()
+
     def _cue(self, cue: Cue) -> None:
         for listener in list(self._cue_listeners):
             try:
@@ -361,7 +389,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             out.append(K(f"kiosk.offline.notice.{self.settings.offline.value}"))
         elif self.session is not None and self.session.offline:
             out.append(K("kiosk.offline.notice.checkout"))
-        return out
+        return out + self._alarm_notices()
 
     def _ctx(self, snapshot: PatronSnapshot, card: str) -> guards.GuardContext:
         # The PIN (and its lockout) was settled by the identification core; the
@@ -420,7 +448,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     # ================================================================== idle timeout
 
     async def tick(self) -> None:
-        """Advance the timers (the idle warning and timeout, the summary)."""
+        """Advance the timers (the idle warning and timeout, the summary); recheck a standing alarm."""
+        self._recheck_store()
         if self._lock.locked():
             return  # a step is running: that is activity
         now = self._monotonic()

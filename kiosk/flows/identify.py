@@ -77,7 +77,7 @@ class IdentifyFlow:
             self._library_back()
         for effect in out:
             if isinstance(effect, Alarm):
-                log.critical("ALARM %s: PIN actions out of service (%s)", effect.kind, effect.detail)
+                self._raise_alarm(effect.kind, effect.detail)
         effect = next((e for e in out if isinstance(e, (AskPin, Grant, Refuse))), None)
         if isinstance(effect, AskPin):
             sess.card = card
