@@ -152,33 +152,34 @@ class FocusManager:
         if window is self._window:
             return
         if self._window is not None:
-            self._window.unbind(on_key_down=self._on_key_down, on_touch_down=self._on_touch_down)
+            self._window.unbind(on_key_down=self._on_key_down, on_textinput=self._on_text,
+                                on_touch_down=self._on_touch_down)
         if window is not None:
-            window.bind(on_key_down=self._on_key_down, on_touch_down=self._on_touch_down)
+            window.bind(on_key_down=self._on_key_down, on_textinput=self._on_text,
+                        on_touch_down=self._on_touch_down)
         self._window = window
 
     def _on_touch_down(self, *_args: Any) -> bool:
         self.show_ring(False)
         return False
 
-    def _on_key_down(self, _window: Any, key: int, _scancode: int, codepoint: str | None,
+    def _on_key_down(self, _window: Any, key: int, _scancode: int, _codepoint: str | None,
                      modifiers: list[str]) -> bool:
+        self._text_taken = False
         if self.root.get_root_window() is None or "ctrl" in modifiers or "alt" in modifiers:
             return False
         on_pin = self._on_pin_screen()
+        # A digit by its key code: the keypad's, or the main row's unshifted (QWERTY).  Other
+        # layouts (AZERTY: digits are shifted) and '#' / '*' come as text (_on_text).
+        digit = str(key - K_NUMPAD0) if K_NUMPAD0 <= key <= K_NUMPAD9 else (
+            chr(key) if 48 <= key <= 57 and "shift" not in modifiers else None)
         if on_pin:
-            digit = self._digit(key, codepoint)
-            if digit is not None:
+            action = ("pin_digit" if digit is not None else "pin_back" if key == K_BACKSPACE
+                      else "pin_clear" if key == K_NUMPAD_MUL else None)
+            if action is not None:
+                self._text_taken = key != K_BACKSPACE  # its text (if any) is this key's
                 self._active()
-                self.root.press("pin_digit", digit)
-                return True
-            if key == K_BACKSPACE:
-                self._active()
-                self.root.press("pin_back")
-                return True
-            if key == K_NUMPAD_MUL or codepoint == "*":
-                self._active()
-                self.root.press("pin_clear")
+                self.root.press(action, digit)
                 return True
         command: str | None = None
         if key == K_TAB:
@@ -191,21 +192,35 @@ class FocusManager:
             command = "back"
         elif key in NUMPAD_KEYS:
             command = NUMPAD_KEYS[key]
-        elif codepoint and codepoint in PAD_KEYS and not on_pin:
-            command = PAD_KEYS[codepoint]
+        elif digit is not None:
+            command = PAD_KEYS.get(digit)
         if command is None:
             return False
+        self._text_taken = True
         self._active()
         self.command(command)
         return True
 
-    @staticmethod
-    def _digit(key: int, codepoint: str | None) -> str | None:
-        if K_NUMPAD0 <= key <= K_NUMPAD9:
-            return str(key - K_NUMPAD0)
-        if 48 <= key <= 57:
-            return chr(key)
-        return None
+    _text_taken = False
+
+    def _on_text(self, _window: Any, text: str) -> None:
+        """Typed characters the key codes did not give: digits on layouts
+        that shift them, ``#`` and ``*`` (the PIN pad's keys on a keyboard)."""
+        if self._text_taken:  # the key already did it
+            self._text_taken = False
+            return
+        if self.root.get_root_window() is None:
+            return
+        for char in text:
+            if self._on_pin_screen():
+                action = ("pin_digit" if char.isdigit() and char.isascii() else
+                          "pin_enter" if char == "#" else "pin_clear" if char == "*" else None)
+                if action is not None:
+                    self._active()
+                    self.root.press(action, char if action == "pin_digit" else None)
+            elif char in PAD_KEYS:
+                self._active()
+                self.command(PAD_KEYS[char])
 
     def pad_key(self, key: str) -> None:
         """A PIN pad key pressed outside the PIN screen (from the flows)."""

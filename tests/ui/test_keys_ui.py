@@ -185,6 +185,62 @@ class KeyboardWalkTest(KeysCase):
         self.run_scenario(scenario)
 
 
+    def test_typed_text_azerty_digits_hash_and_star(self):
+        """Layouts that shift the digits (AZERTY: the key code is '&', the text
+        '1') and '#' / '*' reach the kiosk as text; a key already handled by
+        its code (the keypad's digits) is not taken twice."""
+
+        async def typed(code: int, text: str, modifiers=()):
+            self.Window.dispatch("on_key_down", code, 0, None, list(modifiers))
+            self.Window.dispatch("on_textinput", text)
+            self.Window.dispatch("on_key_up", code, 0)
+            await self.frames()
+
+        async def scenario():
+            await self.start()
+            sim.tap_card(OK_CARD)
+            await self.frames()
+            for code, text in ((38, "1"), (233, "2"), (34, "3")):  # AZERTY & é " with Shift
+                await typed(code, text, ["shift"])
+            await typed(F.K_NUMPAD0 + 4, "4")  # the keypad: by its code, its text not again
+            assert self.flows.view.pin_length == 4
+            await typed(ord("3"), "#", ["shift"])  # '#' on a QWERTY keyboard: enter
+            assert self.flows.state is State.MENU
+            assert self.focused_text() == kio("kiosk.button.borrow")
+            await typed(ord("8"), "8")  # off the PIN screen a digit moves (PIN pad mapping: down)
+            assert self.focused_text() == kio("kiosk.button.renew")
+            await typed(ord("8"), "*", ["shift"])  # '*': back (the menu's way out: Done)
+            assert self.flows.state in (State.RECEIPT, State.SUMMARY)
+            assert self.touches == 0
+
+        self.run_scenario(scenario)
+
+    def test_focus_survives_rows_built_anew(self):
+        """A re-render that builds the rows again (other widgets, same loans)
+        keeps the focus on the same loan."""
+
+        async def scenario():
+            await self.start()
+            await self.key_login()
+            await self.key("down")
+            await self.key("enter")
+            assert self.flows.state is State.RENEW
+            await self.key("up")
+            await self.key("up")
+            loan = self.root.focus.focused
+            assert type(loan).__name__ == "LoanRow"
+            rows = self.root.ids.sm.current_screen.ids.rows
+            rows.clear_widgets()  # sync_children now makes new LoanRows
+            self.root.render_now()
+            await self.frames()
+            now = self.root.focus.focused
+            assert now is not loan and now.item_id == loan.item_id and now in rows.children
+            await self.key("enter")
+            assert [ln.selected for ln in self.flows.view.loans if ln.item_id == loan.item_id] == [True]
+
+        self.run_scenario(scenario)
+
+
 class PinPadWalkTest(KeysCase):
     def test_pinpad_renew_one_loan(self):
         async def scenario():
