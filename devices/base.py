@@ -37,7 +37,7 @@ ReceiptPrinter     print_receipt(lines, barcode, cut)     -
 (printer)
 PaymentTerminal    pay(PaymentRequest), abort(ref),       PaymentProgress
 (payment)          payment_status(ref) -> PaymentResult
-SpeechOutput       say(text, language, interrupt),        -
+SpeechOutput       say(text, language, interrupt),        HeadphonesChanged
 (tts)              stop(), idle(), volume (0-100)
 =================  =====================================  ==============================
 
@@ -95,6 +95,7 @@ __all__ = [
     "PaymentOutcome",
     "PaymentProgress",
     "SpeechOutput",
+    "HeadphonesChanged",
     "SPEECH_LANGUAGES",
     "PIN_WORDS",
     "spoken_pin",
@@ -241,6 +242,14 @@ class DoorClosed(Event):
 @dataclass(frozen=True)
 class ExitPressed(Event):
     pass
+
+
+@dataclass(frozen=True)
+class HeadphonesChanged(Event):
+    """Headphones were plugged into (``plugged``) or pulled from the speech
+    output's jack (the kiosk turns speech on / off with it)."""
+
+    plugged: bool
 
 
 class LockState(str, enum.Enum):
@@ -1005,9 +1014,12 @@ class SpeechOutput(Device):
     ``volume`` is 0-100 and applies to the next utterance.
 
     The caller never passes a PIN: it speaks :func:`spoken_pin` instead.
+
+    A device that can tell whether headphones are in its jack emits
+    :class:`HeadphonesChanged` (optional: most cannot, and emit nothing).
     """
 
-    EVENTS: ClassVar[tuple[type[Event], ...]] = ()
+    EVENTS: ClassVar[tuple[type[Event], ...]] = (HeadphonesChanged,)
     LANGUAGES: ClassVar[tuple[str, ...]] = SPEECH_LANGUAGES
 
     @abstractmethod

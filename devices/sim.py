@@ -29,6 +29,7 @@ Every open sim device registers on the module-level :class:`SimBus`
     sim.answer_payment("approve")                 # answers the payment waiting now
     sim.payments(); sim.payment_waiting()
     sim.spoken()                                  # what a sim://tts said: Utterance(text, language, volume)
+    sim.plug_headphones(); sim.plug_headphones(False)  # -> HeadphonesChanged (sim://tts)
 
 A payment terminal answers each ``pay`` with the next scripted outcome (after
 ``pay_delay`` seconds), or, with nothing scripted, waits for
@@ -59,7 +60,8 @@ payment        pay / abort / status with scripted or manual outcomes, receipt
                lines, progress events, lost answers resolved by status
 tts            say / stop / idle / volume; every utterance recorded (text,
                language, volume; ``interrupted`` when cut off), spoken
-               instantly or over ``speak_seconds``
+               instantly or over ``speak_seconds``; headphones plugged /
+               pulled (HeadphonesChanged) by ``plug_headphones``
 (all)          unplug / replug: DeviceEvent lost / back, operations raise
 =============  ===========================================================
 """
@@ -86,6 +88,7 @@ from .base import (
     DoorOpened,
     DoorSensor,
     ExitPressed,
+    HeadphonesChanged,
     IdentifierKind,
     Indicator,
     ItemReader,
@@ -135,6 +138,7 @@ __all__ = [
     "payments",
     "payment_waiting",
     "spoken",
+    "plug_headphones",
     "Utterance",
     "PAYMENT_ACTIONS",
     "tag_for",
@@ -298,6 +302,11 @@ class SimBus:
     def spoken(self, *, name: str | None = None) -> list[Utterance]:
         """Everything the simulated speech device said, oldest first."""
         return list(self.get(name, SpeechOutput)._spoken)  # type: ignore[attr-defined]
+
+    def plug_headphones(self, plugged: bool = True, *, name: str | None = None) -> None:
+        """Plug headphones into (or pull them from) a sim://tts jack: HeadphonesChanged."""
+        dev = self.get(name, SpeechOutput)
+        dev._sim_call(dev._set_headphones, bool(plugged))  # type: ignore[attr-defined]
 
     def payment_waiting(self, *, name: str | None = None) -> bool:
         return bool(self.get(name, PaymentTerminal)._waiting)  # type: ignore[attr-defined]
@@ -619,6 +628,8 @@ class _SimSpeech(SimDevice, SpeechOutput):
         self._timer: asyncio.TimerHandle | None = None
         self._volume = 50
         self._quiet: asyncio.Event | None = None
+        #: headphones in the simulated jack (plug_headphones)
+        self.headphones = False
 
     @property
     def volume(self) -> int:
@@ -631,6 +642,11 @@ class _SimSpeech(SimDevice, SpeechOutput):
     @property
     def speaking(self) -> bool:
         return self._current is not None or bool(self._queue)
+
+    def _set_headphones(self, plugged: bool) -> None:
+        if plugged != self.headphones:
+            self.headphones = plugged
+            self._sim_emit(HeadphonesChanged(plugged))
 
     def _cut(self) -> None:
         if self._timer is not None:
@@ -758,3 +774,4 @@ answer_payment = BUS.answer_payment
 payments = BUS.payments
 payment_waiting = BUS.payment_waiting
 spoken = BUS.spoken
+plug_headphones = BUS.plug_headphones

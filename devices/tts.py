@@ -2,7 +2,7 @@
 
 URL grammar::
 
-    tts+espeak://[?voice_nl=nl&voice_fr=fr-fr&voice_en=en-gb&rate=160&volume=50&wav=DIR]
+    tts+espeak://[?voice_nl=nl&voice_fr=fr-fr&voice_en=en-gb&rate=160&volume=50&wav=DIR&jack=/dev/input/eventN]
 
 Each utterance runs one ``espeak-ng`` process (``asyncio`` subprocess, no
 shell); the text goes on its stdin (``--stdin``), never on the command line,
@@ -13,6 +13,14 @@ speakers).  :meth:`stop` and an interrupting :meth:`say` kill the running
 process (SIGKILL) and wait for it, so nothing keeps talking.
 
 ``volume`` (0-100) maps to espeak's amplitude 0-200 (50 = espeak's default).
+
+``jack=/dev/input/eventN`` names the Linux input device of the sound card's
+headphone jack (the one whose ``evtest`` shows ``SW_HEADPHONE_INSERT``; on
+most boards "HDA ... Headphone" or "... Headphone Jack"): the driver reads it
+with python-evdev on the asyncio loop (``add_reader``, no thread) and emits
+:class:`~devices.base.HeadphonesChanged` at open (when plugged) and on every
+change, so the kiosk turns speech on when headphones go in.  Without
+``jack`` no headphone events come (the speech button still works).
 
 Support table:
 
@@ -25,6 +33,9 @@ say / interrupt / stop / close  yes: the running espeak-ng is killed (SIGKILL
 volume 0-100, rate 80-450 wpm   yes (volume applies to the next utterance)
 audio device / WAV files        default audio device, or ``wav=DIR``
 SSML / markup                   no (plain text only, by design)
+headphone jack                  ``jack=/dev/input/eventN`` (Linux input
+                                SW_HEADPHONE_INSERT through python-evdev);
+                                a jack that cannot be read fails open()
 unplug / replug                 n/a (a local program; a failing espeak-ng is
                                 logged, the next utterance tries again)
 ==============================  ============================================
@@ -34,13 +45,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import fcntl
 import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .base import SpeechOutput, _check_speech, _check_volume
+from .base import Event, HeadphonesChanged, SpeechOutput, _check_speech, _check_volume
 from .errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, DeviceUrlError
 from .url import DeviceUrl
 
@@ -49,6 +61,27 @@ __all__ = ["EspeakSpeech"]
 log = logging.getLogger("devices.tts")
 
 _RATE_MIN, _RATE_MAX = 80, 450
+
+# linux/input-event-codes.h (so that decoding does not need evdev)
+EV_SW = 0x05
+SW_HEADPHONE_INSERT = 0x02
+_SW_CNT = 0x11
+
+
+def headphones_event(event: object) -> HeadphonesChanged | None:
+    """The HeadphonesChanged for one Linux input event (an ``evdev.InputEvent``
+    or anything with ``type``, ``code``, ``value``), None for any other event."""
+    if getattr(event, "type", None) == EV_SW and getattr(event, "code", None) == SW_HEADPHONE_INSERT:
+        return HeadphonesChanged(bool(getattr(event, "value", 0)))
+    return None
+
+
+def jack_plugged(fd: int) -> bool:
+    """Whether the switch SW_HEADPHONE_INSERT is on now (ioctl EVIOCGSW on an input device)."""
+    size = (_SW_CNT + 7) // 8
+    request = (2 << 30) | (size << 16) | (ord("E") << 8) | 0x1B  # _IOC(_IOC_READ, 'E', 0x1b, size)
+    bits = fcntl.ioctl(fd, request, bytes(size))
+    return bool(bits[SW_HEADPHONE_INSERT // 8] >> (SW_HEADPHONE_INSERT % 8) & 1)
 
 
 def _voice(value: Any) -> str:
@@ -70,6 +103,7 @@ class EspeakSpeech(SpeechOutput):
         "volume": (int, 50, "initial volume 0-100 (espeak amplitude 0-200)"),
         "wav": (str, "", "write each utterance to a WAV file in this directory instead of playing it"),
         "program": (str, "espeak-ng", "the espeak-ng executable (name on PATH or absolute path)"),
+        "jack": (str, "", "Linux input device of the headphone jack (SW_HEADPHONE_INSERT), e.g. /dev/input/event5"),
     }
 
     def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
@@ -88,6 +122,10 @@ class EspeakSpeech(SpeechOutput):
         self._proc: asyncio.subprocess.Process | None = None
         self._program = ""
         self._counter = 0
+        self._jack: Any = None  # evdev.InputDevice of the headphone jack (jack=)
+        self._jack_task: asyncio.Task[None] | None = None
+        #: headphones in the jack now (always False without ``jack=``)
+        self.headphones = False
         self._generation = 0  # bumped by stop() / an interrupting say()
         #: WAV files written (``wav=DIR``), oldest first, with the utterance's language.
         self.wav_files: list[tuple[Path, str]] = []
@@ -102,14 +140,60 @@ class EspeakSpeech(SpeechOutput):
         wav = self.options["wav"]
         if wav and not Path(wav).is_dir():
             raise DeviceNotFound(f"{self.label}: wav directory {wav!r} does not exist")
+        if self.options["jack"]:
+            self._open_jack(self.options["jack"])
         self._program = program
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         await super().open()
         self._worker = asyncio.create_task(self._run(), name=f"device {self.label}")
+        if self._jack is not None:
+            if self.headphones:
+                self._emit(HeadphonesChanged(True))
+            self._jack_task = asyncio.create_task(self._watch_jack(), name=f"device {self.label} jack")
+
+    def _open_jack(self, path: str) -> None:
+        try:
+            import evdev
+        except ImportError:  # pragma: no cover - evdev is a dependency on Linux
+            raise DeviceNotFound(f"{self.label}: jack= needs the evdev package (pip install bibkiosk[evdev])") from None
+        try:
+            jack = evdev.InputDevice(path)
+        except OSError as exc:
+            raise DeviceNotFound(f"{self.label}: headphone jack {path!r}: {exc.strerror or exc}") from None
+        if SW_HEADPHONE_INSERT not in jack.capabilities().get(EV_SW, []):
+            jack.close()
+            raise DeviceNotFound(f"{self.label}: {path!r} ({jack.name}) reports no headphone jack (SW_HEADPHONE_INSERT)")
+        try:
+            self.headphones = jack_plugged(jack.fd)
+        except OSError:
+            self.headphones = False
+        self._jack = jack
+
+    def _jack_event(self, event: object) -> Event | None:
+        found = headphones_event(event)
+        if found is not None and found.plugged != self.headphones:
+            self.headphones = found.plugged
+            self._emit(found)
+            return found
+        return None
+
+    async def _watch_jack(self) -> None:
+        try:
+            async for event in self._jack.async_read_loop():
+                self._jack_event(event)
+        except OSError as exc:
+            log.warning("%s: headphone jack lost: %s", self.label, exc.strerror or exc)
 
     async def close(self) -> None:
+        jack_task, self._jack_task = self._jack_task, None
+        if jack_task is not None:
+            jack_task.cancel()
+            await asyncio.gather(jack_task, return_exceptions=True)
+        if self._jack is not None:
+            self._jack.close()
+            self._jack = None
         worker, self._worker = self._worker, None
         self._queue.clear()
         await self._kill()

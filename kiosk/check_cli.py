@@ -17,11 +17,18 @@ with it, the PIN is verified.  ``--period`` answers "could this patron get
 in during unmanned hours?" whatever the clock says; without it and without a
 configured schedule, entry is judged as during unmanned hours.
 
+With ``--config`` the machine's own wrong-PIN budget counts: the patron
+store in ``state_dir`` (shared by the kiosk and the door) is read, read-only
+(a check never counts a wrong PIN, clears one or creates the file), so a
+locked-out patron shows as "locked out until HH:MM (L1)".
+
 Prints the decision, every rule that fired with the evidence it was derived
-from (which field, which registration, amount and date) and the patron
-message in the patron's language; ``--json`` prints one object
-``{"allowed": bool, "rules": [...], "message": "...", "language": "nl",
-"evidence": [{"rule", "source", "detail"}, ...]}``.
+from (which field, which registration, amount and date), the patron's
+wrong PINs on this machine and the patron message in the patron's language;
+``--json`` prints one object ``{"allowed": bool, "rules": [...], "message":
+"...", "language": "nl", "evidence": [{"rule", "source", "detail"}, ...],
+"lockout": {"wrong_pins", "tries_left", "locked_until", "note"}}`` (``lockout``
+with ``--config`` only).
 Exit 0 allowed, 1 denied (an unknown card is denied with rule U1), 2 error.
 """
 
@@ -56,12 +63,27 @@ class CheckResult:
     branch: str | None
     #: (rule, source, detail) for the rules that fired: what the library system sent
     evidence: tuple[tuple[str, str, str], ...] = ()
+    #: The machine's wrong-PIN budget for this patron (``--config``: read from
+    #: state_dir, never written): wrong PINs in the kept window, when the
+    #: lockout ends (None: not locked out), tries left before it.
+    wrong_pins: int | None = None
+    locked_until: datetime | None = None
+    tries_left: int | None = None
+    #: Why the budget could not be read (no store yet, no key, …); None when it was.
+    lockout_note: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "allowed": self.allowed, "rules": self.rules, "message": self.message, "language": self.language,
             "evidence": [{"rule": r, "source": s, "detail": d} for r, s, d in self.evidence],
         }  # fmt: skip
+        if self.wrong_pins is not None or self.lockout_note is not None:
+            out["lockout"] = {
+                "wrong_pins": self.wrong_pins, "tries_left": self.tries_left,
+                "locked_until": self.locked_until.isoformat(timespec="seconds") if self.locked_until else None,
+                "note": self.lockout_note,
+            }  # fmt: skip
+        return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,6 +136,8 @@ async def run_check(
     act = Action(action)
     schedule = None
     default_language = None
+    machine: tuple[Any, str | None] | None = None  # (state_dir, pseudonym key) of --config
+    key_problem: str | None = None
     if library is not None:
         system = EmbeddedLibrarySystem(library, clock=lambda: at)
         rules = None
@@ -131,6 +155,11 @@ async def run_check(
             raise CheckError(str(exc)) from None
         rules = cfg.policy
         schedule = cfg.schedule
+        try:
+            machine = (cfg.state_dir, cfg.secret("pseudonym_key"))
+        except ConfigError as exc:
+            machine = (cfg.state_dir, None)
+            key_problem = str(exc)
         default_language = cfg.kiosk.language
         where = branch or (cfg.door.branch if cfg.door else None) or cfg.kiosk.branch
     staffed_card = False
@@ -165,8 +194,15 @@ async def run_check(
                         raise CheckError(f"schedule: {exc}") from None
                 else:
                     kind = PeriodKind.UNMANNED
-            # The decision is the identification core's, as at the door and the kiosk.
-            outcome, patron = await _decide(system, card, pin, act, kind, rules, at, staffed_card)
+            # The decision is the identification core's, as at the door and the kiosk,
+            # over the machine's own wrong-PIN budget (read-only) with --config.
+            store, note = _open_budget(machine, rules, key_problem)
+            try:
+                outcome, patron = await _decide(system, card, pin, act, kind, rules, at, staffed_card, store)
+                budget = _budget(store, card, patron or first, rules, at) if store is not None else None
+            finally:
+                if store is not None:
+                    store.close()
             patron = patron or first  # closed: the core asks nobody; the evidence is the first answer's
     except LibrarySystemError as exc:
         raise CheckError(f"library system: {exc}") from None
@@ -186,18 +222,61 @@ async def run_check(
         pin_checked=pin is not None,
         branch=where,
         evidence=tuple((e.rule, e.source, e.detail) for e in evidence_for(decision, patron)),
+        wrong_pins=budget[0] if budget else None,
+        locked_until=budget[1] if budget else None,
+        tries_left=budget[2] if budget else None,
+        lockout_note=note,
     )
 
 
+def _open_budget(machine: tuple[Any, str | None] | None, rules: Any, key_problem: str | None) -> tuple[Any, str | None]:
+    """The machine's patron store (state_dir/patrons.sqlite) opened read-only,
+    or (None, why not).  ``--library`` has no machine: (None, None)."""
+    if machine is None:
+        return None, None
+    from datetime import timedelta
+
+    from kiosk.identify import STORE_NAME, PatronStore, StoreError
+
+    state_dir, key = machine
+    path = state_dir / STORE_NAME
+    if not key:
+        return None, f"wrong PINs not read: {key_problem or 'no secrets.pseudonym_key in the configuration'}"
+    if not path.is_file():
+        return None, f"no wrong PINs recorded on this machine ({path} does not exist yet)"
+    lock = rules.lockout
+    try:
+        store = PatronStore(path, key.encode(), readonly=True,
+                            keep=timedelta(minutes=lock.window_minutes + lock.lockout_minutes))
+    except StoreError as exc:
+        return None, f"wrong PINs not read: {exc}"
+    return store, None
+
+
+def _budget(store: Any, card: str, patron: Any, rules: Any, at: datetime) -> tuple[int, datetime | None, int] | None:
+    """(wrong PINs, locked until, tries left) of the card's patron in the machine's store."""
+    from kiosk.identify import StoreError
+    from policy import lockout_until, tries_left
+
+    try:
+        failures = store.failures(card, getattr(patron, "patron_id", None), at)
+    except StoreError:
+        return None
+    return len(failures), lockout_until(failures, rules.lockout, at), tries_left(failures, rules.lockout, at)
+
+
 async def _decide(system: Any, card: str, pin: str | None, action: Any, period: Any, rules: Any, at: datetime,
-                  staffed_card: bool) -> tuple[Any, Any]:
-    """One identification through the core (its store in memory: a staff check counts nothing)."""
+                  staffed_card: bool, machine_store: Any = None) -> tuple[Any, Any]:
+    """One identification through the core.  *machine_store*: the machine's
+    patron store, read-only (its lockouts count; the check counts nothing);
+    None: an empty one in memory."""
     import secrets
 
     from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, ScryptParams
     from kiosk.identify.core import Grant, Refuse
 
-    store = PatronStore(":memory:", secrets.token_bytes(32), scrypt=ScryptParams(n=2, r=1, p=1))
+    own = machine_store is None
+    store = PatronStore(":memory:", secrets.token_bytes(32), scrypt=ScryptParams(n=2, r=1, p=1)) if own else machine_store
     core = Identification(CoreSettings(rules=rules, front=Front.CHECK, offline=False, staffed_card=staffed_card))
     driver = IdentifyDriver(core, store, system, clock=lambda: at)
     try:
@@ -206,7 +285,8 @@ async def _decide(system: Any, card: str, pin: str | None, action: Any, period: 
             out = []
     finally:
         await driver.close()
-        store.close()
+        if own:
+            store.close()
     outcome = next((e for e in out if isinstance(e, (Grant, Refuse))), None)
     if outcome is None:
         raise CheckError("no decision (library system unreachable?)")
@@ -235,6 +315,13 @@ def _print(result: CheckResult, action: str) -> None:
                 print(f"      evidence ({_safe(source)}): {_safe(detail)}")
     else:
         print("rules: none")
+    if result.locked_until is not None:
+        print(f"wrong PINs: locked out until {result.locked_until.astimezone():%H:%M} (L1), "
+              f"{result.wrong_pins} wrong PINs on this machine")
+    elif result.wrong_pins is not None:
+        print(f"wrong PINs: {result.wrong_pins} on this machine, {result.tries_left} tries left before the lockout")
+    elif result.lockout_note:
+        print(f"wrong PINs: {result.lockout_note}")
     print(f"patron message ({result.language}): {result.message}")
 
 

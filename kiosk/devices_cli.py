@@ -178,15 +178,20 @@ def _test(args: argparse.Namespace) -> int:
     automatic = isinstance(device, SimDevice)
     actor = None if automatic else console_actor(yes=args.yes, out=sys.stderr if args.json else sys.stdout)
     timeout = min(args.timeout, 5.0) if automatic else args.timeout
-    if not args.json:
-        print(f"Testing {device.url.redacted()} ({', '.join(device.kinds)})" + ("" if automatic else "; follow the prompts"))
+
+    def started(report: Any) -> None:
+        # The header goes out before the first prompt (flushed: prompts are flushed too).
+        if not args.json:
+            print(report.header() + ("" if automatic else "; follow the prompts"), flush=True)
+
     try:
-        report = asyncio.run(run_conformance(device, actor, kinds=args.kinds, timeout=timeout, faults=args.faults))
+        report = asyncio.run(run_conformance(device, actor, kinds=args.kinds, timeout=timeout, faults=args.faults,
+                                             on_start=started))
     except DeviceError as exc:
         print(f"bibkiosk devices test: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(report.text())
+        print(report.text(header=False))
     return 0 if report.passed else 1

@@ -37,6 +37,13 @@ DEMO_ROLES = {
 }
 
 
+def demo_speech_url() -> str:
+    """The demo speaks through espeak-ng when it is installed (the "Speech" button), else sim://tts."""
+    import shutil
+
+    return "tts+espeak://" if shutil.which("espeak-ng") else "sim://tts?name=speech"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     k = sub.add_parser("kiosk", help="run the touch kiosk", description=__doc__)
     k.add_argument("--config", required=True, metavar="FILE", help="machine configuration (TOML)")
@@ -393,7 +400,7 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     from kiosk.payments import PaymentRuntime
 
     payments = await PaymentRuntime.start("sim://payment?name=payment", state, key_file.read_text().encode(), library)
-    flows = KioskFlows(library, journal, DeviceHub(DEMO_ROLES), settings, now=demo_now, payments=payments.service)
+    flows = KioskFlows(library, journal, DeviceHub({**DEMO_ROLES, "speech": [demo_speech_url()]}), settings, now=demo_now, payments=payments.service)
     data = load_data("demo")
 
     def panel(kroot: Any) -> Any:

@@ -184,7 +184,8 @@ class PatronSnapshot(BaseModel):
     notifications: tuple[str, ...] = ()
     #: The library system's own patron number (the same for all of a patron's
     #: cards); not decided on: the kiosk and the door key the wrong-PIN
-    #: budget by it.  None when the library system does not send it.
+    #: budget by it.  Without one (pure Wise) the SIP2 adapter gives the
+    #: answer's patron identifier, ``AA:<barcode>``; None when neither.
     patron_id: str | None = None
     #: Age verdicts instead of a birth date, for a client the library system
     #: does not tell the birth date (a door): ``(years, at_least)`` pairs,

@@ -241,13 +241,16 @@ class LibrarySystem(ABC):
         await self.close()
 
     @abstractmethod
-    async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot:
+    async def identify(self, card: str, pin: str | None = None, *, language: str | None = None) -> PatronSnapshot:
         """The patron behind *card* as a policy snapshot (``known=False`` for
-        an unknown card; ``pin`` RIGHT/WRONG when a PIN was given)."""
+        an unknown card; ``pin`` RIGHT/WRONG when a PIN was given).
+        *language* ("nl", "fr", "en"): the language the patron chose on
+        screen, for the library system's texts (None: no wish, the library
+        system answers in the record's language)."""
 
     @abstractmethod
-    async def account(self, card: str, pin: str | None = None) -> Account:
-        """Loans and holds of the patron, for the account screen."""
+    async def account(self, card: str, pin: str | None = None, *, language: str | None = None) -> Account:
+        """Loans and holds of the patron, for the account screen (*language* as for :meth:`identify`)."""
 
     @abstractmethod
     async def checkout(

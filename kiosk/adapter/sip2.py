@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 
 from kiosk.sip2.client import ClientSettings, Sip2Client
 from kiosk.sip2.codec import parse_sip2_datetime
+from kiosk.sip2.languages import language_code, language_of
 from kiosk.sip2.dialects import (
     HOLD_BINS,
     NOTIFICATION_LENGTH,
@@ -118,7 +119,8 @@ from .base import (
 log = logging.getLogger("kiosk.adapter.sip2")
 
 __all__ = [
-    "SIP2_LANGUAGES",
+    "AA_IDENTITY",
+    "budget_identity",
     "Sip2LibrarySystem",
     "WiseEvidence",
     "evidence_from_registrations",
@@ -126,8 +128,6 @@ __all__ = [
     "snapshot_from_sip2",
 ]
 
-#: SIP2 language codes -> our languages (others: unknown).
-SIP2_LANGUAGES: dict[int, str] = {1: "en", 2: "fr", 5: "nl", 11: "fr", 24: "en", 26: "nl"}
 
 _PRIVILEGES = ("charge_privileges_denied", "renewal_privileges_denied", "recall_privileges_denied", "hold_privileges_denied")
 _PRIVILEGE_WORDS = {
@@ -250,6 +250,24 @@ def evidence_from_registrations(registrations: Iterable[Registration], words: Se
     return WiseEvidence(tuple(fee), tuple(invoices), tuple(charges), tuple(arranged), tuple(unreadable))
 
 
+#: Marks a wrong-PIN budget keyed by the answer's AA, not by a patron number (XI).
+AA_IDENTITY = "AA:"
+
+
+def budget_identity(patron_number: str | None, answered: str | None) -> str | None:
+    """Whom the wrong-PIN budget belongs to (``PatronSnapshot.patron_id``):
+    the library system's patron number (XI) when it sends one; else the
+    patron identifier of its answer (AA, the patron barcode as the library
+    system returns it, marked ``AA:``).  Pure Wise sends no patron number:
+    then a card answered with its patron's barcode (a replaced card Wise
+    still answers for, a temporary number) shares that barcode's budget; a
+    library system that echoes the card in AA gives one budget per card."""
+    if patron_number:
+        return patron_number
+    answered = (answered or "").strip()
+    return AA_IDENTITY + answered if answered else None
+
+
 def snapshot_from_sip2(
     answer: PatronInformationResponse | Any,
     *,
@@ -291,7 +309,7 @@ def snapshot_from_sip2(
         pin = PinCheck.WRONG
     else:
         pin = PinCheck.UNKNOWN
-    language = SIP2_LANGUAGES.get(answer.language)
+    language = language_of(answer.language)
     screen = _screen(answer.screen_message)
     notifications = _notifications(answer.screen_message) if d.notifications else ()
     if not known:
@@ -458,7 +476,7 @@ def snapshot_from_sip2(
         screen_message=screen,
         evidence=tuple(evidence),
         notifications=notifications,
-        patron_id=one(f.patron_number),
+        patron_id=budget_identity(one(f.patron_number), answer.patron_identifier),
         age_verdicts=tuple(v for v in map(parse_age_verdict, extras.get(f.age_verdict, ())) if v is not None),
     )
 
@@ -625,11 +643,16 @@ class Sip2LibrarySystem(LibrarySystem):
 
     # ------------------------------------------------------------------ patrons
 
-    async def _patron(self, card: str, pin: str | None, summary: str | None = None, **window: int) -> Any:
+    async def _patron(
+        self, card: str, pin: str | None, summary: str | None = None, *, language: str | None = None, **window: int
+    ) -> Any:
+        """A 63 (or a 23); *language*: the patron's screen language, sent in the
+        request's language field (None: 000, the library system chooses)."""
+        code = {"language": language_code(language)} if language else {}
         if self.supports("63"):
-            return await self._request("patron_information", card, pin, summary, **window)
+            return await self._request("patron_information", card, pin, summary, **window, **code)
         if summary is None and self.supports("23"):
-            return await self._request("patron_status", card, pin)
+            return await self._request("patron_status", card, pin, **code)
         raise LibrarySystemNotSupported("the library system supports neither patron information (63) nor patron status (23)")
 
     async def _registrations(self, card: str, pin: str | None) -> list[Registration] | None:
@@ -658,8 +681,8 @@ class Sip2LibrarySystem(LibrarySystem):
         self._registrations_failures = 0
         return list(answer.registrations)
 
-    async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot:
-        answer = await self._patron(card, pin)
+    async def identify(self, card: str, pin: str | None = None, *, language: str | None = None) -> PatronSnapshot:
+        answer = await self._patron(card, pin, language=language)
         registrations = None
         self._registrations_note = None
         if answer.valid_patron is not False and answer.valid_patron_password is not False:
@@ -683,8 +706,8 @@ class Sip2LibrarySystem(LibrarySystem):
         answer: RegistrationsResponse = await self._request("registrations", card, pin, flag=self.registrations_flag)
         return tuple(registration_info(r) for r in answer.registrations)
 
-    async def account(self, card: str, pin: str | None = None) -> Account:
-        window = {"start_item": 1, "end_item": self.account_window}
+    async def account(self, card: str, pin: str | None = None, *, language: str | None = None) -> Account:
+        window = {"start_item": 1, "end_item": self.account_window, "language": language}
         charged = await self._patron(card, pin, "charged", **window)
         snapshot = snapshot_from_sip2(
             charged, pin_given=bool(pin), fields=self.fields, dialect=self.dialect, badge_names=self.badges

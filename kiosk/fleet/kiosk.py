@@ -7,7 +7,10 @@ state, an event when a device is lost or back or the library link changes,
 and a ``payment`` event (``result: problem``, the payment's reference and the
 card's keyed hash, never the card) when a payment stays unbooked past the
 payment service's alarm time, or at once when the library refused a payment
-the terminal took.  The kiosk takes no remote commands except
+the terminal took; an ``alarm`` event when a standing alarm of the kiosk is
+raised or cleared (the patron store that cannot be written:
+``patron_store_unwritable``, as the door reports it), the alarms also in the
+retained state.  The kiosk takes no remote commands except
 ``check`` ("why refused?" for a checkout, with this kiosk's configuration).
 """
 
@@ -36,6 +39,7 @@ class KioskReporter:
         self._devices: dict[str, str] = {}
         self._library: str | None = None
         self._alarmed: set[str] = set()
+        self._alarms: set[str] = set()  # standing alarms at the last tick
         self._task: asyncio.Task[None] | None = None
 
     def snapshot(self) -> dict[str, Any]:
@@ -52,8 +56,9 @@ class KioskReporter:
         with contextlib.suppress(Exception):
             queue = int(flows.journal.pending_count())
         payments = self._open_payments()
+        alarms = sorted(getattr(flows, "alarms", None) or ())
         return {"online": True, "mode": "kiosk", "library": library, "offline_queue": queue, "devices": devices,
-                "payments_pending": len(payments)}
+                "payments_pending": len(payments), "alarms": alarms}
 
     def _open_payments(self) -> list[Any]:
         service = getattr(self.flows, "payments", None)
@@ -84,6 +89,12 @@ class KioskReporter:
                     self.link.event("device", result="lost" if up == "down" else "back", detail=role)
             if self._library is not None and self._library != state["library"]:
                 self.link.event("library", result=state["library"])
+            standing = getattr(self.flows, "alarms", None) or {}
+            for kind in sorted(set(standing) - self._alarms):  # as the door: raised, then cleared
+                self.link.event("alarm", result=kind, detail="raised")
+                self.link.event("state", result=kind, detail=str(standing[kind])[:200])
+            for kind in sorted(self._alarms - set(standing)):
+                self.link.event("alarm", result=kind, detail="cleared")
             after = getattr(getattr(self.flows, "payments", None), "alarm_after", None)
             after = 600.0 if after is None else float(after)  # 0 means "at once", not the default
             for rec in self._staff_payments():
@@ -95,6 +106,7 @@ class KioskReporter:
             self.link.set_state(state)
         self._devices = dict(state["devices"])
         self._library = state["library"]
+        self._alarms = set(state["alarms"])
         if self.metrics is not None:
             m = self.metrics
             m.library_up.set(1 if state["library"] == "online" else 0)

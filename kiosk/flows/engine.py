@@ -58,8 +58,9 @@ from kiosk.journal import Journal
 from policy import Decision, PatronSnapshot
 
 from . import guards
-from kiosk.identify import STORE_NAME, CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
+from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
 
+from .alarms import STORE_ALARM, AlarmsFlow
 from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
@@ -86,7 +87,7 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -112,17 +113,18 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self.session: Session | None = None
         rules = self.settings.rules
         self._own_store = store is None
+        #: standing alarms (kind -> detail), published by the fleet reporter (kiosk.flows.alarms)
+        self.alarms: dict[str, str] = {}
+        self._alarm_checked = monotonic()
         if store is None:
             # The one patron store of this machine: beside the journal, in state_dir
             # (a door on the same state_dir shares it).
             try:
-                store = PatronStore(
-                    journal.path.parent / STORE_NAME, journal.pseudonym_key, monotonic=monotonic,
-                    keep=timedelta(minutes=rules.lockout.window_minutes + rules.lockout.lockout_minutes),
-                )
+                store = self._open_store()
             except StoreError as exc:
                 # No PIN is checked without it (out of service), everything else works.
-                log.critical("ALARM patron store unavailable: %s; PIN actions out of service", exc)
+                log.critical("ALARM %s: patron store unavailable: %s; PIN actions out of service", STORE_ALARM, exc)
+                self.alarms[STORE_ALARM] = str(exc)[:200]
         self.store = store
         self.ident = IdentifyDriver(
             Identification(CoreSettings(
@@ -215,6 +217,16 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._touch()
         self.view.language = normalise_language(lang)
         self._language_chosen = True
+        self._publish()
+
+    def set_display(self, *, large_text: bool | None = None, high_contrast: bool | None = None) -> None:
+        """The top bar's display switches (200 % text, high contrast): kept
+        until the session ends (or, chosen at rest, until the idle timeout)."""
+        self._touch()
+        if large_text is not None:
+            self.view.large_text = bool(large_text)
+        if high_contrast is not None:
+            self.view.high_contrast = bool(high_contrast)
         self._publish()
 
     # ================================================================== the loop of events
@@ -351,7 +363,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             out.append(K(f"kiosk.offline.notice.{self.settings.offline.value}"))
         elif self.session is not None and self.session.offline:
             out.append(K("kiosk.offline.notice.checkout"))
-        return out
+        return out + self._alarm_notices()
 
     def _ctx(self, snapshot: PatronSnapshot, card: str) -> guards.GuardContext:
         # The PIN (and its lockout) was settled by the identification core; the
@@ -410,7 +422,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     # ================================================================== idle timeout
 
     async def tick(self) -> None:
-        """Advance the timers (the idle warning and timeout, the summary)."""
+        """Advance the timers (the idle warning and timeout, the summary); recheck a standing alarm."""
+        self._recheck_store()
         if self._lock.locked():
             return  # a step is running: that is activity
         now = self._monotonic()
@@ -421,6 +434,12 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                     if self.state is S.SUMMARY:
                         self._goto_idle()
                         self._publish()
+            return
+        if s is S.IDLE and (self.view.large_text or self.view.high_contrast):
+            # switched on at rest and left: the next patron gets the kiosk's own display
+            if now - self._last_activity >= self.settings.idle_timeout_seconds:
+                self._reset_display()
+                self._publish()
             return
         if s not in TIMED_STATES:
             return

@@ -20,6 +20,7 @@ from devices.base import (
     Device,
     DeviceEvent,
     Event,
+    HeadphonesChanged,
     IdentifierKind,
     Indicator,
     ItemReader,
@@ -29,6 +30,7 @@ from devices.base import (
     PinPad,
     ReceiptPrinter,
     Scanned,
+    SpeechOutput,
     Tag,
     TagsChanged,
 )
@@ -45,6 +47,7 @@ ROLE_KINDS: dict[str, type[Device]] = {
     "pinpad": PinPad,
     "indicator": Indicator,
     "printer": ReceiptPrinter,
+    "speech": SpeechOutput,
 }
 
 #: Which input events each role handles.
@@ -52,7 +55,10 @@ ROLE_EVENTS: dict[str, tuple[type[Event], ...]] = {
     "patron_reader": (CardPresented,),
     "item_reader": (TagsChanged,),
     "pinpad": (KeyPressed,),
+    "speech": (HeadphonesChanged,),
 }
+#: Roles whose events go to their listeners (:meth:`DeviceHub.listen`), not to the flows.
+LISTENED_ROLES = frozenset({"speech"})
 #: The role of a scan from a scanner that is also the patron reader: a card
 #: when nobody is identified at rest, an item otherwise (the flows decide).
 SHARED_SCANNER = "patron_reader+scanner"
@@ -75,10 +81,28 @@ class DeviceHub:
         self._closing = False
         self._first_try: dict[str, asyncio.Event] = {}
         self._open_timeout = 10.0
+        self._listeners: dict[str, list[Callable[[Event], None]]] = {}
 
     @classmethod
     def from_config(cls, devices_config: Any) -> DeviceHub:
         return cls({str(role): cfg.urls() for role, cfg in devices_config.configured().items()})
+
+    def listen(self, role: str, listener: Callable[[Event], None]) -> None:
+        """Hand the input events of *role* (one of :data:`LISTENED_ROLES`, e.g. the
+        speech output's HeadphonesChanged) to *listener* instead of the flows."""
+        if role not in LISTENED_ROLES:
+            raise ValueError(f"role {role!r} is not listened to; valid: {', '.join(sorted(LISTENED_ROLES))}")
+        self._listeners.setdefault(role, []).append(listener)
+
+    def _deliver(self, role: str, event: Event) -> None:
+        if role in LISTENED_ROLES:
+            for listener in list(self._listeners.get(role, ())):
+                try:
+                    listener(event)
+                except Exception:  # noqa: BLE001 - a listener's bug must not stop the device
+                    log.exception("%s listener failed", role)
+        elif self._post is not None:
+            self._post(role, event)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -157,8 +181,8 @@ class DeviceHub:
                         self._set(url, event.kind != "lost", event.detail)
                         continue
                     routed = self._route(roles, event, device.label)
-                    if routed is not None and self._post is not None:
-                        self._post(*routed)
+                    if routed is not None:
+                        self._deliver(*routed)
             finally:
                 stream.close()
             if self._closing:

@@ -38,6 +38,12 @@ class IdentifyFlow:
             return
         await self._identify(ev.identifier)
 
+    def _chosen_language(self) -> str | None:
+        """The language the patron chose on screen, for the library system's
+        texts (sent in the 63/23); None when the patron chose none (the
+        record's language then rules the screen and the texts alike)."""
+        return self.view.language if self._language_chosen else None
+
     def _pin_action(self) -> Action:
         """The action whose PIN rules the kiosk's PIN screen answers for."""
         required = self.settings.rules.pin_required
@@ -52,6 +58,7 @@ class IdentifyFlow:
         # waiting for the client's reconnect attempts.
         known_down = not self._library_up
         self._busy(K("kiosk.busy.identify"))
+        self.ident.language = self._chosen_language()
         try:
             out = await self.ident.present(card, action=self._pin_action(), need_pin=guards.needs_pin(self.settings.rules),
                                            offline=known_down)
@@ -70,7 +77,7 @@ class IdentifyFlow:
             self._library_back()
         for effect in out:
             if isinstance(effect, Alarm):
-                log.critical("ALARM %s: PIN actions out of service (%s)", effect.kind, effect.detail)
+                self._raise_alarm(effect.kind, effect.detail)
         effect = next((e for e in out if isinstance(e, (AskPin, Grant, Refuse))), None)
         if isinstance(effect, AskPin):
             sess.card = card
@@ -194,6 +201,7 @@ class IdentifyFlow:
             return
         card = sess.card
         self._busy(K("kiosk.busy.pin"))
+        self.ident.language = self._chosen_language()
         try:
             out = await self.ident.submit()
         finally:
@@ -232,7 +240,7 @@ class IdentifyFlow:
         assert sess is not None and sess.card is not None
         self._busy(K("kiosk.busy.account"))
         try:
-            raw = await self.library.account(sess.card, sess.pin)
+            raw = await self.library.account(sess.card, sess.pin, language=self._chosen_language())
         except LibrarySystemUnavailable:
             self._library_down()
             return

@@ -145,6 +145,9 @@ class View:
 
     state: State = State.IDLE
     language: str = "nl"
+    #: the patron's display choices (top bar switches): kept for the session, like the language
+    large_text: bool = False  # every text at 200 %
+    high_contrast: bool = False  # the high-contrast palette
     identified: bool = False
     offline: bool = False  # this session runs on the offline journal
     busy: Text | None = None  # progress while the library system answers
@@ -195,3 +198,50 @@ class Cue(StrEnum):
     REFUSAL = "refusal"
     WARNING = "warning"
     TAP = "tap"
+
+
+# --- texts the screens and the speech output share (kiosk.ui.screens, kiosk.flows.speech) ---
+
+
+def fmt_date(iso: str | None, lang: str) -> str:
+    """An ISO date as the patron reads it (dd/mm/yyyy); ``""`` for none."""
+    if not iso:
+        return ""
+    from datetime import date
+
+    try:
+        d = date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+
+def status_text(line_status: LineStatus | None, kind: str) -> Text | None:
+    """The status word of an item or loan line ("Geleend", "Geweigerd", ...)."""
+    if line_status is None:
+        return None
+    if line_status is LineStatus.OK:
+        return K(f"kiosk.status.ok.{kind}")
+    return K(f"kiosk.status.{line_status.value}")
+
+
+def summary_texts(s: Summary | None) -> list[Text]:
+    """The goodbye screen's lines: what was done, refused, queued, printed."""
+    lines: list[Text] = []
+    if s is None:
+        return lines
+    for count, key in ((s.borrowed, "kiosk.summary.borrowed"), (s.renewed, "kiosk.summary.renewed"),
+                       (s.returned, "kiosk.summary.returned")):
+        if count:
+            lines.append(K(key, count=count))
+    if not lines:
+        lines.append(K("kiosk.summary.nothing"))
+    if s.refused:
+        lines.append(K("kiosk.summary.refused", count=s.refused))
+    if s.queued:
+        lines.append(K("kiosk.summary.queued"))
+    if s.receipt_printed:
+        lines.append(K("kiosk.summary.receipt"))
+    if s.with_card:
+        lines.append(K("kiosk.summary.card"))
+    return lines

@@ -96,7 +96,7 @@ _KEY_CLEAR, _KEY_ENTER = "*", "#"
 class Front(StrEnum):
     DOOR = "door"  # PIN first, then one lookup
     KIOSK = "kiosk"  # the card is looked up first, then the PIN (when needed)
-    CHECK = "check"  # bibkiosk check: one lookup with the PIN given (if any)
+    CHECK = "check"  # bibkiosk check: one lookup with the PIN given (if any); reads the budget, never writes
 
 
 class Reason(StrEnum):
@@ -432,6 +432,17 @@ class Identification:
         v.snapshot = snapshot
         with_pin = v.stage is _Stage.LOOKUP_PIN and v.pin is not None
         out: list[Effect] = []
+        front = self.settings.front
+        if front is Front.CHECK:
+            # bibkiosk check reads the budget, it never counts or clears (the store is read-only there).
+            v.stage = _Stage.DONE
+            lock = locked_out(v.action, self.rules, now, failures, period=v.period) if v.need_pin else None
+            if lock is not None:  # the patron's budget (another card's lockout included)
+                return self._refuse_policy(lock, "online", snapshot.language)
+            decision = self._decide(v, snapshot, now, failures, with_pin)  # a wrong --pin is not counted
+            if decision.allowed:
+                return [Grant(decision, snapshot, v.pin, "online", decision.staff)]
+            return self._refuse_policy(decision, "online", snapshot.language)
         if with_pin and v.held:
             out.append(Settle(v.card, snapshot.patron_id, wrong=snapshot.pin is PinCheck.WRONG))
             v.held = False
@@ -444,7 +455,6 @@ class Identification:
         if with_pin and snapshot.pin is PinCheck.RIGHT and "L1" not in ids:
             out.append(ClearFailures(v.card, snapshot.patron_id))
         out += self._cache_effects(v, snapshot, ids, now, with_pin)
-        front = self.settings.front
 
         if front is Front.KIOSK and not with_pin:
             # The card first: refused for the card itself or a lockout; else the PIN, or identified.
@@ -470,7 +480,7 @@ class Identification:
                 return out + self._refuse_policy(decision, "online", snapshot.language)
             v.stage = _Stage.DONE
             return out + [Grant(decision, snapshot, v.pin, "online", decision.staff)]
-        # Door and check: the decision is the answer.
+        # Door: the decision is the answer.
         v.stage = _Stage.DONE
         if decision.allowed:
             return out + [Grant(decision, snapshot, v.pin, "online", decision.staff)]
@@ -545,8 +555,6 @@ class Identification:
     def _cache_effects(
         self, v: _Visit, snapshot: PatronSnapshot, ids: set[str], now: datetime, with_pin: bool
     ) -> list[Effect]:
-        if self.settings.front is Front.CHECK:
-            return []
         if not snapshot.known or ids & CARD_RULES:
             return [Forget(v.card)]
         if with_pin and snapshot.pin is not PinCheck.RIGHT:

@@ -84,6 +84,10 @@ class IdentifyDriver:
         self._writes_pending = 0  # settle/clear writes queued on the store's thread, not yet done
         #: Did the library system answer the last lookup (None: none was made)?
         self.last_online: bool | None = None
+        #: The language the patron chose on screen ("nl", "fr", "en"), sent with
+        #: each lookup so that the library system's texts come in it; None: no
+        #: wish (the library system answers in the record's language).
+        self.language: str | None = None
 
     # ---------------------------------------------------------------- threads
 
@@ -233,9 +237,10 @@ class IdentifyDriver:
 
     async def _look_up(self, effect: LookUp) -> list[Effect]:
         try:
+            wish = {"language": self.language} if self.language else {}
             # asyncio.timeout, not wait_for: no task of its own per lookup (3.11's wait_for makes one).
             async with asyncio.timeout(self.timeout or None):
-                snapshot = await self.library.identify(effect.card, effect.pin)
+                snapshot = await self.library.identify(effect.card, effect.pin, **wish)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified here, the patron never sees it

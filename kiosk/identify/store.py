@@ -5,7 +5,10 @@ opened by the kiosk and the door alike (two processes may share it: WAL,
 
 Identity.  Wrong PINs are counted per *patron*, keyed by the library
 system's patron number (``PatronSnapshot.patron_id``), not by the card: a
-replaced card or a temporary number shares its patron's budget.  Before the
+replaced card or a temporary number shares its patron's budget.  Without a
+patron number (pure Wise) the adapter keys it by the answer's AA (the
+patron barcode as returned; see docs/identify.md for what that means for a
+replaced card).  Before the
 library system has answered for a card, the card's last known patron is
 used (``card_patron``, learnt at every answer); a card never answered for
 counts on its own until it is.  Every reference is a keyed hash
@@ -168,7 +171,11 @@ class PatronStore:
         keep: timedelta = timedelta(days=1),
         scrypt: ScryptParams = ScryptParams(),
         monotonic: Callable[[], float] = time.monotonic,
+        readonly: bool = False,
     ) -> None:
+        """*readonly*: open an existing store for reading only (``bibkiosk
+        check``: it shows the lockouts, it never counts, moves or creates
+        anything; every write raises :class:`StoreUnwritable`)."""
         if not key:
             raise StoreError("the patron store needs the pseudonym key (secrets.pseudonym_key)")
         self._mono = monotonic
@@ -182,8 +189,9 @@ class PatronStore:
         self._reader: sqlite3.Connection | None = None  # read_failures' own read-only connection
         self._read_lock = threading.Lock()
         _mmap_large_buffers()
+        self.readonly = readonly
         try:
-            opened = open_sqlite(self.path, schema=_SCHEMA)
+            opened = open_sqlite(self.path, schema=_SCHEMA, readonly=readonly)
         except StateFileError as exc:
             raise StoreUnwritable(str(exc)) from None
         self._db = opened.conn
@@ -192,7 +200,8 @@ class PatronStore:
         # Checkpoints never on a hold (the grant path): SQLite's automatic one runs inside whichever
         # commit fills the WAL, so now and then a hold would copy ~1,000 pages and fsync the file.
         # Ours runs after a settle or a cache write instead, which the strike does not wait for.
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        if not readonly:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._since_checkpoint = 0
 
     def close(self) -> None:

@@ -82,6 +82,7 @@ from kiosk.sip2.messages import (
 from kiosk.sip2.codec import sip2_datetime
 from kiosk.logsafe import BurstLog
 from kiosk.sip2.server import Sip2Handler, Sip2Server, Sip2Session, refusal_for
+from kiosk.sip2.languages import language_code, language_of
 from policy import (
     Action,
     Badge,
@@ -107,7 +108,6 @@ from .throttle import PinLock, login_throttle, probe_throttle
 log = logging.getLogger("kiosk.library.server")
 
 __all__ = [
-    "LANGUAGE_CODES",
     "LibraryHandler",
     "LibraryServer",
     "patron_snapshot",
@@ -115,9 +115,6 @@ __all__ = [
     "tls_context",
 ]
 
-#: SIP2 language codes (fixed field) of the patron languages.
-LANGUAGE_CODES: dict[str, int] = {"en": 1, "fr": 2, "nl": 5}
-_LANGUAGE_BY_CODE: dict[int, str] = {1: "en", 2: "fr", 5: "nl", 11: "fr", 24: "en", 26: "nl"}
 CURRENCY = "EUR"
 
 _DENIED_ALL = PatronStatus(
@@ -194,6 +191,9 @@ class _Patron:
     pin: PinCheck
     snapshot: PatronSnapshot
     pin_locked: bool = False
+    #: the language of the answer's texts: the one the connection's last 23/63
+    #: for this number asked for, else the patron record's
+    language: str = "nl"
 
 
 #: Ages a withheld birth date is told as verdicts about ("at least 16: yes"),
@@ -291,9 +291,13 @@ class LibraryHandler(Sip2Handler):
         return Role.STAFF if not self.accounts else Role.KIOSK
 
     async def handle(self, msg: Message, session: Sip2Session) -> Message | None:
-        language = getattr(msg, "language", None)
-        if isinstance(language, int) and language in _LANGUAGE_BY_CODE:
-            session.state["language"] = _LANGUAGE_BY_CODE[language]
+        asked = language_of(getattr(msg, "language", None))
+        if asked is not None:
+            session.state["language"] = asked
+        if isinstance(msg, (PatronStatusRequest, PatronInformationRequest)):
+            # The language the SC shows its patron (000: no wish): this patron's answers on this
+            # connection come in it (11, 29, 15 … name no language), until a 23/63 says otherwise.
+            session.state["asked_language"] = (msg.patron_identifier, asked)
         if (session.logged_in or not self.login_required) and not isinstance(msg, UnknownMessage):
             role = self._role(session)
             if not may_send(role, msg.command_code):
@@ -377,7 +381,14 @@ class LibraryHandler(Sip2Handler):
             pin = PinCheck.RIGHT if ok and not locked else PinCheck.WRONG
         else:
             pin = PinCheck.UNKNOWN
-        return _Patron(identified, view, pin, patron_snapshot(view, identified, pin=pin), pin_locked=locked)
+        return _Patron(identified, view, pin, patron_snapshot(view, identified, pin=pin), pin_locked=locked,
+                       language=self._asked_language(number, session) or view.language)
+
+    @staticmethod
+    def _asked_language(number: str, session: Sip2Session | None) -> str | None:
+        """The language the connection's last 23/63 for *number* asked for (None: no wish)."""
+        asked = session.state.get("asked_language") if session is not None else None
+        return asked[1] if asked is not None and asked[0] == number else None
 
     def _disclosure(self, patron: _Patron, session: Sip2Session | None) -> Disclosure:
         role = self._role(session) if session is not None else Role.STAFF
@@ -535,7 +546,7 @@ class LibraryHandler(Sip2Handler):
             patron_identifier=msg.patron_identifier,
             valid_patron=False,
             valid_patron_password=False,
-            screen_message=(self._unknown_patron_text(),),
+            screen_message=(self._unknown_patron_text(language_of(msg.language)),),
         )
 
     def _patron_fields(self, patron: Any, msg: Message, shown: Disclosure) -> dict[str, Any]:
@@ -544,12 +555,12 @@ class LibraryHandler(Sip2Handler):
         flags, decisions = self._flags(patron)
         view = patron.view
         sub = view.subscription
-        screen = self._screen(decisions, view.language, patron)
+        screen = self._screen(decisions, patron.language, patron)
         if patron.pin_locked:
-            screen = (_t("library.pin_locked", view.language),)
+            screen = (_t("library.pin_locked", patron.language),)
         return dict(
             patron_status=flags,
-            language=LANGUAGE_CODES.get(view.language, 0),
+            language=language_code(patron.language),
             institution_id=self.institution_id,
             patron_identifier=msg.patron_identifier,
             personal_name=view.name if shown.name else "",
@@ -639,7 +650,7 @@ class LibraryHandler(Sip2Handler):
                 )  # fmt: skip
             flags, _ = self._flags(patron)
             return PatronEnableResponse(
-                patron_status=flags, language=LANGUAGE_CODES.get(patron.view.language, 0),
+                patron_status=flags, language=language_code(patron.language),
                 institution_id=self.institution_id, patron_identifier=msg.patron_identifier,
                 personal_name=patron.view.name, valid_patron=True,
                 valid_patron_password=None if patron.pin is PinCheck.UNKNOWN else patron.pin is PinCheck.RIGHT,
@@ -657,7 +668,7 @@ class LibraryHandler(Sip2Handler):
         self.pin_lock.clear(before.view.patron_id)
         log.info("connection %d: a card was enabled by the SC", session.connection_id)
         after = self._find_patron(number, msg.patron_password or None, session=session)
-        return answer(after, _t("library.patron_enabled", after.view.language if after else None))
+        return answer(after, _t("library.patron_enabled", after.language if after else None))
 
     def on_registrations(self, msg: RegistrationsRequest, session: Sip2Session) -> Message:
         """41 (Wise SIP2+): one YZ per open registration (FB), or per paid one
@@ -673,7 +684,7 @@ class LibraryHandler(Sip2Handler):
         if patron is None:
             return answer(text=self._unknown_patron_text())
         if patron.pin is PinCheck.WRONG:
-            return answer(text=self._wrong_pin_text(patron.view.language))
+            return answer(text=self._wrong_pin_text(patron.language))
         paid = wise.wants_paid(msg.flags)
         stored = self.store.registrations(patron.view.patron_id, paid=paid)
         return answer(wise.registration_lines(stored, paid=paid))
@@ -681,7 +692,7 @@ class LibraryHandler(Sip2Handler):
     async def on_fee_paid(self, msg: FeePaidRequest, session: Sip2Session) -> Message:
         patron = self._find_patron(msg.patron_identifier, None, session=session)
         amount = parse_money(msg.fee_amount)
-        lang = patron.view.language if patron else None
+        lang = patron.language if patron else None
 
         def answer(ok: bool, text: str) -> FeePaidResponse:
             return FeePaidResponse(
@@ -735,7 +746,7 @@ class LibraryHandler(Sip2Handler):
         patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
         if patron is None:
             return self._checkout_refusal(msg, self._unknown_patron_text())
-        lang = patron.view.language
+        lang = patron.language
         item = self.store.item(msg.item_identifier)
         if item is None:
             return self._checkout_refusal(msg, _t("library.item_unknown", lang))
@@ -858,7 +869,7 @@ class LibraryHandler(Sip2Handler):
 
     async def _renew_one(self, patron: _Patron, item: ItemView | None, today: date, *, no_block: bool, nb_due: date | None):
         """Renew one item: (loan, None) or (None, refusal text)."""
-        lang = patron.view.language
+        lang = patron.language
         pid = patron.view.patron_id
         if item is None:
             return None, _t("library.item_unknown", lang)
@@ -892,7 +903,7 @@ class LibraryHandler(Sip2Handler):
         patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
         if patron is None:
             return refusal(self._unknown_patron_text())
-        lang = patron.view.language
+        lang = patron.language
         if not msg.no_block:
             decision = self._decide(Action.RENEW, patron)
             if not decision.allowed:
@@ -922,7 +933,7 @@ class LibraryHandler(Sip2Handler):
         patron = self._find_patron(msg.patron_identifier, msg.patron_password, lists=True, session=session)
         if patron is None:
             return RenewAllResponse(ok=False, institution_id=self.institution_id, screen_message=(self._unknown_patron_text(),))
-        lang = patron.view.language
+        lang = patron.language
         if patron.pin is PinCheck.WRONG:
             # Nothing about the patron's loans after a wrong PIN.
             text = _t("library.pin_locked", lang) if patron.pin_locked else self._wrong_pin_text(lang)
@@ -992,7 +1003,7 @@ class LibraryHandler(Sip2Handler):
         patron = self._find_patron(msg.patron_identifier, msg.patron_password, session=session)
         if patron is None:
             return answer(False, self._unknown_patron_text())
-        lang = patron.view.language
+        lang = patron.language
         pid = patron.view.patron_id
         item = self.store.item(msg.item_identifier) if msg.item_identifier else None
         if mode == HOLD_CHANGE:

@@ -472,6 +472,13 @@ class Sip2Client:
         tp = self.settings.terminal_password
         return tp.get_secret_value() if tp is not None else ""
 
+    def _language(self, language: int | None) -> int:
+        if language is None:
+            return self.settings.language
+        if not 0 <= language <= 999:
+            raise LocalSip2Error(f"a SIP2 language code is 000-999, not {language}", field="language")
+        return language
+
     def _login_request(self) -> LoginRequest:
         s = self.settings
         return LoginRequest(
@@ -497,10 +504,14 @@ class Sip2Client:
         self.acs_status = answer
         return answer
 
-    async def patron_status(self, patron_id: str, pin: str | None = None) -> PatronStatusResponse:
+    async def patron_status(
+        self, patron_id: str, pin: str | None = None, *, language: int | None = None
+    ) -> PatronStatusResponse:
+        """A 23; *language*: the SIP2 language code the patron's texts should
+        come in (default: the ``language`` setting, 000 = no wish)."""
         return await self.request(
             PatronStatusRequest(
-                language=self.settings.language,
+                language=self._language(language),
                 institution_id=self.settings.institution,
                 patron_identifier=patron_id,
                 terminal_password=self._ac(),
@@ -517,15 +528,17 @@ class Sip2Client:
         *,
         start_item: int | None = None,
         end_item: int | None = None,
+        language: int | None = None,
     ) -> PatronInformationResponse:
         """A 63; ``summary`` asks for one list: "hold", "overdue", "charged",
-        "fine", "recall", "unavailable" (or a Summary)."""
+        "fine", "recall", "unavailable" (or a Summary); ``language`` as for
+        :meth:`patron_status`."""
         kinds = frozenset({Summary.parse(summary)}) if summary is not None else frozenset()
         if kinds and start_item is None:
             start_item, end_item = 1, 9999
         return await self.request(
             PatronInformationRequest(
-                language=self.settings.language,
+                language=self._language(language),
                 summary=kinds,
                 institution_id=self.settings.institution,
                 patron_identifier=patron_id,

@@ -24,6 +24,7 @@ from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
 from kiosk.flows.model import K
 
 from .audio import CuePlayer
+from .display import DISPLAY
 from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
 from .widgets import KLabel, sync_children
 
@@ -37,11 +38,13 @@ def load_kv() -> None:
     global _loaded
     if not _loaded:
         # Register our widget classes with the factory before the rules use them.
-        from . import widgets
+        from . import display, widgets  # noqa: F401 - display: TopBar, DisplaySwitches
 
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
         Builder.load_file(str(KV_FILE.with_name("pay.kv")))
+        Builder.load_file(str(KV_FILE.with_name("speech.kv")))
+        Builder.load_file(str(KV_FILE.with_name("display.kv")))  # after kiosk.kv: its rules refine KButton's
         _loaded = True
 
 
@@ -82,6 +85,9 @@ def release_memory(*, background: bool = False) -> None:
 class KioskRoot(FloatLayout):
     """The whole kiosk screen.  ``flows`` may be None in layout tests."""
 
+    #: on_focus_text(text): keyboard / keypad focus moved to a button with this text
+    __events__ = ("on_focus_text",)
+
     language = StringProperty("nl")
     flows = ObjectProperty(None, allownone=True)
     #: room kept free on the right (the demo's simulator panel)
@@ -114,6 +120,7 @@ class KioskRoot(FloatLayout):
         self._busy_shown_for: Text | None = None
         self._busy_timer = Clock.create_trigger(self._busy_due, BUSY_DELAY)
         self._release_timer = Clock.create_trigger(self._release, RELEASE_AFTER)
+        self._setup_speech()
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
         # What exists now lives as long as the kiosk: keep it out of the
@@ -144,9 +151,46 @@ class KioskRoot(FloatLayout):
             self._view.language = lang
             self.render_now()
 
+    def toggle_display(self, which: str) -> None:
+        """A display switch on the top bar (``large_text`` / ``high_contrast``)."""
+        self.cues.play("tap")
+        on = not getattr(self._view, which)
+        if self.flows is not None:
+            self.flows.set_display(**{which: on})
+        else:
+            setattr(self._view, which, on)
+            self.render_now()
+
     def more_time(self) -> None:
         if self.flows is not None:
             self.flows.more_time()
+
+    # ------------------------------------------------------------------ speech output
+
+    def _setup_speech(self) -> None:
+        """Speech (kiosk.flows.speech): on a kiosk with a ``[devices.speech]``, the
+        speech buttons beside the language buttons, and the focused button spoken."""
+        from kiosk.flows.speech import SpeechSwitch
+
+        self.speech: SpeechSwitch | None = None
+        self.speech_bar = None
+        flows = self.flows
+        if flows is None or not flows.hub.configured("speech"):
+            return
+        from .speech_bar import SpeechBar
+
+        self.speech = SpeechSwitch.for_flows(flows, changed=self._speech_changed)
+        self.speech_bar = SpeechBar(switch=self.speech)
+        topbar = self.ids.topbar
+        topbar.add_widget(self.speech_bar, index=topbar.children.index(self.ids.lang_nl) + 1)
+        self.bind(on_focus_text=lambda _root, text: self.speech.focus(text))
+
+    def _speech_changed(self) -> None:
+        if self.speech_bar is not None:
+            self.speech_bar.update(self.tr)
+
+    def on_focus_text(self, text: str) -> None:
+        """Keyboard / keypad focus moved to a button with this text (spoken when speech is on)."""
 
     # ------------------------------------------------------------------ rendering
 
@@ -162,8 +206,12 @@ class KioskRoot(FloatLayout):
         view = self._view
         self.renders += 1
         self.language = view.language
+        DISPLAY.apply(large_text=view.large_text, high_contrast=view.high_contrast)
         tr = self.tr
         self.ids.appname.text = tr(self._title)
+        switches = self.ids.display_switches.ids
+        switches.large_text.text = tr(K("kiosk.display.large_text"))
+        switches.high_contrast.text = tr(K("kiosk.display.high_contrast"))
         sync_children(self.ids.notices, [(KLabel, {"text": tr(n), "tone": "notice_text", "bold": True})
                                          for n in view.notices])
         screen = self._screens[view.state]
@@ -179,6 +227,8 @@ class KioskRoot(FloatLayout):
             self._busy_shown_for = None
         elif self._busy_shown_for is None:
             self._busy_timer()  # shown if still busy after BUSY_DELAY
+        if self.speech_bar is not None:
+            self.speech_bar.update(tr)
         self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
 
@@ -264,3 +314,4 @@ class KioskRoot(FloatLayout):
 
         walk(self)
         return found
+

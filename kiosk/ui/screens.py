@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 from kivy.clock import Clock
 from kivy.graphics import Color, InstructionGroup, SmoothEllipse
@@ -16,39 +15,55 @@ from kivy.properties import BooleanProperty, ObjectProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import Screen
 
-from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View
+from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View, fmt_date, status_text, summary_texts
 
 from . import theme
+from .display import DISPLAY
 from .widgets import ItemRow, KButton, KLabel, LoanRow, sync_children
 
 Tr = Callable[[Text], str]
 
 
-def fmt_date(iso: str | None, lang: str) -> str:
-    if not iso:
-        return ""
-    try:
-        d = date.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{d.day:02d}/{d.month:02d}/{d.year}"
-
-
-def status_text(line_status: LineStatus | None, kind: str) -> Text | None:
-    if line_status is None:
-        return None
-    if line_status is LineStatus.OK:
-        return K(f"kiosk.status.ok.{kind}")
-    return K(f"kiosk.status.{line_status.value}")
-
-
 class KScreen(Screen):
+    """A screen.  Its layout (the kv rule's one child) sits in a vertical
+    ScrollView that fills the screen, above the layout's bottom bar (kept
+    out of it, always in view).  As long as the layout fits (the kiosk's own
+    text size) it is laid out exactly as before and the view does not scroll
+    (touches reach the buttons at once); when it does not (200 % text), it
+    keeps its natural height and scrolls."""
+
     kroot = ObjectProperty(None, allownone=True)
     state: State = State.IDLE
 
-    def update(self, view: View, tr: Tr) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def on_kv_post(self, base_widget) -> None:
+        from kivy.uix.boxlayout import BoxLayout
+        from kivy.uix.scrollview import ScrollView
 
+        content = self.children[0]
+        self.remove_widget(content)
+        frame = BoxLayout(orientation="vertical")
+        page = ScrollView(do_scroll_x=False, do_scroll_y=False, bar_width=dp(10))
+        content.size_hint_y = None
+        frame.add_widget(page)
+        last = content.children[0] if content.children else None
+        if last is not None and type(last).__name__ == "BottomBar":
+            content.remove_widget(last)
+            left, top, right, bottom = content.padding
+            content.padding = (left, top, right, content.spacing)
+            footer = BoxLayout(size_hint_y=None, padding=(left, 0, right, bottom))
+            footer.bind(minimum_height=footer.setter("height"))
+            footer.add_widget(last)
+            frame.add_widget(footer)
+
+        def fit(*_args) -> None:
+            content.height = max(page.height, content.minimum_height)
+            page.do_scroll_y = content.minimum_height > page.height + 1
+
+        page.bind(height=fit)
+        content.bind(minimum_height=fit)
+        page.add_widget(content)
+        self.add_widget(frame)
+        self.page = page
 
 class IdleScreen(KScreen):
     state = State.IDLE
@@ -67,6 +82,7 @@ class PinScreen(KScreen):
     state = State.PIN
 
     def on_kv_post(self, base_widget) -> None:
+        super().on_kv_post(base_widget)
         pad = self.ids.keypad
         for key in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
             pad.add_widget(self._key(key, "pin_digit", key))
@@ -79,17 +95,24 @@ class PinScreen(KScreen):
         self.ids.dots.canvas.after.add(self._dots)
         self.ids.dots.bind(pos=lambda *_: self._draw_dots(), size=lambda *_: self._draw_dots(),
                            count=lambda *_: self._draw_dots())
+        DISPLAY.fbind("palette", lambda *_: self._draw_dots())  # the screen lives as long as the kiosk
 
     def _key(self, text: str, action: str, arg: str, role: str = "primary", font: int = 36) -> KButton:
-        button = KButton(text=text, role=role, size_hint=(None, None), font_size=dp(font),
-                         width=dp(theme.KEY_SIZE) + dp(20), height=dp(theme.KEY_SIZE))
+        button = KButton(text=text, role=role, size_hint=(None, None), font_base=font,
+                         width=self._key_width(), min_height=dp(theme.KEY_SIZE))
         button.bind(on_release=lambda *_: self.kroot.press(action, arg or None))
+        # wider keys for larger text (the screen lives as long as the kiosk: no leak)
+        DISPLAY.fbind("text_scale", lambda *_: setattr(button, "width", self._key_width()))
         return button
+
+    @staticmethod
+    def _key_width() -> float:
+        return (dp(theme.KEY_SIZE) + dp(20)) * (1 + (DISPLAY.text_scale - 1) * 0.75)
 
     def _draw_dots(self) -> None:
         widget = self.ids.dots
         self._dots.clear()
-        self._dots.add(Color(*theme.rgba("primary")))
+        self._dots.add(Color(*DISPLAY.palette["primary"]))
         size = dp(22)
         gap = dp(16)
         n = int(widget.count)
@@ -284,24 +307,8 @@ class SummaryScreen(KScreen):
     def update(self, view: View, tr: Tr) -> None:
         ids = self.ids
         ids.title.text = tr(K("kiosk.summary.title"))
-        s = view.summary
-        lines: list[str] = []
-        if s is not None:
-            for count, key in ((s.borrowed, "kiosk.summary.borrowed"), (s.renewed, "kiosk.summary.renewed"),
-                               (s.returned, "kiosk.summary.returned")):
-                if count:
-                    lines.append(tr(K(key, count=count)))
-            if not lines:
-                lines.append(tr(K("kiosk.summary.nothing")))
-            if s.refused:
-                lines.append(tr(K("kiosk.summary.refused", count=s.refused)))
-            if s.queued:
-                lines.append(tr(K("kiosk.summary.queued")))
-            if s.receipt_printed:
-                lines.append(tr(K("kiosk.summary.receipt")))
-            if s.with_card:
-                lines.append(tr(K("kiosk.summary.card")))
-        sync_children(ids.counts, [(KLabel, {"text": text, "font_size": dp(30)}) for text in lines])
+        lines = [tr(t) for t in summary_texts(view.summary)]
+        sync_children(ids.counts, [(KLabel, {"text": text, "font_base": 30}) for text in lines])
         ids.ok.text = tr(K("kiosk.button.ok"))
 
 

@@ -55,6 +55,9 @@ class WisePatron:
     registrations: list[str] = field(default_factory=list)  # YZ values
     notifications: list[str] = field(default_factory=list)  # AF
     extra: list[tuple[str, str]] = field(default_factory=list)  # only where a test wants one
+    #: the patron barcode the answer's AA carries (None: the card as sent); a test's
+    #: library system that tells an old card's link to its patron this way
+    barcode: str | None = None
 
 
 def demo_patrons() -> dict[str, WisePatron]:
@@ -152,7 +155,7 @@ class WisePeer(Sip2Handler):
             )  # fmt: skip
         return PatronInformationResponse(
             patron_status=PatronStatus.from_wire(p.flags), language=5, institution_id="WISE",
-            patron_identifier=msg.patron_identifier, personal_name=p.name, valid_patron=True,
+            patron_identifier=p.barcode or msg.patron_identifier, personal_name=p.name, valid_patron=True,
             valid_patron_password=pin_ok, currency_type="EUR", fee_amount=p.bv,
             screen_message=tuple(p.notifications), extra_fields=self._extras(p),
         )  # fmt: skip
@@ -162,7 +165,8 @@ class WisePeer(Sip2Handler):
         p, pin_ok = self._patron(msg.patron_identifier, msg.patron_password)
         return PatronStatusResponse(
             patron_status=PatronStatus.from_wire(p.flags if p else "YYYY" + " " * 10), language=5,
-            institution_id="WISE", patron_identifier=msg.patron_identifier, personal_name=p.name if p else "",
+            institution_id="WISE", patron_identifier=(p.barcode if p else None) or msg.patron_identifier,
+            personal_name=p.name if p else "",
             valid_patron=p is not None, valid_patron_password=pin_ok, fee_amount=p.bv if p else None,
             extra_fields=self._extras(p) if p else (),
         )  # fmt: skip

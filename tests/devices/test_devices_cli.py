@@ -55,6 +55,11 @@ def test_interactive_relay_over_pty_with_yes(pty_peer):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "-> yes (--yes)" in proc.stdout and "PASSED" in proc.stdout
     assert bytes.fromhex("A00101A2") in pty_peer.drain()
+    # The report's header comes first, above the prompts; it is not repeated below them.
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"bibkiosk conformance: lcus://{pty_peer.path}") and "follow the prompts" in first
+    assert proc.stdout.index("bibkiosk conformance:") < proc.stdout.index("-> yes (--yes)")
+    assert proc.stdout.count("bibkiosk conformance:") == 1
 
 
 def test_interactive_no_answers_fail(pty_peer):

@@ -94,3 +94,44 @@ def test_cli_lists_and_tests_the_vendor_scheme(installed):
     res = subprocess.run([sys.executable, "-m", "kiosk", "devices", "test", "example-tcp://127.0.0.1:9", "--yes", "--timeout", "1"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 1 and "FAIL  device    open" in res.stdout
+
+
+async def test_card_again_waits_out_the_drivers_duplicate_window(installed, tcp_peer):
+    """The reader ignores the same card for ``repeat`` s: the "again" check waits that out (and says so)
+    instead of failing when the card comes back at once (as an automatic actor brings it)."""
+    prompts: list[Prompt] = []
+    actor = _reader_actor(tcp_peer)
+
+    async def recording(prompt: Prompt) -> bool:
+        prompts.append(prompt)
+        return await actor(prompt)
+
+    recording.automatic = True
+    url = f"example-tcp://127.0.0.1:{tcp_peer.port}?repeat=1.0&retry_initial=0.05"
+    report = await run_conformance(url, recording, kinds=["patron"], timeout=2.0)
+    assert report.outcome_of("patron", "card presented again") is Outcome.PASS, report.text()
+    again = [p for p in prompts if p.action == "tap_card"][1]
+    assert "wait 1 s" in again.text and again.data["wait_seconds"] == 1.0
+
+
+async def test_conformance_run_leaves_no_unretrieved_task_exception(installed, tcp_peer):
+    """A whole run (with unplug / replug and the final close) logs no "Task exception was never
+    retrieved ... DeviceDisconnected" (ReconnectingDevice.close() collects the session's error)."""
+    import asyncio
+    import gc
+
+    reported: list[dict] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        url = f"example-tcp://127.0.0.1:{tcp_peer.port}?repeat=0&retry_initial=0.05&retry_max=0.3"
+        report = await run_conformance(url, _reader_actor(tcp_peer), timeout=3.0, faults=True)
+        assert report.passed, report.text()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c.get("message") for c in reported] == []

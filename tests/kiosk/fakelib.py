@@ -46,6 +46,8 @@ class FakeLibrary(LibrarySystem):
         self.today = date(2025, 3, 3)
         self.down = False
         self.calls: list[tuple] = []
+        #: the language each identify/account was asked in (None: no wish)
+        self.languages: list[str | None] = []
         self.patrons = {
             "1001": FakePatron("1001", snapshot={"language": "fr"}),
             "1002": FakePatron("1002", snapshot={"subscription": Subscription(type_code="A", status=SubscriptionStatus.INVOICED, fee_paid=False)}),
@@ -63,16 +65,18 @@ class FakeLibrary(LibrarySystem):
         if self.down:
             raise LibrarySystemUnavailable("down")
 
-    async def identify(self, card: str, pin: str | None = None) -> PatronSnapshot:
+    async def identify(self, card: str, pin: str | None = None, *, language: str | None = None) -> PatronSnapshot:
         self._check("identify", pin is not None)
+        self.languages.append(language)
         p = self.patrons.get(card)
         if p is None:
             return PatronSnapshot(known=False)
         pin_state = PinCheck.UNKNOWN if pin is None else PinCheck.RIGHT if pin == p.pin else PinCheck.WRONG
         return PatronSnapshot(pin=pin_state, patron_id=f"P{card}", **p.snapshot)
 
-    async def account(self, card: str, pin: str | None = None) -> Account:
+    async def account(self, card: str, pin: str | None = None, *, language: str | None = None) -> Account:
         self._check("account")
+        self.languages.append(language)
         loans = tuple(LoanInfo(i.item_id, i.title, i.due) for i in self.items.values() if i.charged_to == card)
         return Account(patron=PatronSnapshot(patron_id=f"P{card}"), loans=loans)
 

@@ -325,3 +325,112 @@ async def test_replay_fingerprint_is_what_the_real_adapter_returns(library):
     back = await library.item_information(item)
     assert item_fingerprint(back) != item_fingerprint(lent)
     assert item_fingerprint(await library.item_information(item)) == item_fingerprint(back)  # stable
+
+
+async def test_the_chosen_language_is_sent_to_the_library_system(h, library):
+    """#13 item 7: the patron chose French, the record says Dutch: every 63 the
+    kiosk sends names French (002), and the library's own texts of that
+    session (a checkout's AF) come in French; a patron who chose nothing
+    sends 000 and gets the record's language."""
+    sent: list[int] = []
+    request = library.client.request
+
+    async def spy(msg, *args, **kwargs):
+        if msg.command_code in ("23", "63"):
+            sent.append(msg.language)
+        return await request(msg, *args, **kwargs)
+
+    library.client.request = spy
+    said: list[str | None] = []
+    checkout = library.checkout
+
+    async def spy_checkout(*args, **kwargs):
+        result = await checkout(*args, **kwargs)
+        said.append(result.screen_message)
+        return result
+
+    library.checkout = spy_checkout
+    h.flows.set_language("fr")
+    await login(h)  # Demo Klant OK: a Dutch record
+    assert h.state is State.MENU and h.view.language == "fr"
+    assert sent and set(sent) == {2}, sent
+    await h.press(Ui.BORROW)
+    await h.place([sim.tag_for("30000000000128")])  # waits for another patron's hold
+    assert said == [translate("library", "library.item_on_hold", "fr")]
+    assert h.view.lines[0].text.render("fr") == translate("kiosk", "kiosk.outcome.hold_for_other", "fr")
+    await h.remove()
+    await h.press(Ui.FINISH)
+    await h.press(Ui.OK)
+    sent.clear()
+    await login(h)  # nobody chose: no wish, the record's language rules
+    assert sent and set(sent) == {0}, sent
+    assert h.view.language == "nl"
+
+
+def _check_config(tmp_path) -> str:
+    """This machine's configuration: the harness's state_dir (its patron store) and key."""
+    cfg = tmp_path / "machine.toml"
+    cfg.write_text(f"""
+state_dir = "{tmp_path}"
+[library]
+kind = "embedded"
+data = "demo"
+database = "{tmp_path / 'check-library.sqlite'}"
+[secrets.pseudonym_key]
+value = "{'k' * 16}"
+""")
+    cfg.chmod(0o600)  # an inline secret: readable by its owner only
+    return str(cfg)
+
+
+async def test_check_shows_the_machines_lockout_and_counts_nothing(h, tmp_path, capsys):
+    """#11: `bibkiosk check --config` read an empty in-memory store, so staff
+    saw "allowed" for a locked-out patron.  It reads the machine's store
+    read-only: "locked out until HH:MM (L1)", and a check with a wrong PIN
+    adds nothing."""
+    import asyncio
+    import hashlib
+    import json
+    import re
+
+    from kiosk.check_cli import main as check_main
+    from kiosk.cli import build_parser
+
+    await h.tap(OK_CARD)
+    for _ in range(5):
+        await h.pin("0000")
+    assert h.state is State.MESSAGE and h.view.message.key == "policy.L1"
+    await h.settle()
+    store = tmp_path / "patrons.sqlite"
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    config = _check_config(tmp_path)
+
+    async def check(*extra: str, card: str = OK_CARD) -> int:
+        args = build_parser().parse_args(["check", "--config", config, "--card", card, "--action", "checkout",
+                                          "--at", NOW.isoformat(), *extra])
+        return await asyncio.to_thread(check_main, args)  # the CLI runs its own event loop
+
+    assert await check() == 1
+    out = capsys.readouterr().out
+    # (12:15 less the harness's monotonic seconds: the store's time never runs behind its monotonic clock)
+    assert re.search(r"wrong PINs: locked out until 12:1[45] \(L1\), 5 wrong PINs on this machine", out), out
+    assert await check("--pin", "0000", "--json") == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["rules"] == ["L1"] and data["lockout"]["wrong_pins"] == 5
+    assert data["lockout"]["locked_until"][:16] in ("2026-11-23T12:14", "2026-11-23T12:15")
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == before  # nothing written
+    # Another card of the machine's: no wrong PINs; says how many tries are left.
+    assert await check(card="29999000000150") == 0
+    assert "wrong PINs: 0 on this machine, 5 tries left before the lockout" in capsys.readouterr().out
+
+
+def test_check_without_a_store_yet_says_so(tmp_path, capsys):
+    from kiosk.check_cli import main as check_main
+    from kiosk.cli import build_parser
+
+    args = build_parser().parse_args(["check", "--config", _check_config(tmp_path), "--card", OK_CARD,
+                                      "--action", "checkout", "--at", NOW.isoformat()])
+    assert check_main(args) == 0
+    out = capsys.readouterr().out
+    assert "wrong PINs: no wrong PINs recorded on this machine" in out
+    assert not (tmp_path / "patrons.sqlite").exists()  # check creates nothing

@@ -164,3 +164,23 @@ async def test_unknown_commands_get_no_answer_from_pysip2():
             with pytest.raises(RemoteSip2Error):
                 # the 18 that comes back is not the answer we said we expect
                 await client.request(ItemInformationRequest(item_identifier="30001", institution_id="BIB"), LoginResponse)
+
+
+async def test_the_patron_language_goes_out_in_the_language_field():
+    """The adapter names the patron's chosen language in the 63 (and the 23):
+    SIP2 001 English, 002 French, 005 Dutch; no wish is 000.  pysip2's
+    handlers answer in the language asked."""
+    from kiosk.adapter.sip2 import Sip2LibrarySystem
+
+    async with pysip2_server() as (port, app):
+        system = Sip2LibrarySystem(settings_for(port))
+        async with system:
+            for lang, code in (("fr", 2), ("en", 1), ("nl", 5), (None, 0)):
+                snapshot = await system.identify(CARD, PIN, language=lang)
+                assert snapshot.language == lang
+                account = await system.account(CARD, PIN, language=lang)
+                assert account.patron.language == lang
+            ps = await system.client.patron_status(CARD, PIN, language=2)
+            assert ps.language == 2
+            with pytest.raises(Exception, match="000-999"):
+                await system.client.patron_status(CARD, PIN, language=1000)

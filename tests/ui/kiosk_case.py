@@ -66,6 +66,10 @@ class KioskCase(GraphicUnitTest):
     def settings_extra(self) -> dict:
         return {}
 
+    def roles_extra(self) -> dict:
+        """More device roles (e.g. ``{"speech": ["sim://tts"]}``)."""
+        return {}
+
     async def flows_extra(self, tmp: Path, library: EmbeddedLibrarySystem) -> dict:
         return {}
 
@@ -89,7 +93,7 @@ class KioskCase(GraphicUnitTest):
             rules = site_rules(library.store, branch_id="9901", pin_required=DEFAULT_PIN_REQUIRED)
             self.clock = Clock()
             extra = await self.flows_extra(tmp, library)
-            self.flows = KioskFlows(library, journal, DeviceHub(ROLES),
+            self.flows = KioskFlows(library, journal, DeviceHub({**ROLES, **self.roles_extra()}),
                                     FlowSettings(rules=rules, **self.settings_extra()),
                                     monotonic=self.clock, now=lambda: NOW, **extra)
             self.on_close(self.flows.close)

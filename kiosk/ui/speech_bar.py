@@ -1,0 +1,43 @@
+"""The speech buttons of the top bar: "Speech" (on / off) and, while speech
+is on, "Softer" / "Louder".  Layout in ``speech.kv`` (its own rule, beside the
+language buttons); the state lives in :class:`kiosk.flows.speech.SpeechSwitch`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.properties import BooleanProperty, ObjectProperty
+from kivy.uix.boxlayout import BoxLayout
+
+from kiosk.flows.speech import S, SpeechSwitch
+
+
+class SpeechBar(BoxLayout):
+    """Shown only on a kiosk with a ``[devices.speech]``."""
+
+    switch = ObjectProperty(None, allownone=True)
+    on = BooleanProperty(False)
+
+    def update(self, tr: Any) -> None:
+        """Texts in the language shown now, and the on / off look."""
+        switch: SpeechSwitch | None = self.switch
+        self.on = bool(switch and switch.on)
+        ids = self.ids
+        ids.speech_toggle.text = tr(S("speech.button"))
+        ids.speech_softer.text = tr(S("speech.softer"))
+        ids.speech_louder.text = tr(S("speech.louder"))
+        for button in (ids.speech_softer, ids.speech_louder):
+            button.disabled = not self.on
+            button.opacity = 1 if self.on else 0
+
+    def toggle(self) -> None:
+        if self.switch is not None:
+            self.switch.toggle()
+
+    def louder(self) -> None:
+        if self.switch is not None:
+            self.switch.louder()
+
+    def softer(self) -> None:
+        if self.switch is not None:
+            self.switch.softer()
