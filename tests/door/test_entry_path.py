@@ -170,3 +170,21 @@ def test_a_hold_never_runs_a_checkpoint_the_settles_do(tmp_path):
     wal = tmp_path / "p.sqlite-wal"
     assert wal.stat().st_size < 4 * 1024 * 1024  # checkpointed: the WAL is reused, not grown
     store.close()
+
+
+def test_the_door_service_imports_neither_the_embedded_library_system_nor_requests():
+    """h11perf: ~9 MB of the door's resident memory were modules it never used on a SIP2
+    library system: the embedded library system (kiosk.library.*, limits) through
+    kiosk.adapter, and requests for the webhooks.  Fails on the old code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kiosk.door.service, kiosk.door.webhooks, kiosk.adapter, kiosk.identify;"
+        "kiosk.door.webhooks.WebhookSender(['http://127.0.0.1:9/alarms']);"  # a webhook configured
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3', 'limits')"
+        " or m.startswith(('kiosk.library', 'kiosk.adapter.embedded')));"
+        "print(' '.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
