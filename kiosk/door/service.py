@@ -65,6 +65,7 @@ from kiosk.identify import (
     StoreError,
 )
 from kiosk.door.monitor import DoorMonitor, ReleaseReason
+from kiosk.identify.core import Alarm
 from kiosk.notify import Notifier, watchdog_loop
 from kiosk.door.schedule import ScheduleDriver
 from kiosk.door.webhooks import WebhookSender
@@ -150,6 +151,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             )),
             None, None, clock=clock, timeout=float(getattr(door, "library_timeout_seconds", 5.0)), monotonic=monotonic,
         )
+        # A store write after the answer that fails (settle, clear) is the same alarm as a failed hold.
+        self.ident.on_alarm = lambda kind, detail: self._store_alarm(Alarm(kind, detail))
         self.webhooks: WebhookSender | None = None
 
         self._devices: list[Device] = []

@@ -133,9 +133,11 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             )),
             store, library, clock=now, monotonic=monotonic,
         )
+        self.ident.on_alarm = self._raise_alarm  # a store write after the answer failed
         self.view = View(language=normalise_language(self.settings.language))
         self._listeners: list[Listener] = []
         self._cue_listeners: list[CueListener] = []
+        self._key_listeners: list[Callable[[str], None]] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_activity = monotonic()
@@ -160,6 +162,12 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
 
     def on_cue(self, listener: CueListener) -> None:
         self._cue_listeners.append(listener)
+
+    def on_key(self, listener: Callable[[str], None]) -> None:
+        """*listener(key)* gets the PIN pad's keys pressed outside the PIN
+        screen (the UI moves its focus with them).  On the PIN screen the keys
+        are the PIN's and reach no listener."""
+        self._key_listeners.append(listener)
 
     @property
     def state(self) -> State:
@@ -266,7 +274,10 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         elif isinstance(event, TagsChanged):
             await self._on_tags(event)
         elif isinstance(event, KeyPressed):
-            await self._on_key(event.key)
+            if self.state is S.PIN:
+                await self._on_key(event.key)
+            else:
+                self._nav_key(event.key)
 
     def _ui_handler(self, action: Ui) -> Callable[[str | None], Any] | None:
         name = TABLE[self.state].ui.get(action)
@@ -333,6 +344,21 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                 listener(v)
             except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
                 log.exception("view listener failed")
+
+    def _nav_key(self, key: str) -> None:
+        for listener in list(self._key_listeners):
+            try:
+                listener(key)
+            except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
+                log.exception("key listener failed")
+
+    def activity(self) -> None:
+        """The patron is at it (moving the focus with a keyboard): the idle
+        timeout starts again; republished only if a warning was up."""
+        warned = self.view.warning_seconds is not None
+        self._touch()
+        if warned:
+            self._publish()
 
     def _cue(self, cue: Cue) -> None:
         for listener in list(self._cue_listeners):

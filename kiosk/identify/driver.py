@@ -84,6 +84,9 @@ class IdentifyDriver:
         self._writes_pending = 0  # settle/clear writes queued on the store's thread, not yet done
         #: Did the library system answer the last lookup (None: none was made)?
         self.last_online: bool | None = None
+        #: Called with (kind, detail) when a background store write fails (a settle or
+        #: clear after the answer): the front raises its alarm (the kiosk: kiosk.flows.alarms).
+        self.on_alarm: Callable[[str, str], None] | None = None
         #: The language the patron chose on screen ("nl", "fr", "en"), sent with
         #: each lookup so that the library system's texts come in it; None: no
         #: wish (the library system answers in the record's language).
@@ -222,10 +225,18 @@ class IdentifyDriver:
                 await fut
             except StoreError as exc:
                 log.critical("ALARM: patron store: %s", exc)
+                self._alarm(str(exc))
             finally:
                 self._writes_pending -= 1
 
         self._spawn(asyncio.ensure_future(wait()))
+
+    def _alarm(self, detail: str) -> None:
+        if self.on_alarm is not None:
+            try:
+                self.on_alarm("patron_store_unwritable", detail)
+            except Exception:  # noqa: BLE001 - the front's alarm must not break the store's thread of work
+                log.exception("alarm hook failed")
 
     async def _store_call(self, name: str, *args: Any, **kw: Any) -> None:
         if self.store is None:

@@ -83,7 +83,10 @@ def release_memory(*, background: bool = False) -> None:
 
 
 class KioskRoot(FloatLayout):
-    """The whole kiosk screen.  ``flows`` may be None in layout tests."""
+    """The whole kiosk screen.  ``flows`` may be None in layout tests.
+
+    Events: ``on_focus_text(text)`` when the keyboard focus moves (see
+    :mod:`kiosk.ui.focus`)."""
 
     #: on_focus_text(text): keyboard / keypad focus moved to a button with this text
     __events__ = ("on_focus_text",)
@@ -123,6 +126,12 @@ class KioskRoot(FloatLayout):
         self._setup_speech()
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
+        from .focus import FocusManager
+
+        self.focus = FocusManager(self)  # keyboard / keypad operation and the focus ring
+        if flows is not None:
+            flows.on_key(self.focus.pad_key)
+        self.focus.refresh()
         # What exists now lives as long as the kiosk: keep it out of the
         # collector's full passes (each would walk it again, ~100 ms here).
         gc.collect()
@@ -231,6 +240,9 @@ class KioskRoot(FloatLayout):
             self.speech_bar.update(tr)
         self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
+        focus = getattr(self, "focus", None)
+        if focus is not None:
+            focus.refresh()
 
     def _busy_due(self, _dt: float) -> None:
         if self._view.busy is not None:

@@ -46,7 +46,8 @@ PALETTE: dict[str, str] = {
     "refusal_panel": "#FBE9E7",
     "refusal_text": "#5E120E",
     "scrim": "#101418",  # behind overlays (drawn with alpha)
-    "focus": "#F2B705",
+    "focus": "#F2B705",  # the focus ring (with focus_halo; see focus_ring)
+    "focus_halo": "#101010",
     "disabled": "#D5D8DD",  # any button that can't be used now
     "disabled_text": "#4A4F57",
 }
@@ -81,6 +82,7 @@ HIGH_CONTRAST: dict[str, str] = {
     "refusal_text": "#FFFFFF",
     "scrim": "#000000",
     "focus": "#00E5FF",
+    "focus_halo": "#000000",
     "disabled": "#3A3A3A",
     "disabled_text": "#D0D0D0",
 }
@@ -166,6 +168,41 @@ def contrast(fg: str, bg: str, palette: dict[str, str] | None = None) -> float:
     a, b = luminance(fg, palette), luminance(bg, palette)
     hi, lo = max(a, b), min(a, b)
     return (hi + 0.05) / (lo + 0.05)
+
+
+def hex_of(rgba_: tuple[float, ...]) -> str:
+    """``#RRGGBB`` of an (r, g, b[, a]) colour in 0..1 (for :func:`contrast`)."""
+    return "#" + "".join(f"{round(max(0.0, min(1.0, c)) * 255):02X}" for c in rgba_[:3])
+
+
+# ------------------------------------------------------------------ the focus ring (WCAG 2.2 SC 2.4.13)
+
+#: Minimum contrast of a focus indicator (WCAG 2.2 SC 1.4.11 / 2.4.13).
+MIN_FOCUS_CONTRAST = 3.0
+#: The ring is two bands of this many dp (each at least the 2 CSS px SC 2.4.13 asks).
+FOCUS_BAND_DP = 3
+#: The ring's two colours; each band takes the one that stands out most.
+FOCUS_COLOURS: tuple[str, str] = ("focus", "focus_halo")
+
+#: (button fill, what it sits on) wherever a focusable control is drawn.
+FOCUS_PAIRS: tuple[tuple[str, str], ...] = (
+    ("primary", "bg"), ("secondary", "bg"), ("success", "bg"), ("danger", "bg"),
+    ("primary", "surface"), ("secondary", "surface"), ("success", "surface"),  # panels, item rows, overlays
+    ("surface", "bg"),  # loan and pay rows
+    ("lang", "topbar"), ("lang_active", "topbar"),  # the top bar
+    ("primary", "topbar"), ("secondary", "topbar"),  # other top-bar buttons (help, text size, contrast)
+)
+
+
+def focus_ring(fill: str, backdrop: str, palette: dict[str, str] | None = None) -> tuple[str, str]:
+    """(inner band, outer band) palette names for a focus ring around a
+    control filled with *fill* on *backdrop* (names or #hex; names in
+    *palette*, the active one by default): the inner band borders the
+    control, the outer one the backdrop."""
+    palette = palette or _active
+    inner = max(FOCUS_COLOURS, key=lambda c: contrast(c, fill, palette))
+    outer = max(FOCUS_COLOURS, key=lambda c: contrast(c, backdrop, palette))
+    return inner, outer
 
 
 STATUS_COLOURS: dict[str, str] = {

@@ -109,3 +109,26 @@ async def test_a_store_that_cannot_be_opened_is_an_alarm_from_the_start(tmp_path
     finally:
         await flows.close()
         journal.close()
+
+
+async def test_a_store_write_after_the_answer_that_fails_raises_the_alarm_too(tmp_path):
+    """The attempt was held (durable), the settle after the answer fails (the
+    disk filled up in between): the alarm is raised, not only logged."""
+    from kiosk.identify import PatronStore, ScryptParams, StoreUnwritable
+
+    class SettleFails(PatronStore):
+        def settle(self, *args, **kwargs):
+            raise StoreUnwritable("patron store: database or disk is full")
+
+    store = SettleFails(tmp_path / "patrons.sqlite", KEY, scrypt=ScryptParams(n=2, r=1, p=1))
+    journal = Journal(tmp_path / "kiosk-journal.sqlite", pseudonym_key=KEY)
+    flows = KioskFlows(FakeLibrary(), journal, DeviceHub({}), FlowSettings(), store=store)
+    try:
+        await pin_attempt(flows)
+        await flows.settle()
+        assert STORE_ALARM in flows.alarms and "disk is full" in flows.alarms[STORE_ALARM]
+        assert "kiosk.alarm.pin_out_of_service" in notice_keys(flows)
+    finally:
+        await flows.close()
+        journal.close()
+        store.close()
