@@ -16,13 +16,9 @@ import json
 import logging
 import queue
 import threading
-<<<<<<< HEAD
-from collections.abc import Callable, Sequence
-=======
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
->>>>>>> main
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 

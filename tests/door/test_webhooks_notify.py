@@ -95,3 +95,23 @@ def test_notify_outside_systemd_is_a_noop():
 def test_watchdog_for_another_pid_is_ignored():
     n = Notifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert n.ping_interval() is None
+
+
+def test_on_result_says_whether_a_payload_went_out(hook):
+    """``send(..., on_result=)`` (the kiosk's staff call): True once one URL took it, False when all gave up."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}/x"
+    sock.close()
+    results: list[bool] = []
+    both = WebhookSender([dead, hook.url], attempts=2, backoff=0.02)
+    only_dead = WebhookSender([dead], attempts=2, backoff=0.02)
+    for s in (both, only_dead):
+        s.start()
+        s.send({"event": "help"}, on_result=results.append)
+        assert s.drain(5)
+        s.stop()
+    assert results == [True, False]
+    assert hook.received == [{"event": "help"}]
+    WebhookSender([]).send({"event": "help"}, on_result=results.append)  # no URL: not sent
+    assert results == [True, False, False]
