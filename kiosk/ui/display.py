@@ -62,8 +62,36 @@ from kivy.metrics import dp  # noqa: E402
 from kivy.properties import ObjectProperty  # noqa: E402
 from kivy.uix.boxlayout import BoxLayout  # noqa: E402
 from kivy.uix.layout import Layout  # noqa: E402
+from kivy.uix.scrollview import ScrollView  # noqa: E402
 
 from .widgets import KButton  # noqa: E402
+
+
+class FitScroll(ScrollView):
+    """A vertical ScrollView whose one child is at least as tall as the view
+    and scrolls only when it needs more room (200 % text).  While it fits,
+    scrolling is off and touches reach the buttons at once (a scrolling
+    ScrollView holds a tap back ~0.2 s to tell it from a drag)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("do_scroll_x", False)
+        kwargs.setdefault("do_scroll_y", False)
+        kwargs.setdefault("bar_width", dp(10))
+        super().__init__(**kwargs)
+        self.bind(height=self._fit)
+
+    def add_widget(self, widget, *args, **kwargs):
+        super().add_widget(widget, *args, **kwargs)
+        widget.size_hint_y = None
+        widget.bind(minimum_height=self._fit)
+        self._fit()
+
+    def _fit(self, *_args) -> None:
+        if not self.children:
+            return
+        child = self.children[0]
+        child.height = max(self.height, child.minimum_height)
+        self.do_scroll_y = child.minimum_height > self.height + 1
 
 
 class TopBarButton(KButton):

@@ -37,13 +37,13 @@ class KScreen(Screen):
 
     def on_kv_post(self, base_widget) -> None:
         from kivy.uix.boxlayout import BoxLayout
-        from kivy.uix.scrollview import ScrollView
+
+        from .display import FitScroll
 
         content = self.children[0]
         self.remove_widget(content)
         frame = BoxLayout(orientation="vertical")
-        page = ScrollView(do_scroll_x=False, do_scroll_y=False, bar_width=dp(10))
-        content.size_hint_y = None
+        self.page = page = FitScroll()
         frame.add_widget(page)
         last = content.children[0] if content.children else None
         if last is not None and type(last).__name__ == "BottomBar":
@@ -54,16 +54,26 @@ class KScreen(Screen):
             footer.bind(minimum_height=footer.setter("height"))
             footer.add_widget(last)
             frame.add_widget(footer)
-
-        def fit(*_args) -> None:
-            content.height = max(page.height, content.minimum_height)
-            page.do_scroll_y = content.minimum_height > page.height + 1
-
-        page.bind(height=fit)
-        content.bind(minimum_height=fit)
+            _even_heights(last)
         page.add_widget(content)
         self.add_widget(frame)
-        self.page = page
+
+
+def _even_heights(bar) -> None:
+    """The buttons of a bar (or the PIN keypad) all as tall as the tallest
+    needs (a longer text at 200 % wraps onto more lines)."""
+
+    def even(*_args) -> None:
+        buttons = [c for c in bar.children if isinstance(c, KButton)]
+        tallest = max((max(b.min_height, b.texture_size[1] + dp(16)) for b in buttons), default=0)
+        for b in buttons:
+            b.fill_height = tallest
+
+    for child in bar.children:
+        if isinstance(child, KButton):
+            child.bind(texture_size=even, min_height=even)
+    even()
+
 
 class IdleScreen(KScreen):
     state = State.IDLE
@@ -91,6 +101,7 @@ class PinScreen(KScreen):
         pad.add_widget(self._key("0", "pin_digit", "0"))
         self._back = self._key("", "pin_back", "", role="secondary", font=22)
         pad.add_widget(self._back)
+        _even_heights(pad)  # a key whose word wraps (200 % text) makes its row taller: all keys alike
         self._dots = InstructionGroup()
         self.ids.dots.canvas.after.add(self._dots)
         self.ids.dots.bind(pos=lambda *_: self._draw_dots(), size=lambda *_: self._draw_dots(),
@@ -125,6 +136,8 @@ class PinScreen(KScreen):
         ids = self.ids
         ids.title.text = tr(K("kiosk.pin.title"))
         ids.help.text = tr(K("kiosk.pin.help"))
+        if ids.dots.count != view.pin_length and ids.texts.do_scroll_y:
+            Clock.schedule_once(lambda _dt: ids.texts.scroll_to(ids.dots, animate=False), 0)  # 200 %: show the dots
         ids.dots.count = view.pin_length
         ids.error.text = tr(view.pin_error) if view.pin_error else ""
         ids.cancel.text = tr(K("kiosk.button.cancel"))
@@ -208,6 +221,8 @@ class ItemsScreen(KScreen):
         scroll, rows = self.ids.scroll, self.ids.rows
         # content taller than the view: show its end (the newest); else keep it at the top
         scroll.scroll_y = 0 if rows.height > scroll.height else 1
+        if self.page.do_scroll_y:  # 200 % text: the page scrolls; bring the list into view
+            self.page.scroll_to(scroll, padding=0, animate=False)
 
 
 class BorrowScreen(ItemsScreen):

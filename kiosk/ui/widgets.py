@@ -107,6 +107,8 @@ class KButton(ButtonBehavior, Label):
     palette = DictProperty()
     #: the height when its text fits (kv grows it for a longer or larger text)
     min_height = NumericProperty(0)
+    #: as tall as this at least (a bottom bar makes its buttons even)
+    fill_height = NumericProperty(0)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

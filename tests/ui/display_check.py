@@ -116,14 +116,15 @@ def long_view(state: State, lang: str, *, large_text: bool, high_contrast: bool)
 # ---------------------------------------------------------------------- checks of a rendered frame
 
 
-def _walk_visible(widget, inside_scroll=None, out=None):
+def _walk_visible(widget, scrolls=(), out=None):
+    """(widget, the ScrollViews it is in, innermost last) for what is shown."""
     from kivy.uix.scrollview import ScrollView
 
     out = [] if out is None else out
     if getattr(widget, "opacity", 1) == 0 or widget.width <= 0 or widget.height <= 0:
         return out
-    out.append((widget, inside_scroll))
-    nested = widget if isinstance(widget, ScrollView) else inside_scroll
+    out.append((widget, scrolls))
+    nested = (*scrolls, widget) if isinstance(widget, ScrollView) else scrolls
     for child in widget.children:
         _walk_visible(child, nested, out)
     return out
@@ -148,10 +149,10 @@ def shown_widgets(root) -> list:
     """(widget, enclosing ScrollView or None) for what the patron sees now."""
     out: list = []
     for part in (root.ids.topbar, root.ids.notices, root.ids.sm.current_screen):
-        _walk_visible(part, None, out)
+        _walk_visible(part, (), out)
     for overlay in (root._busy, root._warning):
         if overlay.parent is not None:
-            _walk_visible(overlay, None, out)
+            _walk_visible(overlay, (), out)
     return out
 
 
@@ -163,10 +164,10 @@ def layout_problems(root, window_size: tuple[int, int]) -> list[str]:
 
     win = (0, 0, *window_size)
     problems = []
-    for widget, scroll in shown_widgets(root):
+    for widget, scrolls in shown_widgets(root):
         box = window_box(widget)
         name = f"{type(widget).__name__}({getattr(widget, 'text', '')[:40]!r})"
-        if scroll is None and not _inside(box, win):
+        if not any(s.do_scroll_y for s in scrolls) and not _inside(box, win):
             problems.append(f"{name} outside the window: {tuple(round(v) for v in box)}")
         parent = widget.parent
         if isinstance(parent, Layout) and not _inside(box, window_box(parent)):
@@ -211,7 +212,7 @@ def contrast_problems(root, frame, minimum: float) -> list[str]:
     overlay = root._warning if root._warning.parent is not None else None
     problems = []
     win = (0, 0, frame[1], frame[2])
-    for widget, scroll in shown_widgets(root):
+    for widget, scrolls in shown_widgets(root):
         if not isinstance(widget, Label) or not widget.text.strip():
             continue
         if overlay is not None and overlay not in _ancestors(widget) and root.ids.topbar not in _ancestors(widget):
@@ -219,7 +220,7 @@ def contrast_problems(root, frame, minimum: float) -> list[str]:
         tw, th = widget.texture_size
         cx, cy = widget.to_window(*widget.center)
         box = (cx - tw / 2, cy - th / 2, cx + tw / 2, cy + th / 2)
-        if not _inside(box, win) or (scroll is not None and not _inside(box, window_box(scroll))):
+        if not _inside(box, win) or any(not _inside(box, window_box(s)) for s in scrolls):
             continue  # scrolled out of view
         fg = widget.disabled_color if widget.disabled else widget.color
         bg = drawn_background(frame, box, fg)
