@@ -277,8 +277,8 @@ async def test_the_door_clears_its_store_alarm_when_state_dir_has_room_again(tmp
     await svc.start()
     try:
         fill(small_fs)
-        out = await enter(svc, S_CARD, S_WRONG)
-        assert not out.granted and out.rules == ("E2",)
+        out = await enter_any(svc, S_CARD, S_WRONG)  # the hold fails when the PIN would be asked, or after it
+        assert not out.granted and out.rules in (("E2",), ("E1",))
         await asyncio.to_thread(hook.wait_for, lambda p: p.get("alarm") == STORE_ALARM and p.get("state") == "raised")
         assert STORE_ALARM in svc.status()["alarms"]
         for f in small_fs.glob("filler*"):
