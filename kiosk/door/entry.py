@@ -167,6 +167,9 @@ class DoorEntry:
 
     async def _entry_inner(self, card: str, card_ref: str, reader: str) -> None:
         """A shell over the identification core (kiosk.identify): every decision is its."""
+        if self.ident.core.unchecked_hold:
+            # The card before this one was waiting for its PIN (held when asked): never given, not counted.
+            await self.ident.abandon()
         now = self._clock()
         if not self.rate.allow(reader, self._mono()):
             await self._refuse_door_rule(reader, card_ref, "RL", "door.RL", source="local")

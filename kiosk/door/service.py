@@ -355,6 +355,11 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self._tasks.clear()
         self._background.clear()
         self._entry_task = None
+        if self.ident.core.unchecked_hold:
+            # Stopped while a PIN was awaited: the attempt held when it was asked was never checked.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ident.abandon(), 2.0)
+                await asyncio.wait_for(self.ident.settle_background(), 2.0)
         now = self._clock()
         if self.door.fail_mode.value == "fail_safe":
             ok = await self._leave_released_all(3600.0, "stop (fail_safe)")

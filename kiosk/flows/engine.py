@@ -385,6 +385,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         ):
             if self.hub.configured(role) and not self._role_ok(role):
                 out.append(K(key))
+        if self.hub.configured("speech") and not self._role_ok("speech"):
+            out.append(Text(key="speech.device_down", domain="speech"))  # kiosk.flows.speech's own domain
         if not self._library_up:
             out.append(K(f"kiosk.offline.notice.{self.settings.offline.value}"))
         elif self.session is not None and self.session.offline:

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from devices.base import SPEECH_MAX_CHARS
+
 from .model import TIMED_STATES, K, LineKind, LineStatus, State, Text, View, fmt_date, status_text, summary_texts
 
 log = logging.getLogger("kiosk.flows.speech")
@@ -87,6 +89,21 @@ def spoken(texts: Iterable[Text], lang: str) -> str:
         out.append(said)
         previous = text
     return "".join(out)
+
+
+def chunks(text: str, limit: int = SPEECH_MAX_CHARS) -> list[str]:
+    """*text* cut at sentence ends into pieces of at most *limit* characters
+    (what one ``say`` takes); a sentence longer than that is cut at a space."""
+    out: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = max(rest.rfind(". ", 0, limit), rest.rfind("? ", 0, limit), rest.rfind("! ", 0, limit))
+        cut = cut + 1 if cut > 0 else (rest.rfind(" ", 0, limit) if rest.rfind(" ", 0, limit) > 0 else limit)
+        out.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        out.append(rest)
+    return out
 
 
 # ------------------------------------------------------------------ what each screen says
@@ -446,7 +463,8 @@ class SpeechSwitch:
         async with self._order:
             if self.volume is not None and device.volume != self.volume:
                 device.volume = self.volume
-            await device.say(text, speech.language, interrupt=speech.interrupt)
+            for i, chunk in enumerate(chunks(text)):  # a long screen (My account, 200 loans) in several utterances
+                await device.say(chunk, speech.language, interrupt=speech.interrupt and i == 0)
 
     def _spawn(self, coro: Any) -> None:
         try:

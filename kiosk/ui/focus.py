@@ -27,8 +27,8 @@ PIN pad 2 4 6 8 (phone       up, left, right, down; 5 or #     the PIN's (# ente
 layout, OSDP or sim)         press; 0 next; * back
 ===========================  ================================  =============================
 
-"Back" is the screen's way out: the first usable of Cancel, Back, Menu, No
-(receipt), OK, Done.  The ring shows once a key was used and hides at the
+"Back" is the way out: an overlay's Close (the idle warning's More time),
+else the screen's first usable of Cancel, Back, Menu, No (receipt), OK, Done.  The ring shows once a key was used and hides at the
 next touch (a touch patron sees no ring); the focus itself is kept all the
 time, and :class:`KioskRoot` dispatches ``on_focus_text(text)`` with the
 focused button's visible text whenever a key moves the focus (speech output
@@ -75,7 +75,7 @@ NUMPAD_KEYS: dict[int, str] = {
     K_NUMPAD0 + 5: "select", K_NUMPAD0: "next", K_NUMPAD_MUL: "back", K_NUMPAD_ENTER: "select",
 }
 #: A screen's way back, first usable wins.
-BACK_IDS = ("cancel", "back", "menu", "no", "ok", "finish")
+BACK_IDS = ("close", "cancel", "back", "menu", "no", "ok", "finish")
 _DIRECTIONS = {"up": (0, 1), "down": (0, -1), "left": (-1, 0), "right": (1, 0)}
 
 
@@ -282,22 +282,27 @@ class FocusManager:
             widget.trigger_action(duration=0)
 
     def back_button(self) -> Any:
-        overlay = self._overlay_buttons()
-        if overlay:
-            return overlay[0]
-        screen = self.root.ids.sm.current_screen
-        usable = set(map(id, self.focusables()))
+        """The way out of what is shown: an overlay's Close (or its only
+        button), else the screen's first usable of :data:`BACK_IDS`."""
+        overlays, buttons = self._overlays(), self._overlay_buttons()
+        holder = overlays[0] if overlays else self.root.ids.sm.current_screen
+        usable = set(map(id, buttons if overlays else self.focusables()))
         for name in BACK_IDS:
-            widget = _real(screen.ids.get(name)) if screen is not None else None
+            widget = _real(holder.ids.get(name)) if holder is not None else None
             if widget is not None and id(widget) in usable:
                 return widget
-        return None
+        return buttons[0] if buttons else None
 
     # ------------------------------------------------------------------ what can be focused
 
     def _overlays(self) -> list[Any]:
-        return [o for o in (getattr(self.root, "_warning", None), getattr(self.root, "_busy", None))
-                if o is not None and o.parent is not None]
+        """The overlay on top (idle warning, help, busy: a root child whose
+        class is an ``...Overlay``), as a list of none or one; it covers those
+        below it."""
+        for child in self.root.children:  # topmost first
+            if type(child).__name__.endswith("Overlay"):
+                return [child]
+        return []
 
     def _overlay_buttons(self) -> list[Any]:
         out: list[Any] = []

@@ -337,3 +337,39 @@ def test_a_configured_speech_device_reaches_the_kiosks_hub(tmp_path):
     cfg.write_text('[library]\nkind = "embedded"\ndata = "demo"\n\n[devices.speech]\nurl = "sim://tts"\n')
     hub = DeviceHub.from_config(load_config(cfg).devices)
     assert hub.configured("speech") and not hub.configured("printer")
+
+
+async def test_a_long_screen_is_said_in_pieces_the_device_takes(tts):
+    from devices.base import SPEECH_MAX_CHARS
+    from kiosk.flows.speech import chunks
+
+    view = View(state=State.ACCOUNT, language="nl", identified=True,
+                loans=[LoanLine(f"L{i}", f"Een heel lange titel van boek nummer {i}, deel {i}", "2026-12-14")
+                       for i in range(200)])
+    whole = spoken([t for p in screen_parts(view) for t in p.texts], "nl")
+    assert len(whole) > 2 * SPEECH_MAX_CHARS
+    switch = SpeechSwitch(lambda: [tts])
+    switch.view_changed(view)
+    switch.set_on(True)
+    await switch.settle()
+    said = sim.spoken(name="speech-test")[1:]
+    assert len(said) >= 3 and all(len(u.text) <= SPEECH_MAX_CHARS for u in said)
+    assert " ".join(u.text for u in said) == whole
+    assert all(u.text.endswith((".", ":")) for u in said[:-1])  # cut at the end of a sentence
+    assert chunks("a" * 9000, 4000) == ["a" * 4000, "a" * 4000, "a" * 1000]  # no sentence end: cut anyway
+
+
+async def test_a_speech_device_out_of_order_is_a_notice(tmp_path):
+    roles = {**SIM_ROLES, "speech": ["sim://tts?name=down-tts"]}
+    h = await make_harness(FakeLibrary(), tmp_path, roles=roles, now=fixed_now())
+    try:
+        down = translate("speech", "speech.device_down", "nl")
+        assert down not in h.text()
+        sim.unplug(name="down-tts")
+        await h.settle()
+        assert down in h.text()
+        sim.replug(name="down-tts")
+        await h.settle()
+        assert down not in h.text()
+    finally:
+        await close_harness(h)

@@ -241,6 +241,63 @@ class KeyboardWalkTest(KeysCase):
         self.run_scenario(scenario)
 
 
+    def test_any_overlay_is_modal_its_close_is_back_and_the_focus_comes_back(self):
+        """An overlay the kiosk puts over a screen (help, the idle warning: a
+        root child named ...Overlay) takes the focus; Escape presses its
+        Close; when it goes the focus is back where it was."""
+        from kivy.lang import Builder
+        from kivy.uix.floatlayout import FloatLayout
+
+        class ProbeOverlay(FloatLayout):
+            def __init__(self, **kw):
+                self.pressed = []
+                super().__init__(**kw)
+
+        Builder.load_string("""
+<ProbeOverlay>:
+    KButton:
+        id: call
+        text: 'Call'
+        size_hint: None, None
+        size: 200, 80
+        pos: 100, 300
+        on_release: root.pressed.append('call')
+    KButton:
+        id: close
+        text: 'Close'
+        role: 'secondary'
+        size_hint: None, None
+        size: 200, 80
+        pos: 400, 300
+        on_release: root.pressed.append('close')
+""", filename="probe_overlay.kv")
+
+        async def scenario():
+            self.on_close(lambda: Builder.unload_file("probe_overlay.kv"))
+            await self.start()
+            await self.key_login()
+            await self.key("down")
+            before = self.root.focus.focused
+            assert F.focus_text(before) == kio("kiosk.button.renew")
+            probe = ProbeOverlay()
+            self.root.add_widget(probe)
+            self.root.render_now()
+            await self.frames()
+            focus = self.root.focus
+            assert self.focused_text() == "Call"
+            names = [F.focus_text(w) for w in focus.focusables()]
+            assert "Call" in names and "Close" in names and kio("kiosk.button.borrow") not in names
+            await self.key("escape")
+            assert probe.pressed == ["close"]
+            self.root.remove_widget(probe)
+            self.root.render_now()
+            await self.frames()
+            assert focus.focused is before
+            assert self.flows.state is State.MENU
+
+        self.run_scenario(scenario)
+
+
 class PinPadWalkTest(KeysCase):
     def test_pinpad_renew_one_loan(self):
         async def scenario():
