@@ -60,7 +60,7 @@ from policy import Decision, PatronSnapshot
 from . import guards
 from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
 
-from .alarms import STORE_ALARM, AlarmsFlow
+from .alarms import STORE_ALARM, AlarmsFlow, StoreRecheck
 from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
@@ -115,7 +115,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._own_store = store is None
         #: standing alarms (kind -> detail), published by the fleet reporter (kiosk.flows.alarms)
         self.alarms: dict[str, str] = {}
-        self._alarm_checked = monotonic()
+        self._store_check = StoreRecheck(self._store_path().parent, monotonic)
         if store is None:
             # The one patron store of this machine: beside the journal, in state_dir
             # (a door on the same state_dir shares it).

@@ -197,8 +197,8 @@ class FocusManager:
         if command is None:
             return False
         self._text_taken = True
-        self._active()
-        self.command(command)
+        self.command(command)  # on what is shown now (the idle warning too) ...
+        self._active()  # ... then: the patron is here (that lifts the warning)
         return True
 
     _text_taken = False
@@ -219,8 +219,8 @@ class FocusManager:
                     self._active()
                     self.root.press(action, char if action == "pin_digit" else None)
             elif char in PAD_KEYS:
-                self._active()
                 self.command(PAD_KEYS[char])
+                self._active()
 
     def pad_key(self, key: str) -> None:
         """A PIN pad key pressed outside the PIN screen (from the flows)."""
@@ -242,6 +242,10 @@ class FocusManager:
 
     def command(self, name: str) -> None:
         """``next``, ``previous``, ``up``/``down``/``left``/``right``, ``select`` or ``back``."""
+        pending = getattr(self.root, "_render_trigger", None)
+        if pending is not None and pending.is_triggered:  # a key faster than the frame: act on the new view
+            pending.cancel()
+            self.root.render_now()
         self.show_ring(True)
         self.refresh()
         items = self.focusables()

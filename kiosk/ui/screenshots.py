@@ -5,7 +5,8 @@
 Drives the real flows against the embedded library system (demo data, its
 "today") with sim:// devices, and saves ``<nn>-<screen>-<lang>.png`` at
 1280x800; ``3x-large-*`` (200 % text) and ``4x-contrast-*`` (high contrast)
-are a few key screens with the display switches on.
+are a few key screens with the display switches on, ``5x-keys-*`` the focus
+ring of keypad operation.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 await settle()
                 await _pay_shots(flows, Path(tmp) / f"payments-{lang}.sqlite", shot, press, login, settle)
                 await _display_shots(flows, shot, press, settle)
+                await _keys_shots(flows, shot, settle)
 
             try:
                 await run_ui(flows, title=title, sounds=False, scenario=scenario)
@@ -281,6 +283,27 @@ async def _display_shots(flows, shot, press, settle) -> None:
         await press(Ui.ACCOUNT)
         await shot(n + 4, f"{mode}-account", expect=State.ACCOUNT)
         await back_to_rest()
+
+
+async def _keys_shots(flows, shot, settle) -> None:
+    """The focus ring (issue 16): the menu and the renew screen operated
+    with the PIN pad's keys alone (kiosk/ui/focus.py), from rest."""
+    from devices import sim
+    from kiosk.flows import State
+
+    async def keys(pressed: str) -> None:
+        for key in pressed:
+            sim.press_keys(key)
+            await settle()
+
+    sim.tap_card(OK_CARD)
+    await settle()
+    await keys("1234#")  # the PIN, then: 8 down (Renew)
+    await keys("8")
+    await shot(50, "keys-menu", expect=State.MENU)
+    await keys("#2")  # press Renew, then up onto the loans
+    await shot(51, "keys-renew", expect=State.RENEW)
+    await keys("*")  # back: the menu
 
 
 def main(argv: list[str] | None = None) -> int:
