@@ -258,10 +258,12 @@ async def test_hub_listen_is_only_for_listened_roles(tmp_path):
     hub = DeviceHub({"speech": ["sim://tts"]})
     with pytest.raises(ValueError, match="speech"):
         hub.listen("pinpad", lambda event: None)
+    hub._deliver("speech", HeadphonesChanged(True))  # headphones in at start, before the UI listens
     got = []
     hub.listen("speech", got.append)
-    hub._deliver("speech", HeadphonesChanged(True))
     assert got == [HeadphonesChanged(True)]
+    hub._deliver("speech", HeadphonesChanged(False))
+    assert got == [HeadphonesChanged(True), HeadphonesChanged(False)]
 
 
 async def test_without_a_speech_device_nothing_fails():
@@ -371,5 +373,21 @@ async def test_a_speech_device_out_of_order_is_a_notice(tmp_path):
         sim.replug(name="down-tts")
         await h.settle()
         assert down not in h.text()
+    finally:
+        await close_harness(h)
+
+
+async def test_headphones_in_before_the_kiosk_listens_still_turn_speech_on(tmp_path):
+    """The hub opens its devices before the UI is built: a jack that reports
+    headphones at open is not lost (the old hub dropped it)."""
+    roles = {**SIM_ROLES, "speech": ["sim://tts?name=early-tts"]}
+    h = await make_harness(FakeLibrary(), tmp_path, roles=roles, now=fixed_now())
+    try:
+        sim.plug_headphones(name="early-tts")
+        await h.settle()
+        switch = SpeechSwitch.for_flows(h.flows)
+        await switch.settle()
+        assert switch.on and switch.headphones
+        assert sim.spoken(name="early-tts")[-1].text.startswith(translate("kiosk", "kiosk.idle.title", "nl"))
     finally:
         await close_harness(h)
