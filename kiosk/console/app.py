@@ -76,7 +76,7 @@ class Sink:
         new = self.store.add_events(batch)
         for ev in new[-200:]:
             self.hub.publish({"kind": "event", **_public_event(ev)})
-            if ev.get("type") in ("alarm", "device", "payment"):
+            if ev.get("type") in ("alarm", "device", "payment", "help"):
                 self.hub.publish({"kind": "alarms", "site": ev["site"]})
         return new
 

@@ -196,6 +196,10 @@ class ConsoleStore:
                 self._clear(ev["site"], ev["device"], name, at)
         elif typ == "payment" and result in ("problem", "failed", "unbooked"):
             self._raise(ev["site"], ev["device"], "payment", at, ev["id"])
+        elif typ == "help" and result == "call_staff":
+            # A patron at a kiosk calls staff: the alarm stands until a staff member acknowledges
+            # it (that clears it too: the next call raises a new one).
+            self._raise(ev["site"], ev["device"], "help", at, ev["id"])
         elif typ == "library":
             if result == "offline":
                 self._raise(ev["site"], ev["device"], "library_down", at, ev["id"])
@@ -253,7 +257,10 @@ class ConsoleStore:
         rows = self.db.execute("SELECT site, device, kind FROM alarms WHERE id = ?", (alarm_id,))
         if not rows:
             return None
-        self.db.execute("UPDATE alarms SET acked_by = ?, acked = ? WHERE id = ? AND acked IS NULL", (staff, time.time(), alarm_id))
+        now = time.time()
+        self.db.execute("UPDATE alarms SET acked_by = ?, acked = ? WHERE id = ? AND acked IS NULL", (staff, now, alarm_id))
+        if rows[0][2] == "help":  # a patron's call for help is answered once acknowledged
+            self.db.execute("UPDATE alarms SET cleared = ? WHERE id = ? AND cleared IS NULL", (now, alarm_id))
         return {"site": rows[0][0], "device": rows[0][1], "kind": rows[0][2]}
 
     def events(

@@ -65,6 +65,7 @@ from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
 from .hub import SHARED_SCANNER, DeviceHub
+from .help import HelpFlow
 from .identify import IdentifyFlow
 from .items import ItemsFlow
 from .pay import PayFlow
@@ -87,7 +88,8 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow,
+                 HelpFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -305,6 +307,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             raise BadTransition(f"{current.value} -> {state.value}")
         if state is not current:
             self._entered_at = self._monotonic()
+            self.view.help = None  # the help explained the screen that was
             log.debug("state %s -> %s", current.value, state.value)
         self.view.state = state
         self.view.warning_seconds = None
@@ -463,6 +466,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                         self._goto_idle()
                         self._publish()
             return
+        if s not in TIMED_STATES:
+            self._help_idle(now)
         if s is S.IDLE and (self.view.large_text or self.view.high_contrast):
             # switched on at rest and left: the next patron gets the kiosk's own display
             if now - self._last_activity >= self.settings.idle_timeout_seconds:

@@ -271,7 +271,12 @@ class FocusManager:
             self.set_focus(self._initial(items) or items[0], announce=True)
             return
         if name in _DIRECTIONS:
-            target = self._nearest(current, items, _DIRECTIONS[name])
+            # Within the screen (or overlay) first: the top bar only when nothing there lies
+            # that way (however its buttons happen to line up with the screen's).
+            bar = _real(self.root.ids.topbar)
+            content = [w for w in items if w.parent is not bar and not _inside(w, bar)]
+            target = (self._nearest(current, content, _DIRECTIONS[name]) if current in content else None) \
+                or self._nearest(current, items, _DIRECTIONS[name])
             if target is None:  # nothing that way: go on in reading order
                 name = "next" if name in ("down", "right") else "previous"
             else:
