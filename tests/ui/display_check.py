@@ -157,10 +157,15 @@ def shown_widgets(root) -> list:
 
 
 def layout_problems(root, window_size: tuple[int, int]) -> list[str]:
-    """Texts that don't fit their box (or lost lines), and boxes outside the
-    window or their layout (outside a ScrollView's content)."""
+    """Texts that don't fit their box (or lost lines), boxes outside the
+    window (unless scrolled) or outside their layout, and buttons smaller
+    than the 48 dp touch target."""
+    from kivy.metrics import dp
     from kivy.uix.label import Label
     from kivy.uix.layout import Layout
+
+    from kiosk.ui.theme import MIN_TOUCH_DP
+    from kiosk.ui.widgets import KButton
 
     win = (0, 0, *window_size)
     problems = []
@@ -173,6 +178,8 @@ def layout_problems(root, window_size: tuple[int, int]) -> list[str]:
         if isinstance(parent, Layout) and not _inside(box, window_box(parent)):
             problems.append(f"{name} outside its {type(parent).__name__}: "
                             f"{tuple(round(v) for v in box)} not in {tuple(round(v) for v in window_box(parent))}")
+        if isinstance(widget, KButton) and min(widget.size) < dp(MIN_TOUCH_DP) - 0.5:
+            problems.append(f"{name} a touch target under {MIN_TOUCH_DP} dp: {tuple(round(v) for v in widget.size)}")
         if isinstance(widget, Label) and widget.text.strip():
             tw, th = widget.texture_size
             if tw > widget.width + 1 or th > widget.height + 1:
