@@ -42,7 +42,8 @@
    steps headless (flows only).
 
 Prints medians and ratios, then one JSON line per metric.
-``--steps-only`` / ``--memory-only`` / ``--pay-only`` run one part.
+``--steps-only`` / ``--memory-only`` / ``--pay-only`` run one part;
+``BENCH_SPEECH=1`` runs the patron steps with speech output on (``sim://tts``).
 """
 
 from __future__ import annotations
@@ -434,7 +435,9 @@ async def steps_child(runs: int, ui: bool) -> None:
         from kiosk.config import OfflineMode
 
         settings = FlowSettings(rules=rules, offline=OfflineMode.CHECKOUT)  # as in the demo
-        flows = KioskFlows(library, journal, DeviceHub(ROLES), settings, now=lambda: NOW)
+        # BENCH_SPEECH=1: the same walk with speech on (sim://tts), to show it adds nothing to a step
+        speech = {"speech": ["sim://tts?name=bench-tts"]} if os.environ.get("BENCH_SPEECH") else {}
+        flows = KioskFlows(library, journal, DeviceHub({**ROLES, **speech}), settings, now=lambda: NOW)
         app_box: list = []
 
         def shown(state: State, check=None):
@@ -554,6 +557,8 @@ async def steps_child(runs: int, ui: bool) -> None:
 
                 async def scenario(app) -> None:
                     app_box.append(app)
+                    if speech:
+                        sim.plug_headphones(name="bench-tts")  # on for every session, not only the first
                     await asyncio.sleep(0.3)
                     profile = os.environ.get("BENCH_PROFILE")  # a pyinstrument report of the walk
                     if profile:

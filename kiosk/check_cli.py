@@ -71,6 +71,8 @@ class CheckResult:
     tries_left: int | None = None
     #: Why the budget could not be read (no store yet, no key, …); None when it was.
     lockout_note: str | None = None
+    #: Whose budget it is: "patron number (XI)", "patron barcode as answered (AA)" or "card"
+    budget_of: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,7 +83,7 @@ class CheckResult:
             out["lockout"] = {
                 "wrong_pins": self.wrong_pins, "tries_left": self.tries_left,
                 "locked_until": self.locked_until.isoformat(timespec="seconds") if self.locked_until else None,
-                "note": self.lockout_note,
+                "note": self.lockout_note, "budget_of": self.budget_of,
             }  # fmt: skip
         return out
 
@@ -226,7 +228,18 @@ async def run_check(
         locked_until=budget[1] if budget else None,
         tries_left=budget[2] if budget else None,
         lockout_note=note,
+        budget_of=_budget_of(patron) if budget else None,
     )
+
+
+def _budget_of(patron: Any) -> str:
+    """Whose wrong-PIN budget the check read (docs/identify.md)."""
+    from kiosk.adapter.sip2 import AA_IDENTITY
+
+    pid = getattr(patron, "patron_id", None) or ""
+    if pid.startswith(AA_IDENTITY):
+        return "patron barcode as answered (AA)"
+    return "patron number (XI)" if pid else "card"
 
 
 def _open_budget(machine: tuple[Any, str | None] | None, rules: Any, key_problem: str | None) -> tuple[Any, str | None]:
@@ -317,9 +330,10 @@ def _print(result: CheckResult, action: str) -> None:
         print("rules: none")
     if result.locked_until is not None:
         print(f"wrong PINs: locked out until {result.locked_until.astimezone():%H:%M} (L1), "
-              f"{result.wrong_pins} wrong PINs on this machine")
+              f"{result.wrong_pins} wrong PINs on this machine (budget of the {result.budget_of})")
     elif result.wrong_pins is not None:
-        print(f"wrong PINs: {result.wrong_pins} on this machine, {result.tries_left} tries left before the lockout")
+        print(f"wrong PINs: {result.wrong_pins} on this machine, {result.tries_left} tries left before the lockout"
+              f" (budget of the {result.budget_of})")
     elif result.lockout_note:
         print(f"wrong PINs: {result.lockout_note}")
     print(f"patron message ({result.language}): {result.message}")

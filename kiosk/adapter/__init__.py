@@ -32,7 +32,6 @@ from .base import (
     RenewAllResult,
     TransactionResult,
 )
-from .embedded import EmbeddedLibrarySystem
 from kiosk.sip2.dialects import FieldCodes
 from .sip2 import Sip2LibrarySystem, snapshot_from_sip2
 
@@ -61,6 +60,17 @@ __all__ = [
     "sip2_settings_from_config",
     "snapshot_from_sip2",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`EmbeddedLibrarySystem` on first use: it brings the whole embedded
+    library system (its server, store, throttling: ~5 MB resident), which a
+    door or kiosk talking SIP2 to Wise never needs."""
+    if name == "EmbeddedLibrarySystem":
+        from .embedded import EmbeddedLibrarySystem
+
+        return EmbeddedLibrarySystem
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sip2_settings_from_config(config: Any):  # noqa: ANN201 - kiosk.sip2.client.ClientSettings
@@ -112,6 +122,8 @@ def library_system_from_config(config: Any) -> LibrarySystem:
     if lib.kind == "sip2":
         return Sip2LibrarySystem(sip2_settings_from_config(config), fields=lib.fields, **dialect_options(lib))
     if lib.kind == "embedded":
+        from .embedded import EmbeddedLibrarySystem
+
         data = str(lib.data) if str(lib.data) == "demo" else str(config.resolve(lib.data))
         database = config.resolve(lib.database) if lib.database else config.state_dir / "library.sqlite"
         return EmbeddedLibrarySystem(data, database=database, fields=lib.fields, **dialect_options(lib))

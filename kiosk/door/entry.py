@@ -167,6 +167,9 @@ class DoorEntry:
 
     async def _entry_inner(self, card: str, card_ref: str, reader: str) -> None:
         """A shell over the identification core (kiosk.identify): every decision is its."""
+        if self.ident.core.unchecked_hold:
+            # The card before this one was waiting for its PIN (held when asked): never given, not counted.
+            await self.ident.abandon()
         now = self._clock()
         if not self.rate.allow(reader, self._mono()):
             await self._refuse_door_rule(reader, card_ref, "RL", "door.RL", source="local")
@@ -244,6 +247,7 @@ class DoorEntry:
     def _store_alarm(self, alarm: Alarm) -> None:
         now = self._clock()
         log.critical("ALARM %s: %s", alarm.kind, alarm.detail)
+        self._store_check.raised()  # cleared by housekeeping once state_dir is writable (_recheck_store_alarm)
         self._state_alarm(now, alarm.kind, alarm.detail)
 
     def _set_online_from(self, online: bool | None) -> None:

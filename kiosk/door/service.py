@@ -65,6 +65,8 @@ from kiosk.identify import (
     StoreError,
 )
 from kiosk.door.monitor import DoorMonitor, ReleaseReason
+from kiosk.identify.core import Alarm
+from kiosk.identify.recheck import STORE_ALARM, StoreRecheck
 from kiosk.notify import Notifier, watchdog_loop
 from kiosk.door.schedule import ScheduleDriver
 from kiosk.door.webhooks import WebhookSender
@@ -150,6 +152,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             )),
             None, None, clock=clock, timeout=float(getattr(door, "library_timeout_seconds", 5.0)), monotonic=monotonic,
         )
+        # A store write after the answer that fails (settle, clear) is the same alarm as a failed hold.
+        self.ident.on_alarm = lambda kind, detail: self._store_alarm(Alarm(kind, detail))
         self.webhooks: WebhookSender | None = None
 
         self._devices: list[Device] = []
@@ -174,8 +178,10 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self.status_path = self.state_dir / "door-status.json"
         #: Why the state files cannot be written (the door then refuses every entry), or None.
         self.state_fault: str | None = None
-        #: Standing alarms about the state files (audit_corrupt, state_unwritable).
+        #: Standing alarms about the state files (audit_corrupt, state_unwritable, patron_store_unwritable).
         self.state_alarms: set[str] = set()
+        #: A standing patron_store_unwritable is looked at again now and then (as at the kiosk).
+        self._store_check = StoreRecheck(self.state_dir, monotonic)
         #: False after a stop in which a lock did not take the fail-mode state.
         self.stopped_in_fail_mode_state = True
         self._streams: list[Any] = []  # device event streams being read (settle)
@@ -315,6 +321,18 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         log.warning("state files writable again: deciding entries again")
         self._webhook(now, "alarm", alarm="state_unwritable", state="cleared")
 
+    def _recheck_store_alarm(self) -> None:
+        """A standing patron_store_unwritable: is ``state_dir`` writable again?  (Housekeeping, now and then.)"""
+        if STORE_ALARM not in self.state_alarms or self.state_fault is not None or not self._store_check.due():
+            return
+        if self._store_check.probe() is not None:
+            return
+        now = self._clock()
+        self.state_alarms.discard(STORE_ALARM)
+        log.warning("alarm %s cleared: the patron store can be written again", STORE_ALARM)
+        self._record(now, AuditEvent.ALARM, result=STORE_ALARM, detail="cleared")
+        self._webhook(now, "alarm", alarm=STORE_ALARM, state="cleared")
+
     def _state_alarm(self, now: datetime, kind: str, detail: str) -> None:
         self.state_alarms.add(kind)
         self._record(now, AuditEvent.ALARM, result=kind, detail="raised")
@@ -352,6 +370,11 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self._tasks.clear()
         self._background.clear()
         self._entry_task = None
+        if self.ident.core.unchecked_hold:
+            # Stopped while a PIN was awaited: the attempt held when it was asked was never checked.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ident.abandon(), 2.0)
+                await asyncio.wait_for(self.ident.settle_background(), 2.0)
         now = self._clock()
         if self.door.fail_mode.value == "fail_safe":
             ok = await self._leave_released_all(3600.0, "stop (fail_safe)")

@@ -118,10 +118,12 @@ class EndFlow:
                 except LibrarySystemError as exc:
                     log.debug("end session: %s", type(exc).__name__)
         language, chosen = self.view.language, self._language_chosen
+        display = self.view.large_text, self.view.high_contrast
         self._forget_session()
         if summary:
-            # the goodbye in the language the patron saw, until the kiosk is at rest
+            # the goodbye in the language (and display) the patron saw, until the kiosk is at rest
             self.view.language, self._language_chosen = language, chosen
+            self.view.large_text, self.view.high_contrast = display
             self._goto(S.SUMMARY)
             self.view.summary = counts
         else:
@@ -141,6 +143,11 @@ class EndFlow:
         v.busy = None
         v.language = normalise_language(self.settings.language)
         self._language_chosen = False
+        self._reset_display()
+
+    def _reset_display(self) -> None:
+        """The patron's display switches off (200 % text, high contrast)."""
+        self.view.large_text = self.view.high_contrast = False
 
     def _goto_idle(self) -> None:
         self._forget_session()

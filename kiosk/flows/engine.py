@@ -58,12 +58,14 @@ from kiosk.journal import Journal
 from policy import Decision, PatronSnapshot
 
 from . import guards
-from kiosk.identify import STORE_NAME, CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
+from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
 
+from .alarms import STORE_ALARM, AlarmsFlow, StoreRecheck
 from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
 from .hub import SHARED_SCANNER, DeviceHub
+from .help import HelpFlow
 from .identify import IdentifyFlow
 from .items import ItemsFlow
 from .pay import PayFlow
@@ -86,7 +88,8 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow,
+                 HelpFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -112,17 +115,18 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self.session: Session | None = None
         rules = self.settings.rules
         self._own_store = store is None
+        #: standing alarms (kind -> detail), published by the fleet reporter (kiosk.flows.alarms)
+        self.alarms: dict[str, str] = {}
+        self._store_check = StoreRecheck(self._store_path().parent, monotonic)
         if store is None:
             # The one patron store of this machine: beside the journal, in state_dir
             # (a door on the same state_dir shares it).
             try:
-                store = PatronStore(
-                    journal.path.parent / STORE_NAME, journal.pseudonym_key, monotonic=monotonic,
-                    keep=timedelta(minutes=rules.lockout.window_minutes + rules.lockout.lockout_minutes),
-                )
+                store = self._open_store()
             except StoreError as exc:
                 # No PIN is checked without it (out of service), everything else works.
-                log.critical("ALARM patron store unavailable: %s; PIN actions out of service", exc)
+                log.critical("ALARM %s: patron store unavailable: %s; PIN actions out of service", STORE_ALARM, exc)
+                self.alarms[STORE_ALARM] = str(exc)[:200]
         self.store = store
         self.ident = IdentifyDriver(
             Identification(CoreSettings(
@@ -131,9 +135,11 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             )),
             store, library, clock=now, monotonic=monotonic,
         )
+        self.ident.on_alarm = self._raise_alarm  # a store write after the answer failed
         self.view = View(language=normalise_language(self.settings.language))
         self._listeners: list[Listener] = []
         self._cue_listeners: list[CueListener] = []
+        self._key_listeners: list[Callable[[str], None]] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_activity = monotonic()
@@ -158,6 +164,12 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
 
     def on_cue(self, listener: CueListener) -> None:
         self._cue_listeners.append(listener)
+
+    def on_key(self, listener: Callable[[str], None]) -> None:
+        """*listener(key)* gets the PIN pad's keys pressed outside the PIN
+        screen (the UI moves its focus with them).  On the PIN screen the keys
+        are the PIN's and reach no listener."""
+        self._key_listeners.append(listener)
 
     @property
     def state(self) -> State:
@@ -217,6 +229,16 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._language_chosen = True
         self._publish()
 
+    def set_display(self, *, large_text: bool | None = None, high_contrast: bool | None = None) -> None:
+        """The top bar's display switches (200 % text, high contrast): kept
+        until the session ends (or, chosen at rest, until the idle timeout)."""
+        self._touch()
+        if large_text is not None:
+            self.view.large_text = bool(large_text)
+        if high_contrast is not None:
+            self.view.high_contrast = bool(high_contrast)
+        self._publish()
+
     # ================================================================== the loop of events
 
     async def handle(self, event: Event | UiEvent, role: str | None = None) -> None:
@@ -254,7 +276,10 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         elif isinstance(event, TagsChanged):
             await self._on_tags(event)
         elif isinstance(event, KeyPressed):
-            await self._on_key(event.key)
+            if self.state is S.PIN:
+                await self._on_key(event.key)
+            else:
+                self._nav_key(event.key)
 
     def _ui_handler(self, action: Ui) -> Callable[[str | None], Any] | None:
         name = TABLE[self.state].ui.get(action)
@@ -282,6 +307,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             raise BadTransition(f"{current.value} -> {state.value}")
         if state is not current:
             self._entered_at = self._monotonic()
+            self.view.help = None  # the help explained the screen that was
             log.debug("state %s -> %s", current.value, state.value)
         self.view.state = state
         self.view.warning_seconds = None
@@ -322,6 +348,21 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
                 log.exception("view listener failed")
 
+    def _nav_key(self, key: str) -> None:
+        for listener in list(self._key_listeners):
+            try:
+                listener(key)
+            except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
+                log.exception("key listener failed")
+
+    def activity(self) -> None:
+        """The patron is at it (moving the focus with a keyboard): the idle
+        timeout starts again; republished only if a warning was up."""
+        warned = self.view.warning_seconds is not None
+        self._touch()
+        if warned:
+            self._publish()
+
     def _cue(self, cue: Cue) -> None:
         for listener in list(self._cue_listeners):
             try:
@@ -347,11 +388,13 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         ):
             if self.hub.configured(role) and not self._role_ok(role):
                 out.append(K(key))
+        if self.hub.configured("speech") and not self._role_ok("speech"):
+            out.append(Text(key="speech.device_down", domain="speech"))  # kiosk.flows.speech's own domain
         if not self._library_up:
             out.append(K(f"kiosk.offline.notice.{self.settings.offline.value}"))
         elif self.session is not None and self.session.offline:
             out.append(K("kiosk.offline.notice.checkout"))
-        return out
+        return out + self._alarm_notices()
 
     def _ctx(self, snapshot: PatronSnapshot, card: str) -> guards.GuardContext:
         # The PIN (and its lockout) was settled by the identification core; the
@@ -410,7 +453,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     # ================================================================== idle timeout
 
     async def tick(self) -> None:
-        """Advance the timers (the idle warning and timeout, the summary)."""
+        """Advance the timers (the idle warning and timeout, the summary); recheck a standing alarm."""
+        self._recheck_store()
         if self._lock.locked():
             return  # a step is running: that is activity
         now = self._monotonic()
@@ -421,6 +465,14 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                     if self.state is S.SUMMARY:
                         self._goto_idle()
                         self._publish()
+            return
+        if s not in TIMED_STATES:
+            self._help_idle(now)
+        if s is S.IDLE and (self.view.large_text or self.view.high_contrast):
+            # switched on at rest and left: the next patron gets the kiosk's own display
+            if now - self._last_activity >= self.settings.idle_timeout_seconds:
+                self._reset_display()
+                self._publish()
             return
         if s not in TIMED_STATES:
             return

@@ -145,6 +145,9 @@ class View:
 
     state: State = State.IDLE
     language: str = "nl"
+    #: the patron's display choices (top bar switches): kept for the session, like the language
+    large_text: bool = False  # every text at 200 %
+    high_contrast: bool = False  # the high-contrast palette
     identified: bool = False
     offline: bool = False  # this session runs on the offline journal
     busy: Text | None = None  # progress while the library system answers
@@ -170,6 +173,7 @@ class View:
     renew_refused: bool = False  # the policy refuses renewals too (the menu shows Renew as secondary)
     summary: Summary | None = None
     pay: Any = None  # kiosk.flows.pay.PayView on the PAY / PAYING screens
+    help: Any = None  # kiosk.flows.help.HelpView while the help overlay is open
     version: int = 0
 
     def texts(self) -> list[Text]:

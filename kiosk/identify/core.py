@@ -283,12 +283,26 @@ class Identification:
         return self._visit is not None and self._visit.stage in (_Stage.LOOKUP_CARD, _Stage.LOOKUP_PIN, _Stage.CACHE)
 
     @property
+    def unchecked_hold(self) -> bool:
+        """An attempt is held for a PIN not yet given (the door holds it when it asks)."""
+        v = self._visit
+        return v is not None and v.held and v.stage is _Stage.PIN
+
+    @property
     def offline(self) -> bool:
         return self._visit is not None and self._visit.offline
 
     def reset(self) -> None:
         """Forget the identification in progress (the PIN buffer with it)."""
         self._visit = None
+
+    def abandon(self, now: datetime) -> list[Effect]:
+        """The identification in progress is given up (another card came, the service
+        stops): a held attempt whose PIN was never given is released."""
+        out = self._release_unchecked()
+        if self._visit is not None and self._visit.stage is _Stage.PIN:
+            self._visit.stage = _Stage.DONE
+        return out
 
     # ---------------------------------------------------------------- inputs
 
@@ -310,24 +324,29 @@ class Identification:
         needed = pin_needed(action, self.rules, period)
         if need_pin is not None and not (action is Action.ENTRY and period is not PeriodKind.STAFFED):
             needed = need_pin
+        out: list[Effect] = self._release_unchecked()  # a new card replaces one whose PIN was never given
         v = _Visit(card=card, action=action, period=period, need_pin=needed)
         self._visit = v
         if action is Action.ENTRY and period is PeriodKind.CLOSED:
-            return self._refuse_policy(_CLOSED, "local")
+            return out + self._refuse_policy(_CLOSED, "local")
         if needed:
             lock = locked_out(action, self.rules, now, failures, period=period)
             if lock is not None:
-                return self._refuse_policy(lock, "local")
+                return out + self._refuse_policy(lock, "local")
         front = self.settings.front
         if front is Front.CHECK:
             v.pin = pin
             v.stage = _Stage.LOOKUP_PIN if pin is not None else _Stage.LOOKUP_CARD
-            return [LookUp(card, pin)]
+            return out + [LookUp(card, pin)]
         if front is Front.DOOR and needed:
+            # The door holds the attempt *before* it asks for the PIN: durable before a key is
+            # typed, so the last key goes straight to the library system (no fsync on the way
+            # to the strike), and a store that cannot be written refuses at the card (E2).
             v.stage = _Stage.PIN
-            return [AskPin(self._tries(failures, now))]
+            v.held = True
+            return out + [HoldAttempt(card), AskPin(self._tries(failures, now))]
         v.stage = _Stage.LOOKUP_CARD
-        return [LookUp(card, None)]
+        return out + [LookUp(card, None)]
 
     def key(self, now: datetime, key: str, *, failures: list[datetime] | tuple[datetime, ...] = ()) -> list[Effect]:
         """A PIN pad key: digits, ``*`` clears, ``#`` enters (submits the buffer)."""
@@ -359,24 +378,27 @@ class Identification:
         v.buffer.clear()
         if not pin or not pin.isdigit():
             if self.settings.front is Front.DOOR:
+                out = self._release_unchecked()
                 v.stage = _Stage.DONE
-                return [self._refuse_rule("P2", Reason.PIN_EMPTY, "local", "P2: an empty PIN")]
+                return out + [self._refuse_rule("P2", Reason.PIN_EMPTY, "local", "P2: an empty PIN")]
             return [AskPin(self._tries(failures, now), Reason.PIN_EMPTY, offline=v.offline)]
         v.pin = pin
+        hold: list[Effect] = [] if v.held else [HoldAttempt(v.card)]  # the door's is held already
         v.held = True
         if v.offline:
             v.stage = _Stage.CACHE
-            return [HoldAttempt(v.card), CheckCache(v.card, pin, self.settings.offline_max_age)]
+            return hold + [CheckCache(v.card, pin, self.settings.offline_max_age)]
         v.stage = _Stage.LOOKUP_PIN
-        return [HoldAttempt(v.card), LookUp(v.card, pin)]
+        return hold + [LookUp(v.card, pin)]
 
     def timed_out(self, now: datetime) -> list[Effect]:
         """No PIN in time."""
         v = self._visit
         if v is None or v.stage is not _Stage.PIN:
             return []
+        out = self._release_unchecked()
         v.stage = _Stage.DONE
-        return [self._refuse_rule("P2", Reason.PIN_TIMEOUT, "local", RULES["P2"].staff + " (PIN timeout)")]
+        return out + [self._refuse_rule("P2", Reason.PIN_TIMEOUT, "local", RULES["P2"].staff + " (PIN timeout)")]
 
     def store_failed(self, now: datetime, detail: str = "") -> list[Effect]:
         """A :class:`HoldAttempt` could not be written: refuse, raise the alarm,
@@ -504,6 +526,15 @@ class Identification:
         return out + [self._refuse_rule("O1", Reason.NOT_VERIFIED, "offline", CORE_RULES["O1"])]
 
     # ---------------------------------------------------------------- helpers
+
+    def _release_unchecked(self) -> list[Effect]:
+        """The visit's held attempt when its PIN was never given (waiting for it): never
+        checked, so not counted.  Nothing once the PIN has gone to be checked."""
+        v = self._visit
+        if v is None or not v.held or v.stage is not _Stage.PIN:
+            return []
+        v.held = False
+        return [Settle(v.card, None, wrong=False)]
 
     def _decide(
         self, v: _Visit, snapshot: PatronSnapshot, now: datetime, failures: list[datetime] | tuple[datetime, ...],

@@ -19,7 +19,8 @@ Counting first.  :meth:`PatronStore.hold_attempt` writes a wrong PIN
 *before* the PIN is checked; the answer then keeps it (wrong), or removes
 it and the patron's earlier ones (right).  A PIN whose failure cannot be
 written is never checked (:class:`StoreUnwritable`), and a crash between
-the two steps leaves the attempt counted.
+the two steps leaves the attempt counted.  (The door holds it when it asks
+for the PIN; a wrong one is then moved to the answer's time by the settle.)
 
 Clock.  Time for the lockout runs on: the latest time seen is kept
 (``meta.latest``, and in the process with the monotonic clock beside it);
@@ -180,6 +181,9 @@ class PatronStore:
         self.keep = keep
         self.scrypt = scrypt
         self._lock = threading.Lock()
+        self._clock_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # read_failures' own read-only connection
+        self._read_lock = threading.Lock()
         _mmap_large_buffers()
         self.readonly = readonly
         try:
@@ -197,6 +201,10 @@ class PatronStore:
         self._since_checkpoint = 0
 
     def close(self) -> None:
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         with self._lock:
             self._db.close()
 
@@ -218,10 +226,16 @@ class PatronStore:
             raise StoreUnwritable(f"patron store {self.path}: {exc}") from None
 
     def _ref(self, card: str, patron_id: str | None) -> str:
+        try:
+            return self._ref_on(self._db, card, patron_id)
+        except sqlite3.Error as exc:
+            raise StoreUnwritable(f"patron store {self.path}: {exc}") from None
+
+    def _ref_on(self, db: sqlite3.Connection, card: str, patron_id: str | None) -> str:
         """The budget's key: the patron when known, else the card's last known patron, else the card."""
         if patron_id:
             return self._patron_ref(patron_id)
-        row = self._run("SELECT patron_ref FROM card_patron WHERE card_key = ?", (self.card_key(card),)).fetchone()
+        row = db.execute("SELECT patron_ref FROM card_patron WHERE card_key = ?", (self.card_key(card),)).fetchone()
         return row[0] if row else self._card_ref(card)
 
     # ------------------------------------------------------------------ clock
@@ -230,16 +244,19 @@ class PatronStore:
         row = self._run("SELECT value FROM meta WHERE key = 'latest'").fetchone()
         return None if row is None else float(row[0])
 
-    def _effective(self, now: datetime) -> float:
+    def _effective(self, now: datetime, latest: float | None | bool = False) -> float:
         """*now* on the store's own time line: never behind the latest time seen,
-        running on by the monotonic clock when the wall clock was set back."""
+        running on by the monotonic clock when the wall clock was set back.
+        *latest*: ``meta.latest`` when the caller read it (else read here)."""
         t = _ts(now)
-        m = self._mono()
-        latest = self._latest()
+        if latest is False:
+            latest = self._latest()
         eff = t if latest is None else max(t, latest)
-        if self._anchor is not None:
-            eff = max(eff, self._anchor[0] + max(0.0, m - self._anchor[1]))
-        self._anchor = (eff, m)
+        with self._clock_lock:  # the reader (on the loop) and the writer (its thread) share the anchor
+            m = self._mono()
+            if self._anchor is not None:
+                eff = max(eff, self._anchor[0] + max(0.0, m - self._anchor[1]))
+            self._anchor = (eff, m)
         return eff
 
     def _see(self, t: float) -> None:
@@ -291,7 +308,10 @@ class PatronStore:
                     self._db.execute("UPDATE pin_failure SET ref = ? WHERE ref = ?", (ref, self._card_ref(card)))
                 if token is not None:
                     if wrong:
-                        self._db.execute("UPDATE pin_failure SET ref = ? WHERE rowid = ?", (ref, token))
+                        # At the answer's time (the door holds the attempt when it asks for the PIN);
+                        # never earlier than held, whatever the wall clock did meanwhile.
+                        self._db.execute("UPDATE pin_failure SET ref = ?, at = MAX(at, ?) WHERE rowid = ?",
+                                         (ref, _ts(now), token))
                     else:
                         self._db.execute("DELETE FROM pin_failure WHERE rowid = ?", (token,))
                 self._db.execute("COMMIT")
@@ -324,13 +344,42 @@ class PatronStore:
         """The budget's wrong PINs within the kept window, oldest first, as
         times on *now*'s clock (shifted back when the clock was set back)."""
         with self._lock:
-            t = _ts(now)
-            eff = self._effective(now)
-            shift = eff - t
-            rows = self._run(
-                "SELECT rowid, at FROM pin_failure WHERE ref = ? AND at >= ? ORDER BY at",
-                (self._ref(card, patron_id), eff - self.keep.total_seconds()),
-            ).fetchall()
+            try:
+                return self._failures_on(self._db, card, patron_id, now, exclude)
+            except sqlite3.Error as exc:
+                raise StoreUnwritable(f"patron store {self.path}: {exc}") from None
+
+    def read_failures(
+        self, card: str, patron_id: str | None, now: datetime, *, exclude: int | None = None
+    ) -> list[datetime] | None:
+        """:meth:`failures` on a read-only connection of its own, for the event loop: it
+        never waits for the writer's lock (WAL: a reader sees the last commit), and gives
+        None instead of waiting when SQLite is busy (the caller then asks :meth:`failures`)."""
+        with self._read_lock:
+            try:
+                if self._reader is None:
+                    self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=0,
+                                                   check_same_thread=False, isolation_level=None)
+                db = self._reader
+                row = db.execute("SELECT value FROM meta WHERE key = 'latest'").fetchone()
+                return self._failures_on(db, card, patron_id, now, exclude, None if row is None else float(row[0]))
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    return None
+                raise StoreError(f"patron store {self.path}: {exc}") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"patron store {self.path}: {exc}") from None
+
+    def _failures_on(
+        self, db: sqlite3.Connection, card: str, patron_id: str | None, now: datetime, exclude: int | None,
+        latest: float | None | bool = False,
+    ) -> list[datetime]:
+        eff = self._effective(now, latest)
+        rows = db.execute(
+            "SELECT rowid, at FROM pin_failure WHERE ref = ? AND at >= ? ORDER BY at",
+            (self._ref_on(db, card, patron_id), eff - self.keep.total_seconds()),
+        ).fetchall()
+        shift = eff - _ts(now)
         return [datetime.fromtimestamp(at - shift, UTC) for rowid, at in rows if rowid != exclude]
 
     # ------------------------------------------------------------------ verified-patron cache

@@ -24,6 +24,8 @@ from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
 from kiosk.flows.model import K
 
 from .audio import CuePlayer
+from .display import DISPLAY
+from .help import HelpUi
 from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
 from .widgets import KLabel, sync_children
 
@@ -37,12 +39,14 @@ def load_kv() -> None:
     global _loaded
     if not _loaded:
         # Register our widget classes with the factory before the rules use them.
-        from . import widgets
+        from . import display, widgets  # noqa: F401 - display: TopBar, DisplaySwitches
 
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
         Builder.load_file(str(KV_FILE.with_name("pay.kv")))
+        Builder.load_file(str(KV_FILE.with_name("help.kv")))
         Builder.load_file(str(KV_FILE.with_name("speech.kv")))
+        Builder.load_file(str(KV_FILE.with_name("display.kv")))  # after kiosk.kv: its rules refine KButton's
         _loaded = True
 
 
@@ -80,7 +84,10 @@ def release_memory(*, background: bool = False) -> None:
 
 
 class KioskRoot(FloatLayout):
-    """The whole kiosk screen.  ``flows`` may be None in layout tests."""
+    """The whole kiosk screen.  ``flows`` may be None in layout tests.
+
+    Events: ``on_focus_text(text)`` when the keyboard focus moves (see
+    :mod:`kiosk.ui.focus`)."""
 
     #: on_focus_text(text): keyboard / keypad focus moved to a button with this text
     __events__ = ("on_focus_text",)
@@ -109,6 +116,7 @@ class KioskRoot(FloatLayout):
             self.screen(state)
         self._busy = BusyOverlay(kroot=self)
         self._warning = WarningOverlay(kroot=self)
+        self._help = HelpUi(self)
         self._view: View = flows.view if flows is not None else View()
         self._render_trigger = Clock.create_trigger(self._render, 0)
         self.renders = 0
@@ -121,6 +129,12 @@ class KioskRoot(FloatLayout):
         self._setup_speech()
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
+        from .focus import FocusManager
+
+        self.focus = FocusManager(self)  # keyboard / keypad operation and the focus ring
+        if flows is not None:
+            flows.on_key(self.focus.pad_key)
+        self.focus.refresh()
         # What exists now lives as long as the kiosk: keep it out of the
         # collector's full passes (each would walk it again, ~100 ms here).
         gc.collect()
@@ -176,9 +190,35 @@ class KioskRoot(FloatLayout):
             self._view.language = lang
             self.render_now()
 
+    def toggle_display(self, which: str) -> None:
+        """A display switch on the top bar (``large_text`` / ``high_contrast``)."""
+        self.cues.play("tap")
+        on = not getattr(self._view, which)
+        if self.flows is not None:
+            self.flows.set_display(**{which: on})
+        else:
+            setattr(self._view, which, on)
+            self.render_now()
+
     def more_time(self) -> None:
         if self.flows is not None:
             self.flows.more_time()
+
+    def toggle_help(self) -> None:
+        """The help button (and the help's close button)."""
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.open_help()  # a second press closes it
+
+    def close_help(self) -> None:
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.close_help()
+
+    def call_staff(self) -> None:
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.call_staff()
 
     # ------------------------------------------------------------------ speech output
 
@@ -221,8 +261,12 @@ class KioskRoot(FloatLayout):
         view = self._view
         self.renders += 1
         self.language = view.language
+        DISPLAY.apply(large_text=view.large_text, high_contrast=view.high_contrast)
         tr = self.tr
         self.ids.appname.text = tr(self._title)
+        switches = self.ids.display_switches.ids
+        switches.large_text.text = tr(K("kiosk.display.large_text"))
+        switches.high_contrast.text = tr(K("kiosk.display.high_contrast"))
         sync_children(self.ids.notices, [(KLabel, {"text": tr(n), "tone": "notice_text", "bold": True})
                                          for n in view.notices])
         screen = self.screen(view.state)
@@ -241,7 +285,11 @@ class KioskRoot(FloatLayout):
         if self.speech_bar is not None:
             self.speech_bar.update(tr)
         self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
+        self._help.render(view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
+        focus = getattr(self, "focus", None)
+        if focus is not None:
+            focus.refresh()
 
     def _busy_due(self, _dt: float) -> None:
         if self._view.busy is not None:
@@ -285,7 +333,7 @@ class KioskRoot(FloatLayout):
         walk(self.ids.topbar)
         walk(self.ids.notices)
         walk(self.ids.sm.current_screen)
-        for overlay in (self._busy, self._warning):
+        for overlay in (self._busy, self._help.overlay, self._warning):
             if overlay.parent is not None:
                 walk(overlay)
         return out
@@ -304,7 +352,7 @@ class KioskRoot(FloatLayout):
             for child in widget.children:
                 walk(child)
 
-        for overlay in (self._warning, self._busy):
+        for overlay in (self._warning, self._help.overlay, self._busy):
             if overlay.parent is not None:
                 walk(overlay)
                 if found:

@@ -18,17 +18,61 @@ from kivy.uix.screenmanager import Screen
 from kiosk.flows.model import ItemLine, K, LineStatus, State, Text, View, fmt_date, status_text, summary_texts
 
 from . import theme
+from .display import DISPLAY
 from .widgets import ItemRow, KButton, KLabel, LoanRow, sync_children
 
 Tr = Callable[[Text], str]
 
 
 class KScreen(Screen):
+    """A screen.  Its layout (the kv rule's one child) sits in a vertical
+    ScrollView that fills the screen, above the layout's bottom bar (kept
+    out of it, always in view).  As long as the layout fits (the kiosk's own
+    text size) it is laid out exactly as before and the view does not scroll
+    (touches reach the buttons at once); when it does not (200 % text), it
+    keeps its natural height and scrolls."""
+
     kroot = ObjectProperty(None, allownone=True)
     state: State = State.IDLE
 
-    def update(self, view: View, tr: Tr) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def on_kv_post(self, base_widget) -> None:
+        from kivy.uix.boxlayout import BoxLayout
+
+        from .display import FitScroll
+
+        content = self.children[0]
+        self.remove_widget(content)
+        frame = BoxLayout(orientation="vertical")
+        self.page = page = FitScroll()
+        frame.add_widget(page)
+        last = content.children[0] if content.children else None
+        if last is not None and type(last).__name__ == "BottomBar":
+            content.remove_widget(last)
+            left, top, right, bottom = content.padding
+            content.padding = (left, top, right, content.spacing)
+            footer = BoxLayout(size_hint_y=None, padding=(left, 0, right, bottom))
+            footer.bind(minimum_height=footer.setter("height"))
+            footer.add_widget(last)
+            frame.add_widget(footer)
+            _even_heights(last)
+        page.add_widget(content)
+        self.add_widget(frame)
+
+
+def _even_heights(bar) -> None:
+    """The buttons of a bar (or the PIN keypad) all as tall as the tallest
+    needs (a longer text at 200 % wraps onto more lines)."""
+
+    def even(*_args) -> None:
+        buttons = [c for c in bar.children if isinstance(c, KButton)]
+        tallest = max((max(b.min_height, b.texture_size[1] + dp(16)) for b in buttons), default=0)
+        for b in buttons:
+            b.fill_height = tallest
+
+    for child in bar.children:
+        if isinstance(child, KButton):
+            child.bind(texture_size=even, min_height=even)
+    even()
 
 
 class IdleScreen(KScreen):
@@ -48,6 +92,7 @@ class PinScreen(KScreen):
     state = State.PIN
 
     def on_kv_post(self, base_widget) -> None:
+        super().on_kv_post(base_widget)
         pad = self.ids.keypad
         for key in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
             pad.add_widget(self._key(key, "pin_digit", key))
@@ -56,21 +101,29 @@ class PinScreen(KScreen):
         pad.add_widget(self._key("0", "pin_digit", "0"))
         self._back = self._key("", "pin_back", "", role="secondary", font=22)
         pad.add_widget(self._back)
+        _even_heights(pad)  # a key whose word wraps (200 % text) makes its row taller: all keys alike
         self._dots = InstructionGroup()
         self.ids.dots.canvas.after.add(self._dots)
         self.ids.dots.bind(pos=lambda *_: self._draw_dots(), size=lambda *_: self._draw_dots(),
                            count=lambda *_: self._draw_dots())
+        DISPLAY.fbind("palette", lambda *_: self._draw_dots())  # the screen lives as long as the kiosk
 
     def _key(self, text: str, action: str, arg: str, role: str = "primary", font: int = 36) -> KButton:
-        button = KButton(text=text, role=role, size_hint=(None, None), font_size=dp(font),
-                         width=dp(theme.KEY_SIZE) + dp(20), height=dp(theme.KEY_SIZE))
+        button = KButton(text=text, role=role, size_hint=(None, None), font_base=font,
+                         width=self._key_width(), min_height=dp(theme.KEY_SIZE))
         button.bind(on_release=lambda *_: self.kroot.press(action, arg or None))
+        # wider keys for larger text (the screen lives as long as the kiosk: no leak)
+        DISPLAY.fbind("text_scale", lambda *_: setattr(button, "width", self._key_width()))
         return button
+
+    @staticmethod
+    def _key_width() -> float:
+        return (dp(theme.KEY_SIZE) + dp(20)) * (1 + (DISPLAY.text_scale - 1) * 0.75)
 
     def _draw_dots(self) -> None:
         widget = self.ids.dots
         self._dots.clear()
-        self._dots.add(Color(*theme.rgba("primary")))
+        self._dots.add(Color(*DISPLAY.palette["primary"]))
         size = dp(22)
         gap = dp(16)
         n = int(widget.count)
@@ -83,6 +136,8 @@ class PinScreen(KScreen):
         ids = self.ids
         ids.title.text = tr(K("kiosk.pin.title"))
         ids.help.text = tr(K("kiosk.pin.help"))
+        if ids.dots.count != view.pin_length and ids.texts.do_scroll_y:
+            Clock.schedule_once(lambda _dt: ids.texts.scroll_to(ids.dots, animate=False), 0)  # 200 %: show the dots
         ids.dots.count = view.pin_length
         ids.error.text = tr(view.pin_error) if view.pin_error else ""
         ids.cancel.text = tr(K("kiosk.button.cancel"))
@@ -166,6 +221,8 @@ class ItemsScreen(KScreen):
         scroll, rows = self.ids.scroll, self.ids.rows
         # content taller than the view: show its end (the newest); else keep it at the top
         scroll.scroll_y = 0 if rows.height > scroll.height else 1
+        if self.page.do_scroll_y:  # 200 % text: the page scrolls; bring the list into view
+            self.page.scroll_to(scroll, padding=0, animate=False)
 
 
 class BorrowScreen(ItemsScreen):
@@ -266,7 +323,7 @@ class SummaryScreen(KScreen):
         ids = self.ids
         ids.title.text = tr(K("kiosk.summary.title"))
         lines = [tr(t) for t in summary_texts(view.summary)]
-        sync_children(ids.counts, [(KLabel, {"text": text, "font_size": dp(30)}) for text in lines])
+        sync_children(ids.counts, [(KLabel, {"text": text, "font_base": 30}) for text in lines])
         ids.ok.text = tr(K("kiosk.button.ok"))
 
 

@@ -4,7 +4,9 @@
 
 Drives the real flows against the embedded library system (demo data, its
 "today") with sim:// devices, and saves ``<nn>-<screen>-<lang>.png`` at
-1280x800.
+1280x800; ``3x-large-*`` (200 % text) and ``4x-contrast-*`` (high contrast)
+are a few key screens with the display switches on, ``5x-keys-*`` the focus
+ring of keypad operation.
 """
 
 from __future__ import annotations
@@ -181,6 +183,8 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 sim.tap_card("2X1986")
                 await settle()
                 await _pay_shots(flows, Path(tmp) / f"payments-{lang}.sqlite", shot, press, login, settle)
+                await _display_shots(flows, shot, press, settle)
+                await _keys_shots(flows, shot, settle)
 
             try:
                 await run_ui(flows, title=title, sounds=False, scenario=scenario)
@@ -238,6 +242,68 @@ async def _pay_shots(flows, journal_path: Path, shot, press, login, settle) -> N
         flows.payments = None
         await terminal.close()
         journal.close()
+
+
+#: The display switches (issue 16): these screens at 200 % text and in high contrast.
+DISPLAY_MODES = (("large", {"large_text": True}, 30), ("contrast", {"high_contrast": True}, 40))
+
+
+async def _display_shots(flows, shot, press, settle) -> None:
+    """Idle, PIN, menu, borrow and account with each display switch on,
+    switched on at rest the way a patron does (it lasts for the session)."""
+    from devices import sim
+    from kiosk.flows import State, Ui
+
+    async def back_to_rest() -> None:
+        for _ in range(4):
+            if flows.state is State.IDLE:
+                return
+            action = {State.RECEIPT: Ui.RECEIPT_NO, State.SUMMARY: Ui.OK, State.MESSAGE: Ui.OK}.get(flows.state, Ui.FINISH)
+            await press(action)
+        sim.remove_items()
+        await settle()
+
+    await back_to_rest()
+    for mode, switch, n in DISPLAY_MODES:
+        flows.set_display(**switch)
+        await shot(n, f"{mode}-idle", expect=State.IDLE)
+        sim.tap_card(OK_CARD)
+        await settle()
+        for d in "12":
+            flows.press(Ui.PIN_DIGIT, d)
+        await shot(n + 1, f"{mode}-pin", expect=State.PIN)
+        for d in "34":
+            flows.press(Ui.PIN_DIGIT, d)
+        await press(Ui.PIN_ENTER)
+        await shot(n + 2, f"{mode}-menu", expect=State.MENU)
+        await press(Ui.BORROW)
+        sim.place_items([sim.tag_for(i) for i in ("30000000000043", "30000000000098", "30000000000128")])
+        await settle()
+        await shot(n + 3, f"{mode}-borrow", expect=State.BORROW)
+        await press(Ui.ACCOUNT)
+        await shot(n + 4, f"{mode}-account", expect=State.ACCOUNT)
+        await back_to_rest()
+
+
+async def _keys_shots(flows, shot, settle) -> None:
+    """The focus ring (issue 16): the menu and the renew screen operated
+    with the PIN pad's keys alone (kiosk/ui/focus.py), from rest."""
+    from devices import sim
+    from kiosk.flows import State
+
+    async def keys(pressed: str) -> None:
+        for key in pressed:
+            sim.press_keys(key)
+            await settle()
+
+    sim.tap_card(OK_CARD)
+    await settle()
+    await keys("1234#")  # the PIN, then: 8 down (Renew)
+    await keys("8")
+    await shot(50, "keys-menu", expect=State.MENU)
+    await keys("#2")  # press Renew, then up onto the loans
+    await shot(51, "keys-renew", expect=State.RENEW)
+    await keys("*")  # back: the menu
 
 
 def main(argv: list[str] | None = None) -> int:

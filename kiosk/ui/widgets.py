@@ -7,6 +7,7 @@ from kivy.animation import Animation
 from kivy.properties import (
     BooleanProperty,
     ColorProperty,
+    DictProperty,
     NumericProperty,
     ObjectProperty,
     StringProperty,
@@ -86,6 +87,8 @@ class KLabel(Label):
     """Wrapping text in the palette's text colour; grows to fit its text."""
 
     tone = StringProperty("text")
+    #: the font size (sp) at 100 %; kv multiplies it by the display's text scale
+    font_base = NumericProperty(theme.FONT_BODY)
 
 
 class KButton(ButtonBehavior, Label):
@@ -97,11 +100,20 @@ class KButton(ButtonBehavior, Label):
     fg = ColorProperty(theme.rgba("primary_text"))
     action = StringProperty("")
     arg = StringProperty("")
+    font_base = NumericProperty(28)  # sp at 100 % (see KLabel)
+    #: wrap the text to the button's width (else one line; the width follows the text)
+    wrap = BooleanProperty(True)
+    #: the active palette (bound to kiosk.ui.display in kv): a switch recolours the button
+    palette = DictProperty()
+    #: the height when its text fits (kv grows it for a longer or larger text)
+    min_height = NumericProperty(0)
+    #: as tall as this at least (a bottom bar makes its buttons even)
+    fill_height = NumericProperty(0)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._apply_role()
-        self.bind(role=lambda *_: self._apply_role())
+        self.bind(role=lambda *_: self._apply_role(), palette=lambda *_: self._apply_role())
 
     def _apply_role(self) -> None:
         role = self.role
@@ -119,13 +131,11 @@ class KButton(ButtonBehavior, Label):
 
 
 class Badge(Label):
-    """A status pill ("Borrowed", "Not possible", ...)."""
+    """A status pill ("Borrowed", "Not possible", ...); its colours follow
+    ``tone`` and the active palette (kv)."""
 
     tone = StringProperty("working")
-    bg = ColorProperty(theme.rgba("working"))
-
-    def on_tone(self, *_):
-        self.bg = theme.rgba(theme.STATUS_COLOURS.get(self.tone, "working"))
+    font_base = NumericProperty(theme.FONT_SMALL)
 
 
 class Panel(BoxLayout):

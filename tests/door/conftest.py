@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from datetime import datetime, timedelta
@@ -164,3 +165,19 @@ def _door_log_capture(tmp_path_factory):
     text = path.read_text(encoding="utf-8", errors="replace")
     leaked = find_secrets(text)
     assert not leaked, f"card numbers / PINs / names in the door test logs ({path}): {sorted(leaked)}"
+
+
+async def enter_any(svc, card, pin, timeout: float = 15.0):
+    """Tap; type the PIN if one is asked before the door answers (a store that cannot
+    hold the attempt refuses at the card, before any prompt)."""
+    from devices import sim
+
+    sim.tap_card(card, name="door")
+    asked = asyncio.ensure_future(svc.pin_asked(timeout))
+    outcome = asyncio.ensure_future(svc.next_outcome(timeout))
+    await asyncio.wait({asked, outcome}, return_when=asyncio.FIRST_COMPLETED)
+    if asked.done() and not outcome.done():
+        sim.press_keys(pin + "#", name="door")
+    else:
+        asked.cancel()
+    return await outcome

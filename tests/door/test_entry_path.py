@@ -15,14 +15,21 @@ from datetime import UTC, datetime
 from kiosk.identify import PatronStore
 
 from .conftest import UNMANNED, Clock
-from .test_service_sim import CARD, FAST, enter, library, started  # noqa: F401 - the fixture
+from devices import sim
+from kiosk.identify import STORE_NAME
+
+from .conftest import PSEUDONYM_KEY as KEY
+from .test_service_sim import CARD, CARD2, FAST, PIN, PIN2, WRONG, enter, library, started  # noqa: F401 - the fixture
 
 
-async def test_after_the_pin_the_hold_comes_first_then_the_library(tmp_path, library):  # noqa: F811
+async def test_the_hold_is_durable_before_the_pin_is_asked_and_nothing_waits_after_it(tmp_path, library):  # noqa: F811
+    """h11perf: the door holds the attempt when it asks for the PIN (its fsync overlaps the
+    typing); after the last key the first call is the library system's, and the budget is
+    read on the loop (read_failures), not on the store's thread."""
     svc = await started(tmp_path, library, Clock(UNMANNED))
     calls: list[str] = []
     store = svc.store
-    for name in ("failures", "hold_attempt", "settle", "clear"):
+    for name in ("failures", "read_failures", "hold_attempt", "settle", "clear"):
         real = getattr(store, name)
 
         def spy(*a, _real=real, _name=name, **kw):
@@ -38,16 +45,65 @@ async def test_after_the_pin_the_hold_comes_first_then_the_library(tmp_path, lib
 
     library.identify = identify
     try:
-        out = await enter(svc)
+        sim.tap_card(CARD, name="door")
+        await svc.pin_asked(5)
+        assert calls == ["failures", "hold_attempt"], calls  # the budget, then the hold: before the prompt
+        sim.press_keys(PIN + "#", name="door")
+        out = await svc.next_outcome(5)
         assert out.granted
         await svc.settle()
     finally:
         await asyncio.wait_for(svc.stop(), 10)
-    # present: the budget is read before the PIN is asked; then the PIN: hold, library, budget, settle.
-    pin_part = calls[calls.index("hold_attempt"):]
-    assert calls.index("hold_attempt") == 1, calls  # nothing between the PIN and the hold
-    assert pin_part[:3] == ["hold_attempt", "library+pin", "failures"], calls
-    assert "settle" in pin_part
+    pin_part = calls[2:]
+    assert pin_part[:2] == ["library+pin", "read_failures"], calls  # nothing between the last key and the library
+    assert "settle" in pin_part and "hold_attempt" not in pin_part
+
+
+async def test_a_pin_never_given_is_not_counted(tmp_path, library):  # noqa: F811
+    """The attempt held when the PIN was asked is released when no PIN comes: a timeout, an
+    empty PIN, another card, the service stopping.  Fails on a hold that is never settled."""
+    clock = Clock(UNMANNED)
+    svc = await started(tmp_path, library, clock, pin_timeout_seconds=0.3)
+    try:
+        now = clock()
+        sim.tap_card(CARD, name="door")  # no PIN: P2 after the timeout
+        assert (await svc.next_outcome(5)).rules == ("P2",)
+        assert (await enter(svc, CARD, "")).rules == ("P2",)  # an empty PIN
+        sim.tap_card(CARD, name="door")
+        await svc.pin_asked(5)
+        sim.tap_card(CARD2, name="door")  # another card while the PIN is awaited
+        await svc.pin_asked(5)
+        sim.press_keys(PIN2 + "#", name="door")
+        assert (await svc.next_outcome(5)).rules == ("B1",)  # decided (CARD2 has no badge): its PIN was right
+        sim.tap_card(CARD, name="door")
+        await svc.pin_asked(5)  # and the service stops while it is awaited
+        await svc.settle()
+    finally:
+        await asyncio.wait_for(svc.stop(), 10)
+    store = PatronStore(tmp_path / "state" / STORE_NAME, KEY.encode(), scrypt=FAST)
+    try:
+        assert store.failures(CARD, None, now) == []
+        assert store.failures(CARD2, None, now) == []
+    finally:
+        store.close()
+
+
+async def test_a_wrong_pin_counts_at_the_answer_time(tmp_path, library):  # noqa: F811
+    """Held when asked, the wrong PIN counts from when it was answered (a lockout lasts as long)."""
+    clock = Clock(UNMANNED)
+    svc = await started(tmp_path, library, clock)
+    try:
+        sim.tap_card(CARD, name="door")
+        await svc.pin_asked(5)
+        clock.advance(seconds=20)  # the patron types for 20 s
+        answered = clock()
+        sim.press_keys(WRONG + "#", name="door")
+        assert (await svc.next_outcome(5)).rules == ("P1",)
+        await svc.settle()
+        (counted,) = await svc.ident.failures(CARD)
+        assert abs((counted - answered).total_seconds()) < 1  # not when it was held, 20 s before
+    finally:
+        await asyncio.wait_for(svc.stop(), 10)
 
 
 def _commits(store: PatronStore, func) -> int:
@@ -114,3 +170,21 @@ def test_a_hold_never_runs_a_checkpoint_the_settles_do(tmp_path):
     wal = tmp_path / "p.sqlite-wal"
     assert wal.stat().st_size < 4 * 1024 * 1024  # checkpointed: the WAL is reused, not grown
     store.close()
+
+
+def test_the_door_service_imports_neither_the_embedded_library_system_nor_requests():
+    """h11perf: ~9 MB of the door's resident memory were modules it never used on a SIP2
+    library system: the embedded library system (kiosk.library.*, limits) through
+    kiosk.adapter, and requests for the webhooks.  Fails on the old code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kiosk.door.service, kiosk.door.webhooks, kiosk.adapter, kiosk.identify;"
+        "kiosk.door.webhooks.WebhookSender(['http://127.0.0.1:9/alarms']);"  # a webhook configured
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3', 'limits')"
+        " or m.startswith(('kiosk.library', 'kiosk.adapter.embedded')));"
+        "print(' '.join(bad)); sys.exit(1 if bad else 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr

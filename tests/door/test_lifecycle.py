@@ -20,7 +20,7 @@ from kiosk.identify import ScryptParams
 from kiosk.door.service import DoorService
 from policy import Badge, CardState, PatronSnapshot, PinCheck, Subscription, SubscriptionStatus
 
-from .conftest import UNMANNED, Clock, door_config, register_secrets
+from .conftest import UNMANNED, Clock, door_config, enter_any, register_secrets
 from .fsfaults import fill, read_only_fs, small_fs  # noqa: F401 - fixtures
 from .test_statefile import damaged_database
 
@@ -55,28 +55,20 @@ class Library:
 
 
 class Prompts:
-    """on_message: an explicit settle for "the PIN is being asked" (no sleeps)."""
+    """on_message: what the door showed."""
 
     def __init__(self) -> None:
         self.messages: list = []
-        self._event = asyncio.Event()
 
     def __call__(self, message) -> None:
         self.messages.append(message)
-        if message.kind == "prompt":
-            self._event.set()
-
-    async def wait(self, timeout: float = 5.0) -> None:
-        await asyncio.wait_for(self._event.wait(), timeout)
-        self._event.clear()
 
 
 async def enter(svc: DoorService, prompts: Prompts, card: str = CARD, pin: str = PIN, timeout: float = 5.0):
-    sim.tap_card(card, name="door")
-    if svc.state_fault is None:
-        await prompts.wait()
-        sim.press_keys(pin + "#", name="door")
-    return await svc.next_outcome(timeout)
+    if svc.state_fault is not None:  # refused at the card
+        sim.tap_card(card, name="door")
+        return await svc.next_outcome(timeout)
+    return await enter_any(svc, card, pin, timeout)
 
 
 def service(cfg, library=None, prompts=None, **kw) -> DoorService:

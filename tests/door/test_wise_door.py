@@ -5,7 +5,6 @@ registration) is refused as R2, not R1."""
 
 from __future__ import annotations
 
-import asyncio
 
 from pydantic import SecretStr
 
@@ -28,7 +27,7 @@ def make_config(tmp_path):
 
 async def enter(svc, card, pin="1234"):
     sim.tap_card(card, name="door")
-    await asyncio.sleep(0.02)
+    await svc.pin_asked(15)  # an explicit settle (the attempt is held before the prompt), not a sleep
     sim.press_keys(pin + "#", name="door")
     return await svc.next_outcome(15)
 

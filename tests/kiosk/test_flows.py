@@ -82,7 +82,8 @@ async def test_identify_with_pin_in_patrons_language(h):
     assert h.state is State.PIN
     # ... and how many tries are left before the lockout, in the patron's language.
     assert h.view.language == "fr"
-    assert h.view.pin_error.render("fr") == kio("kiosk.pin.wrong_tries", "fr", reason=pol("policy.P1", "fr"), tries=4)
+    assert h.view.pin_error.render("fr") == (kio("kiosk.pin.wrong_tries", "fr", reason=pol("policy.P1", "fr"), tries=4)
+                                             + "\n" + kio("kiosk.pin.reset_desk", "fr"))
     assert len(h.flows.store.failures("1001", None, NOW())) == 1
     await h.pin("1234")
     assert h.state is State.MENU and h.view.identified

@@ -76,3 +76,16 @@ def test_a_machine_without_a_sound_card_logs_one_info_line_not_a_critical():
     both = out.stdout + out.stderr
     assert "CRITICAL" not in both, both[-2000:]
     assert both.count("no audio output") == 1 and "played False False" in out.stdout
+
+
+def test_high_contrast_palette_reaches_7_to_1_for_every_text_pair():
+    assert set(theme.HIGH_CONTRAST) == set(theme.PALETTE)
+    for fg, bg in theme.TEXT_PAIRS:
+        ratio = theme.contrast(fg, bg, theme.HIGH_CONTRAST)
+        assert ratio >= theme.MIN_CONTRAST_HIGH, (fg, bg, round(ratio, 2))
+
+
+def test_status_badges_are_readable_in_both_palettes():
+    for palette, minimum in ((theme.PALETTE, theme.MIN_CONTRAST), (theme.HIGH_CONTRAST, theme.MIN_CONTRAST_HIGH)):
+        for tone, colour in theme.STATUS_COLOURS.items():
+            assert theme.contrast(theme.status_text_colour(tone), colour, palette) >= minimum, tone
