@@ -42,7 +42,8 @@ class KioskReporter:
         self._devices: dict[str, str] = {}
         self._library: str | None = None
         self._alarmed: set[str] = set()
-        self._alarms: set[str] = set()  # standing alarms at the last tick
+        self._alarms: set[str] = set()  # standing alarms the console was told of (raised events queued)
+        self._unqueued = False  # the last event could not be queued (fleet journal not writable)
         self._task: asyncio.Task[None] | None = None
 
     def snapshot(self) -> dict[str, Any]:
@@ -127,8 +128,11 @@ class KioskReporter:
         try:
             self.link.event(type_, **fields)
         except FleetError as exc:
-            log.warning("fleet: %s event not queued (%s); sent when the journal takes it", type_, exc)
+            if not self._unqueued:  # once, not every tick while the disk stays full
+                log.warning("fleet: %s event not queued (%s); sent when the journal takes it", type_, exc)
+            self._unqueued = True
             return False
+        self._unqueued = False
         return True
 
     async def _loop(self) -> None:

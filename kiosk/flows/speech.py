@@ -256,6 +256,7 @@ def screen_parts(view: View) -> list[Part]:
     warning when they show."""
     parts: list[Part | None] = [_part("notices", *view.notices), *_screen(view)]
     parts.append(_part("busy", view.busy))
+    parts += _help(view)
     if view.warning_seconds is not None:
         # said once when it appears, not at every second of the countdown
         parts.append(_part("warning", K("kiosk.warning.title"), K("kiosk.warning.body", seconds=view.warning_seconds),
@@ -263,12 +264,35 @@ def screen_parts(view: View) -> list[Part]:
     return [p for p in parts if p is not None]
 
 
+def _help(view: View) -> list[Part | None]:
+    """The help overlay (kiosk.flows.help): what the screen is for, the unmanned-hours
+    details, the staff call's outcome when it changes, and the buttons."""
+    shown = view.help
+    if shown is None:
+        return []
+    status = None
+    if shown.call is not None:
+        key = f"kiosk.help.call_{shown.call.value}"
+        status = K(key + "_unmanned" if shown.call.value == "failed" and shown.unmanned else key)
+    return [
+        _part("help", K("kiosk.help.title"), shown.explain,
+              K("kiosk.help.unmanned") if shown.unmanned else K("kiosk.help.staffed"), *shown.emergency,
+              mark=shown.opened),
+        _part("help_call", status, mark=(shown.opened, shown.call)),
+        _part("help_choices", S("speech.choices"),
+              *([K("kiosk.help.call_staff")] if shown.can_call and status is None else []), K("kiosk.help.close"),
+              mark=(shown.opened, shown.can_call and status is None)),
+    ]
+
+
 def _screen_key(view: View) -> tuple[Any, ...]:
     """What makes a screen a new one (spoken whole): the state and language,
-    and for a message the message itself."""
+    for a message the message itself, and the help opened over it (closing
+    it says the screen again)."""
+    opened = view.help.opened if view.help is not None else None
     if view.state is State.MESSAGE:
-        return view.state, view.language, view.title, view.message
-    return view.state, view.language
+        return view.state, view.language, view.title, view.message, opened
+    return view.state, view.language, opened
 
 
 class Narrator:

@@ -391,3 +391,31 @@ async def test_headphones_in_before_the_kiosk_listens_still_turn_speech_on(tmp_p
         assert sim.spoken(name="early-tts")[-1].text.startswith(translate("kiosk", "kiosk.idle.title", "nl"))
     finally:
         await close_harness(h)
+
+
+def test_the_help_is_spoken_and_closing_it_says_the_screen_again():
+    """The help overlay (#16 item 4) is spoken in the patron's language when it opens (cutting off
+    the screen), the staff call's outcome when it changes, and the screen whole again once closed."""
+    from kiosk.flows.help import CallStatus, HelpView, LocalText, help_text
+
+    narrator = Narrator()
+    v = View(state=State.MENU, language="fr", identified=True)
+    narrator.update(v)
+    v.help = HelpView(screen=State.MENU, explain=help_text(State.MENU), can_call=True, unmanned=True,
+                      emergency=[K("kiosk.help.emergency", phone="112"), LocalText((("nl", "Balie"), ("fr", "Accueil")))],
+                      opened=1)
+    said = narrator.update(v)
+    assert said is not None and said.interrupt
+    text = said.render()
+    for key, params in (("kiosk.help.title", {}), ("kiosk.help.screen.menu", {}), ("kiosk.help.unmanned", {}),
+                        ("kiosk.help.emergency", {"phone": "112"}), ("kiosk.help.call_staff", {}), ("kiosk.help.close", {})):
+        assert " ".join(translate("kiosk", key, "fr", **params).split()) in text, key
+    assert "Accueil" in text and "Balie" not in text
+    assert translate("kiosk", "kiosk.help.screen.menu", "nl") not in text
+    v.help.call = CallStatus.SENT
+    said = narrator.update(v)
+    assert not said.interrupt and translate("kiosk", "kiosk.help.call_sent", "fr") in said.render()
+    assert translate("kiosk", "kiosk.help.screen.menu", "fr") not in said.render()  # only what changed
+    v.help = None
+    said = narrator.update(v)
+    assert said.interrupt and translate("kiosk", "kiosk.menu.title", "fr") in said.render()
