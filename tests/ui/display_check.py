@@ -110,6 +110,13 @@ def long_view(state: State, lang: str, *, large_text: bool, high_contrast: bool)
         )
     elif state is State.RECEIPT:
         v.warning_seconds = 19  # the idle warning over a screen
+    elif state is State.OUT_OF_ORDER:
+        from kiosk.flows.help import CallStatus, HelpView
+
+        # the help overlay over a screen, in unmanned hours, its call failed: all its texts
+        v.help = HelpView(screen=state, explain=K("kiosk.help.screen.out_of_order"), can_call=True,
+                          call=CallStatus.FAILED, unmanned=True,
+                          emergency=[K("kiosk.help.emergency", phone="112"), K("kiosk.help.phone", phone="+32 3 123 45 67")])
     return v
 
 
@@ -145,14 +152,20 @@ def _laid_out_chars(label) -> int:
     return sum(len("".join(w.text for w in line.words).replace(" ", "").replace("\n", "")) for line in lines)
 
 
+def _overlays(root) -> list:
+    """The overlays shown now (busy, idle warning, help)."""
+    help_ui = getattr(root, "_help", None)
+    candidates = [root._busy, root._warning, getattr(help_ui, "overlay", None)]
+    return [o for o in candidates if o is not None and o.parent is not None]
+
+
 def shown_widgets(root) -> list:
     """(widget, enclosing ScrollView or None) for what the patron sees now."""
     out: list = []
     for part in (root.ids.topbar, root.ids.notices, root.ids.sm.current_screen):
         _walk_visible(part, (), out)
-    for overlay in (root._busy, root._warning):
-        if overlay.parent is not None:
-            _walk_visible(overlay, (), out)
+    for overlay in _overlays(root):
+        _walk_visible(overlay, (), out)
     return out
 
 
@@ -216,7 +229,8 @@ def contrast_problems(root, frame, minimum: float) -> list[str]:
 
     from kiosk.ui.theme import contrast_rgb
 
-    overlay = root._warning if root._warning.parent is not None else None
+    shown = _overlays(root)
+    overlay = min(shown, key=root.children.index) if shown else None  # the one on top
     problems = []
     win = (0, 0, frame[1], frame[2])
     for widget, scrolls in shown_widgets(root):
