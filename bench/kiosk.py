@@ -14,10 +14,12 @@
    from spawn to its first frame, the same way.
 
 3. Memory: resident set size of a kiosk process (Kivy UI offscreen on Mesa
-   llvmpipe, flows, embedded library, journal) after 100 sessions (identify +
-   PIN, borrow two items, receipt, return them, finish); also after 10 and 50
-   to show it is not growing.  Target < 150 MB.  Peer, same run: a bare Kivy
-   window with one Label, same renderer.  Both VmRSS (shared libraries
+   llvmpipe, flows, embedded library, journal) after 100 and 1,000 sessions
+   (identify + PIN, borrow two items, receipt, return them, finish; every
+   100th printed).  Target (issue 16): growth over the bare window <= 50 MB,
+   flat from 100 to 1,000 (the slope, MB per 1,000 sessions).  Peer, same
+   run: a bare Kivy window with one Label, same size, renderer and settings
+   (no MSAA, the kiosk's heap setting).  ``BENCH_SESSIONS=N`` runs fewer.  Both VmRSS (shared libraries
    included: libLLVM alone is ~85 MB of file pages) and RssAnon (the
    process's own memory; llvmpipe keeps textures there, a GPU would not).
 
@@ -203,6 +205,8 @@ BARE_KIVY = textwrap.dedent("""
     from kivy.config import Config
     Config.set("graphics", "width", "1280"); Config.set("graphics", "height", "800")
     Config.set("graphics", "multisamples", os.environ.get("BARE_MULTISAMPLES", "2"))
+    if os.environ.get("BARE_MAP_BLOCKS_FROM"):  # the kiosk's heap setting (kiosk.ui.runner.MAP_BLOCKS_FROM)
+        import ctypes; ctypes.CDLL("libc.so.6").mallopt(-3, int(os.environ["BARE_MAP_BLOCKS_FROM"]))
     from kivy.app import App
     from kivy.uix.label import Label
     from kivy.core.window import Window
@@ -360,7 +364,7 @@ async def sessions_child(count: int, remote: bool = False) -> None:
                 sim.remove_items()
                 await settle()
                 assert flows.state is State.IDLE, flows.state
-                if n in (1, 5, 10, 25, 50, 75, 100, 150, 200) or n == count:
+                if n in (1, 5, 10, 25, 50, 75, 150) or n % 100 == 0 or n == count:
                     await asyncio.sleep(1.6)  # the kiosk trims its heap at rest (kiosk.ui.app.RELEASE_AFTER)
                     print(f"rss {n} {rss_mb():.1f} {rss_mb('RssAnon'):.1f}", flush=True)
 
@@ -377,7 +381,7 @@ async def sessions_child(count: int, remote: bool = False) -> None:
 def memory(count: int, remote: bool = False) -> dict[int, tuple[float, float]]:
     child = ["--sessions-child-remote" if remote else "--sessions-child", str(count)]
     out = subprocess.run([sys.executable, __file__, *child], cwd=ROOT, env=ENV,
-                         capture_output=True, text=True, timeout=1800)
+                         capture_output=True, text=True, timeout=10 * count + 600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return {int(m.group(1)): (float(m.group(2)), float(m.group(3)))
@@ -392,10 +396,13 @@ BARE_KIVY_RSS = BARE_KIVY.replace(
 
 
 def bare_kivy_rss(multisamples: int = 0) -> tuple[float, float]:
-    """A Kivy window with one Label: with the kiosk's settings (no MSAA) or,
-    with *multisamples* 2, Kivy's defaults."""
+    """A Kivy window with one Label: with the kiosk's settings (no MSAA, its
+    heap setting) or, with *multisamples* 2, Kivy's defaults."""
+    from kiosk.ui.runner import MAP_BLOCKS_FROM
+
+    kiosk_heap = {"BARE_MAP_BLOCKS_FROM": str(MAP_BLOCKS_FROM)} if multisamples == 0 else {}
     out = subprocess.run([sys.executable, "-c", BARE_KIVY_RSS], cwd=ROOT,
-                         env={**ENV, "BARE_MULTISAMPLES": str(multisamples)}, capture_output=True, text=True,
+                         env={**ENV, "BARE_MULTISAMPLES": str(multisamples), **kiosk_heap}, capture_output=True, text=True,
                          timeout=60)
     match = re.search(r"^rss (\d+) (\d+)$", out.stdout, re.M)
     if not match:
@@ -667,26 +674,46 @@ def cold_section(lines: list) -> None:
                   "peer": f"bare Kivy Label app, spawn to first frame: {p:.2f} s", "ratio": round(m / p, 2)})
 
 
+#: Sessions in the memory run (issue 16: flat over 1,000); BENCH_SESSIONS overrides.
+MEMORY_SESSIONS = int(os.environ.get("BENCH_SESSIONS", "1000"))
+#: The growth over the bare window allowed (issue 16), MB.
+GROWTH_TARGET_MB = 50.0
+
+
 def memory_section(lines: list) -> None:
-    rss = memory(100)
+    count = MEMORY_SESSIONS
+    rss = memory(count)
     bare_vm, bare_anon = bare_kivy_rss()
     default_vm, default_anon = bare_kivy_rss(multisamples=2)
     print(f"bare Kivy window, one Label, 1280x800, offscreen llvmpipe: {bare_vm:.1f} MB VmRSS / {bare_anon:.1f} MB "
           f"RssAnon with the kiosk's settings (no MSAA); {default_vm:.1f} / {default_anon:.1f} MB with Kivy's "
           "defaults (2x MSAA)")
-    (base, base_anon), (r10, a10), (r50, a50), (r100, a100) = rss[0], rss[10], rss[50], rss[100]
-    print(f"VmRSS: start {base:.1f} MB, after 10 sessions {r10:.1f}, 50 {r50:.1f}, 100 {r100:.1f} MB "
-          f"(10->100: {r100 - r10:+.1f} MB; target < 150 MB); bare Kivy window {bare_vm:.1f} MB")
-    print(f"RssAnon (own heap, renderer textures included): start {base_anon:.1f}, 10 {a10:.1f}, 50 {a50:.1f}, "
-          f"100 {a100:.1f} MB; bare Kivy window {bare_anon:.1f} MB")
+    marks = sorted(rss)
+    print("VmRSS / RssAnon by sessions: " + ", ".join(f"{n}: {rss[n][0]:.1f}/{rss[n][1]:.1f}" for n in marks))
+    (r100, a100), (rn, an) = rss[100], rss[count]
+    growth100, growthn = r100 - bare_vm, rn - bare_vm
+    slope = (rn - r100) / (count - 100) * 1000 if count > 100 else 0.0
+    print(f"VmRSS after 100 sessions {r100:.1f} MB (+{growth100:.1f} over the bare window), after {count} "
+          f"{rn:.1f} MB (+{growthn:.1f}; target <= +{GROWTH_TARGET_MB:.0f}); slope 100->{count}: "
+          f"{slope:+.1f} MB per 1,000 sessions")
+    peer = (f"bare Kivy Label window 1280x800, offscreen Mesa llvmpipe, the kiosk's settings (no MSAA, "
+            f"heap): {bare_vm:.1f} MB VmRSS, {bare_anon:.1f} MB RssAnon")
+    lines.append({"bench": "kiosk", "metric": "bare_window_vmrss", "value": round(bare_vm, 1), "unit": "MB",
+                  "peer": f"Kivy's defaults (2x MSAA): {default_vm:.1f} MB", "ratio": round(bare_vm / default_vm, 2)})
     lines.append({"bench": "kiosk", "metric": "vmrss_after_100_sessions", "value": round(r100, 1), "unit": "MB",
-                  "peer": f"bare Kivy Label window, offscreen Mesa llvmpipe, no MSAA: {bare_vm:.1f} MB "
-                          f"(Kivy's default 2x MSAA: {default_vm:.1f} MB)",
-                  "ratio": round(r100 / bare_vm, 2)})
-    lines.append({"bench": "kiosk", "metric": "rss_anon_after_100_sessions", "value": round(a100, 1), "unit": "MB",
-                  "peer": f"bare Kivy Label window: {bare_anon:.1f} MB", "ratio": round(a100 / bare_anon, 2)})
-    lines.append({"bench": "kiosk", "metric": "vmrss_growth_sessions_10_to_100", "value": round(r100 - r10, 1),
-                  "unit": "MB", "peer": None, "ratio": None})
+                  "peer": peer, "ratio": round(r100 / bare_vm, 2)})
+    lines.append({"bench": "kiosk", "metric": f"vmrss_after_{count}_sessions", "value": round(rn, 1), "unit": "MB",
+                  "peer": peer, "ratio": round(rn / bare_vm, 2)})
+    lines.append({"bench": "kiosk", "metric": "vmrss_growth_over_bare_window_after_100_sessions",
+                  "value": round(growth100, 1), "unit": "MB", "peer": peer, "ratio": None})
+    lines.append({"bench": "kiosk", "metric": f"vmrss_growth_over_bare_window_after_{count}_sessions",
+                  "value": round(growthn, 1), "unit": "MB", "peer": peer, "ratio": None})
+    lines.append({"bench": "kiosk", "metric": f"vmrss_slope_sessions_100_to_{count}", "value": round(slope, 1),
+                  "unit": "MB per 1,000 sessions", "peer": peer, "ratio": None})
+    lines.append({"bench": "kiosk", "metric": f"rss_anon_after_{count}_sessions", "value": round(an, 1), "unit": "MB",
+                  "peer": peer, "ratio": round(an / bare_anon, 2)})
+    if os.environ.get("BENCH_MEMORY_REMOTE", "1") == "0":
+        return
     # As on a site with Wise: the library system is not in the kiosk process.
     remote = memory(100, remote=True)
     (rb, _), (rr10, _), (rr100, ra100) = remote[0], remote[10], remote[100]
