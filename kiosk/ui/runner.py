@@ -51,23 +51,29 @@ MAP_BLOCKS_FROM = 64 * 1024
 
 
 def software_renderer_memory() -> None:
-    """Process settings for a software renderer's memory (see flush_frame)."""
+    """Process settings for a software renderer's memory (see finish_frames)."""
     from kiosk import heap
 
     heap.map_blocks_from(MAP_BLOCKS_FROM)
 
 
-def flush_frame(*_a: Any) -> None:
-    """Hand the frame just swapped to the renderer (``glFlush``).
+#: ``BIBKIOSK_FINISH_FRAMES=1``: the renderer finishes every frame at its swap (see finish_frames).
+FINISH_FRAMES_ENV = "BIBKIOSK_FINISH_FRAMES"
+
+
+def finish_frames(*_a: Any) -> None:
+    """Have the renderer draw the frame just swapped (``glFinish``).
 
     A swap normally does that; on a surface that is never shown (SDL's
     offscreen driver: an EGL pbuffer, where a swap does nothing) Mesa
     llvmpipe instead keeps binning frame after frame into the same scene,
     64 KiB blocks each, until the scene reaches its 36 MB limit, one such
     scene per rasteriser thread: measured in bench/kiosk.py, +70 MB held
-    after a few sessions, and every label text that changed made the
-    renderer rasterise all those frames at once before it could take the
-    new pixels.  Harmless where the swap already flushed."""
+    after a few sessions, flat with a finish after every frame.  But that
+    makes the UI thread wait for every frame, and on this loaded 2-core
+    machine patron steps then took seconds, so it is off unless
+    ``BIBKIOSK_FINISH_FRAMES=1`` (a kiosk on a real display flushes at
+    each swap anyway).  Finishing once at rest does not free the blocks."""
     from kivy.graphics.opengl import glFinish
 
     glFinish()
@@ -92,7 +98,8 @@ def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factor
         first_frame_hook: Callable[[float], None] | None = None
 
         def build(self):  # noqa: ANN202
-            Window.bind(on_flip=flush_frame)
+            if os.environ.get(FINISH_FRAMES_ENV) == "1":
+                Window.bind(on_flip=finish_frames)
             Window.bind(on_flip=self._flipped)
             self.kroot = KioskRoot(flows, title=title, cues=CuePlayer(enabled=sounds))
             self.panel = panel_factory(self.kroot) if panel_factory else None
