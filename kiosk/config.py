@@ -235,6 +235,10 @@ class KioskConfig(_Strict):
     offline_recent_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 72
     fullscreen: bool = True
     sounds: bool = True
+    pin_reset_url: str | None = Field(
+        default=None, pattern=r"^\S{4,200}$",
+        description="where a patron resets a forgotten PIN (the library's portal), shown from the first wrong PIN on; "
+                    "without it the kiosk says to ask at the desk")
 
     @model_validator(mode="after")
     def _warning_fits(self) -> KioskConfig:
@@ -251,6 +255,41 @@ class PaymentsConfig(_Strict):
     webhooks: list[str] = Field(default_factory=list, description="staff alarms: a payment the library refused, or one not settled in time")
     alarm_after_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 10
     portal_url: str | None = Field(default=None, description="the library's online portal where patrons pay (told at the door in unmanned hours)")
+
+
+class CallStaff(StrEnum):
+    NONE = "none"
+    CONSOLE = "console"  # an event on the fleet link ([fleet]): an alarm on the staff console
+    WEBHOOK = "webhook"  # a JSON POST to [help] webhooks
+
+
+class LocalText(_Strict):
+    """A text of the library's own, in the kiosk's three languages (all three, Dutch first)."""
+
+    nl: str = Field(min_length=1, max_length=400)
+    fr: str = Field(min_length=1, max_length=400)
+    en: str = Field(min_length=1, max_length=400)
+
+
+class HelpConfig(_Strict):
+    """The help button on every kiosk screen: what it explains, whom it calls."""
+
+    call_staff: CallStaff = Field(default=CallStaff.NONE, description="none, console (the fleet link) or webhook")
+    webhooks: list[str] = Field(default_factory=list, description="URLs a staff call is POSTed to (call_staff = \"webhook\")")
+    phone: str | None = Field(default=None, min_length=3, max_length=40, description="the library's phone number")
+    emergency_phone: str = Field(default="112", min_length=3, max_length=40, description="shown in unmanned hours")
+    contact: LocalText | None = Field(default=None, description="contact details shown in unmanned hours (nl, fr, en)")
+
+    @model_validator(mode="after")
+    def _call_needs_a_way(self) -> HelpConfig:
+        if self.call_staff is CallStaff.WEBHOOK and not self.webhooks:
+            raise ValueError('call_staff = "webhook" needs at least one URL in webhooks')
+        if self.webhooks and self.call_staff is not CallStaff.WEBHOOK:
+            raise ValueError('webhooks are used only with call_staff = "webhook"')
+        for url in self.webhooks:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"webhooks: {url!r} is not an http(s) URL")
+        return self
 
 
 class FailMode(StrEnum):
@@ -332,12 +371,19 @@ class Config(_Strict):
     kiosk: KioskConfig = KioskConfig()
     door: DoorConfig | None = None
     payments: PaymentsConfig = PaymentsConfig()
+    help: HelpConfig = HelpConfig()
     secrets: Secrets = Secrets()
     fleet: FleetConfig | None = None
     metrics: MetricsConfig | None = None
 
     # Where the file was read from, for resolving relative paths and secrets.
     source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _help_console_needs_fleet(self) -> Config:
+        if self.help.call_staff is CallStaff.CONSOLE and self.fleet is None:
+            raise ValueError('help.call_staff = "console" needs the [fleet] link to the staff console')
+        return self
 
     def secret(self, name: str) -> str | None:
         """The value of secret *name* (a field of [secrets]), read now."""

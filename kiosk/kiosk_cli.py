@@ -323,8 +323,15 @@ def _run_kiosk(args: argparse.Namespace) -> int:
         from kiosk.fleet.kiosk import kiosk_extras  # [fleet] link and [metrics], when configured
 
         try:
-            async with kiosk_extras(flows, config):
-                await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
+            async with kiosk_extras(flows, config) as extras:
+                from kiosk.staffcall import staff_caller  # [help] call_staff: the console link or webhooks
+
+                flows.staff_caller = staff_caller(config, extras.link)
+                try:
+                    await run_ui(flows, sounds=config.kiosk.sounds, scenario=scenario)
+                finally:
+                    if flows.staff_caller is not None:
+                        await flows.staff_caller.close()
         finally:
             if payments is not None:
                 await payments.close()

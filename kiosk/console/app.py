@@ -76,7 +76,7 @@ class Sink:
         new = self.store.add_events(batch)
         for ev in new[-200:]:
             self.hub.publish({"kind": "event", **_public_event(ev)})
-            if ev.get("type") in ("alarm", "device", "payment"):
+            if ev.get("type") in ("alarm", "device", "payment", "help"):
                 self.hub.publish({"kind": "alarms", "site": ev["site"]})
         return new
 
@@ -158,6 +158,15 @@ class Console:
         except (MissingMessage, KeyError):
             return key
 
+    def alarm_label(self, lang: str, alarm: dict[str, Any]) -> str:
+        """Staff words for an alarm's kind (``device_lost:printer`` -> "Device lost");
+        a kind without words in the catalog (a newer device's) is shown as it came."""
+        kind = str(alarm.get("kind") or "?")
+        try:
+            return translate("console", "alarm." + kind.split(":")[0], lang)
+        except (MissingMessage, KeyError):
+            return self.t(lang, "alarm.other", kind=kind)
+
     def user(self, request: Request) -> dict[str, Any] | None:
         sess = request.session
         name = sess.get("user")
@@ -178,7 +187,7 @@ class Console:
         if "csrf" not in request.session:
             request.session["csrf"] = new_csrf()
         html = self.env.get_template(template).render(
-            t=lambda key, **p: self.t(lang, key, **p), lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES,
+            t=lambda key, **p: self.t(lang, key, **p), alarm_label=lambda a: self.alarm_label(lang, a), lang=lang, languages=LANGUAGES, language_names=LANGUAGE_NAMES,
             user=user, csrf=request.session["csrf"], can=lambda need: user is not None and can(user["role"], need),
             sites=self.config.sites, path=request.url.path, **ctx,
         )

@@ -9,6 +9,7 @@ search hashes an entered card with the site's key and looks for the hash.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.console.db import Database, connect
+from kiosk.console.errors import StoreError
 
 #: One schema for both engines.  Times are epoch seconds in DOUBLE PRECISION
 #: (PostgreSQL's REAL is single precision: a 2026 timestamp would be rounded to
@@ -34,7 +36,8 @@ CREATE INDEX IF NOT EXISTS events_card ON events (card_ref);
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, device TEXT NOT NULL, kind TEXT NOT NULL,
-    raised DOUBLE PRECISION NOT NULL, cleared DOUBLE PRECISION, acked_by TEXT, acked DOUBLE PRECISION, event_id TEXT);
+    raised DOUBLE PRECISION NOT NULL, cleared DOUBLE PRECISION, acked_by TEXT, acked DOUBLE PRECISION, event_id TEXT,
+    detail TEXT);
 CREATE INDEX IF NOT EXISTS alarms_open ON alarms (site, device, kind, cleared);
 CREATE TABLE IF NOT EXISTS staff (
     username TEXT PRIMARY KEY, hash TEXT NOT NULL, role TEXT NOT NULL, language TEXT NOT NULL DEFAULT 'nl',
@@ -49,11 +52,15 @@ CREATE TABLE IF NOT EXISTS commands (
 """
 
 ROLES = ("viewer", "operator", "admin")
-#: Alarm kinds raised and cleared by events (type, result) and by the link status.
-ALARM_EVENTS = {
-    ("alarm", "held_open"): "held_open",
-    ("alarm", "forced_open"): "forced_open",
-}
+#: An ``alarm`` event opens (``detail`` anything but ``cleared``) or closes an alarm of
+#: the kind its ``result`` names, whatever the kind: the door's held_open, forced_open,
+#: state_unwritable, audit_corrupt, patron_store_unwritable, the kiosk's
+#: patron_store_unwritable, and any a newer device sends (shown generically).
+#: The ``state`` event a device sends after it (same ``result``) says why: the alarm's detail.
+ALARM_KIND = re.compile(r"[A-Za-z0-9_.-]{1,60}")
+#: Alarms the console raises itself (link status, device/library/payment events), not a device's
+#: standing ones: the retained state's ``alarms`` never clears these.
+CONSOLE_KINDS = ("offline", "payment", "library_down")
 
 
 def _ts(text: Any) -> float:
@@ -81,6 +88,14 @@ class ConsoleStore:
     def __init__(self, url: str | Path, base: Path | None = None) -> None:
         self.db: Database = connect(str(url), base)
         self.db.script(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a store was made (both engines accept ``ALTER TABLE ... ADD COLUMN``)."""
+        try:
+            self.db.execute("SELECT detail FROM alarms LIMIT 0")
+        except StoreError:
+            self.db.execute("ALTER TABLE alarms ADD COLUMN detail TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -105,6 +120,29 @@ class ConsoleStore:
             " ON CONFLICT (site, device) DO UPDATE SET kind = excluded.kind, state = excluded.state, updated = excluded.updated",
             (site, device, str(state.get("kind") or ""), json.dumps(state), time.time()),
         )
+        self._alarms_from_state(site, device, state)
+
+    def _alarms_from_state(self, site: str, device: str, state: dict[str, Any]) -> None:
+        """The retained state's ``alarms`` are the device's standing alarms now: open the ones
+        not open yet (an ``alarm`` event it could not queue: a full state_dir), close the ones
+        it no longer has; ``alarm_detail`` (kind -> why) is their detail."""
+        kinds = state.get("alarms")
+        if not isinstance(kinds, list):
+            return
+        standing = {k for k in kinds if isinstance(k, str) and ALARM_KIND.fullmatch(k)}
+        details = state.get("alarm_detail") if isinstance(state.get("alarm_detail"), dict) else {}
+        at = _ts(state["at"]) if "at" in state else time.time()
+        rows = self.db.execute("SELECT kind, detail FROM alarms WHERE site = ? AND device = ? AND cleared IS NULL", (site, device))
+        now_open = {r[0]: r[1] for r in rows}
+        for kind in sorted(standing - set(now_open)):
+            self._raise(site, device, kind, at, None)
+        for kind in sorted(standing):
+            why = details.get(kind)
+            if isinstance(why, str) and why and why[:200] != now_open.get(kind):
+                self._set_detail(site, device, kind, why)
+        for kind in sorted(set(now_open) - standing):
+            if kind not in CONSOLE_KINDS and not kind.startswith("device_lost:"):
+                self._clear(site, device, kind, at)
 
     def add_events(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store *batch*; returns the events that were new (in order)."""
@@ -141,12 +179,15 @@ class ConsoleStore:
     def _alarm_from(self, ev: dict[str, Any]) -> None:
         at = _ts(ev.get("at"))
         typ, result, detail = ev.get("type"), ev.get("result"), ev.get("detail")
-        kind = ALARM_EVENTS.get((typ, result))
-        if kind is not None:
+        kind = result if isinstance(result, str) and ALARM_KIND.fullmatch(result) else None
+        if typ == "alarm" and kind is not None:
             if detail == "cleared":
                 self._clear(ev["site"], ev["device"], kind, at)
             else:
                 self._raise(ev["site"], ev["device"], kind, at, ev["id"])
+        elif typ == "state" and kind is not None and detail:
+            # Why an alarm was raised: onto the open alarm of that kind (none: a state note, no alarm).
+            self._set_detail(ev["site"], ev["device"], kind, str(detail))
         elif typ == "device" and result in ("lost", "back"):
             name = f"device_lost:{str(detail or '?')[:60]}"
             if result == "lost":
@@ -155,6 +196,10 @@ class ConsoleStore:
                 self._clear(ev["site"], ev["device"], name, at)
         elif typ == "payment" and result in ("problem", "failed", "unbooked"):
             self._raise(ev["site"], ev["device"], "payment", at, ev["id"])
+        elif typ == "help" and result == "call_staff":
+            # A patron at a kiosk calls staff: the alarm stands until a staff member acknowledges
+            # it (that clears it too: the next call raises a new one).
+            self._raise(ev["site"], ev["device"], "help", at, ev["id"])
         elif typ == "library":
             if result == "offline":
                 self._raise(ev["site"], ev["device"], "library_down", at, ev["id"])
@@ -167,6 +212,10 @@ class ConsoleStore:
             return
         self.db.execute("INSERT INTO alarms (site, device, kind, raised, event_id) VALUES (?, ?, ?, ?, ?)",
                         (site, device, kind, at, event_id))
+
+    def _set_detail(self, site: str, device: str, kind: str, why: str) -> None:
+        self.db.execute("UPDATE alarms SET detail = ? WHERE site = ? AND device = ? AND kind = ? AND cleared IS NULL",
+                        (why[:200], site, device, kind))
 
     def _clear(self, site: str, device: str, kind: str, at: float) -> None:
         self.db.execute("UPDATE alarms SET cleared = ? WHERE site = ? AND device = ? AND kind = ? AND cleared IS NULL",
@@ -194,12 +243,12 @@ class ConsoleStore:
         if site:
             where.append("site = ?")
             args.append(site)
-        sql = "SELECT id, site, device, kind, raised, cleared, acked_by, acked FROM alarms"
+        sql = "SELECT id, site, device, kind, raised, cleared, acked_by, acked, detail FROM alarms"
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.db.execute(sql + " ORDER BY raised DESC LIMIT ?", (*args, limit))
         return [{"id": r[0], "site": r[1], "device": r[2], "kind": r[3], "raised": r[4], "cleared": r[5],
-                 "acked_by": r[6], "acked": r[7]} for r in rows]
+                 "acked_by": r[6], "acked": r[7], "detail": r[8]} for r in rows]
 
     def open_alarm_count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM alarms WHERE cleared IS NULL")[0][0])
@@ -208,7 +257,10 @@ class ConsoleStore:
         rows = self.db.execute("SELECT site, device, kind FROM alarms WHERE id = ?", (alarm_id,))
         if not rows:
             return None
-        self.db.execute("UPDATE alarms SET acked_by = ?, acked = ? WHERE id = ? AND acked IS NULL", (staff, time.time(), alarm_id))
+        now = time.time()
+        self.db.execute("UPDATE alarms SET acked_by = ?, acked = ? WHERE id = ? AND acked IS NULL", (staff, now, alarm_id))
+        if rows[0][2] == "help":  # a patron's call for help is answered once acknowledged
+            self.db.execute("UPDATE alarms SET cleared = ? WHERE id = ? AND cleared IS NULL", (now, alarm_id))
         return {"site": rows[0][0], "device": rows[0][1], "kind": rows[0][2]}
 
     def events(

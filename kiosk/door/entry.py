@@ -247,6 +247,7 @@ class DoorEntry:
     def _store_alarm(self, alarm: Alarm) -> None:
         now = self._clock()
         log.critical("ALARM %s: %s", alarm.kind, alarm.detail)
+        self._store_check.raised()  # cleared by housekeeping once state_dir is writable (_recheck_store_alarm)
         self._state_alarm(now, alarm.kind, alarm.detail)
 
     def _set_online_from(self, online: bool | None) -> None:

@@ -40,6 +40,7 @@ class DoorPeriods:
             try:
                 if self.state_fault is not None:
                     self._open_state()  # retried every tick until the files can be written again
+                self._recheck_store_alarm()
                 await self._schedule_tick()
                 now = self._clock()
                 if self._last_purge is None or self._mono() - self._last_purge > 3600:

@@ -66,6 +66,7 @@ from kiosk.identify import (
 )
 from kiosk.door.monitor import DoorMonitor, ReleaseReason
 from kiosk.identify.core import Alarm
+from kiosk.identify.recheck import STORE_ALARM, StoreRecheck
 from kiosk.notify import Notifier, watchdog_loop
 from kiosk.door.schedule import ScheduleDriver
 from kiosk.door.webhooks import WebhookSender
@@ -177,8 +178,10 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self.status_path = self.state_dir / "door-status.json"
         #: Why the state files cannot be written (the door then refuses every entry), or None.
         self.state_fault: str | None = None
-        #: Standing alarms about the state files (audit_corrupt, state_unwritable).
+        #: Standing alarms about the state files (audit_corrupt, state_unwritable, patron_store_unwritable).
         self.state_alarms: set[str] = set()
+        #: A standing patron_store_unwritable is looked at again now and then (as at the kiosk).
+        self._store_check = StoreRecheck(self.state_dir, monotonic)
         #: False after a stop in which a lock did not take the fail-mode state.
         self.stopped_in_fail_mode_state = True
         self._streams: list[Any] = []  # device event streams being read (settle)
@@ -317,6 +320,18 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self.state_alarms.discard("state_unwritable")
         log.warning("state files writable again: deciding entries again")
         self._webhook(now, "alarm", alarm="state_unwritable", state="cleared")
+
+    def _recheck_store_alarm(self) -> None:
+        """A standing patron_store_unwritable: is ``state_dir`` writable again?  (Housekeeping, now and then.)"""
+        if STORE_ALARM not in self.state_alarms or self.state_fault is not None or not self._store_check.due():
+            return
+        if self._store_check.probe() is not None:
+            return
+        now = self._clock()
+        self.state_alarms.discard(STORE_ALARM)
+        log.warning("alarm %s cleared: the patron store can be written again", STORE_ALARM)
+        self._record(now, AuditEvent.ALARM, result=STORE_ALARM, detail="cleared")
+        self._webhook(now, "alarm", alarm=STORE_ALARM, state="cleared")
 
     def _state_alarm(self, now: datetime, kind: str, detail: str) -> None:
         self.state_alarms.add(kind)

@@ -18,7 +18,7 @@ import queue
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -65,26 +65,29 @@ class _Worker(threading.Thread):
             exc.close()
             return int(exc.code)
 
-    def offer(self, body: bytes) -> None:
+    def offer(self, body: bytes, outcome: _Outcome | None = None) -> None:
         while True:
             try:
-                self.queue.put_nowait(body)
+                self.queue.put_nowait((body, outcome))
                 return
             except queue.Full:
                 try:
-                    self.queue.get_nowait()
+                    _dropped, lost = self.queue.get_nowait()  # type: ignore[misc]
                     self.queue.task_done()
                     with self.sender.stats.lock:
                         self.sender.stats.dropped += 1
+                    if lost is not None:
+                        lost.done(False)
                 except queue.Empty:
                     pass
 
     def run(self) -> None:
         s = self.sender
         while True:
-            body = self.queue.get()
+            body, outcome = self.queue.get()  # type: ignore[misc]
             if body is _STOP:
                 break
+            sent = False
             delay = s.backoff
             for attempt in range(1, s.attempts + 1):
                 try:
@@ -92,6 +95,7 @@ class _Worker(threading.Thread):
                     if 200 <= status < 300:
                         with s.stats.lock:
                             s.stats.sent += 1
+                        sent = True
                         break
                     error = f"HTTP {status}"
                 except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError, timeouts, bad answers
@@ -109,7 +113,31 @@ class _Worker(threading.Thread):
                 if s._stopping.wait(delay):
                     break
                 delay = min(delay * 2, s.max_backoff)
+            if outcome is not None:
+                outcome.done(sent)
             self.queue.task_done()
+
+
+class _Outcome:
+    """One payload sent to every URL: *on_result* is told once, True as soon
+    as one URL took it, False when every URL gave up (or dropped it)."""
+
+    def __init__(self, count: int, on_result: Callable[[bool], None]) -> None:
+        self._left = count
+        self._told = False
+        self._lock = threading.Lock()
+        self._on_result = on_result
+
+    def done(self, sent: bool) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._told or not (sent or self._left == 0):
+                return
+            self._told = True
+        try:
+            self._on_result(sent)
+        except Exception:  # noqa: BLE001 - a caller's bug must not kill the worker
+            log.exception("webhook result callback failed")
 
 
 class WebhookSender:
@@ -140,13 +168,18 @@ class WebhookSender:
                 w.start()
             self._started = True
 
-    def send(self, payload: dict[str, object]) -> None:
-        """Queue *payload* for every webhook; never blocks."""
+    def send(self, payload: dict[str, object], on_result: Callable[[bool], None] | None = None) -> None:
+        """Queue *payload* for every webhook; never blocks.  *on_result* (called
+        once, from a worker thread) says whether it went out: True when one
+        webhook took it, False when all gave up."""
         if not self._workers:
+            if on_result is not None:
+                on_result(False)
             return
         body = json.dumps(payload, default=str).encode()
+        outcome = None if on_result is None else _Outcome(len(self._workers), on_result)
         for w in self._workers:
-            w.offer(body)
+            w.offer(body, outcome)
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait until every queued payload is sent or given up (tests, shutdown)."""

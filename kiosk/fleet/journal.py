@@ -115,6 +115,10 @@ class FleetJournal:
     def queue_length(self) -> int:
         return int(self._exec("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
+    def is_queued(self, event_id: str) -> bool:
+        """The event is still waiting for the broker's acknowledgement."""
+        return self._exec("SELECT 1 FROM outbox WHERE id = ?", (event_id,)).fetchone() is not None
+
     # ------------------------------------------------------------------ commands
 
     def command_seen(self, command_id: str) -> dict[str, Any] | None:

@@ -10,7 +10,10 @@ payment service's alarm time, or at once when the library refused a payment
 the terminal took; an ``alarm`` event when a standing alarm of the kiosk is
 raised or cleared (the patron store that cannot be written:
 ``patron_store_unwritable``, as the door reports it), the alarms also in the
-retained state.  The kiosk takes no remote commands except
+retained state (``alarms``, and ``alarm_detail``: kind -> why).  A fleet
+journal that cannot be written (the same full ``state_dir``) loses no alarm:
+the events are tried again at the next tick and the retained state, kept in
+memory, still goes out, so the console opens the alarm from it.  The kiosk takes no remote commands except
 ``check`` ("why refused?" for a checkout, with this kiosk's configuration).
 """
 
@@ -22,7 +25,7 @@ import logging
 import time
 from typing import Any
 
-from kiosk.fleet.errors import CommandRefused
+from kiosk.fleet.errors import CommandRefused, FleetError
 from kiosk.fleet.topics import Command
 
 log = logging.getLogger("kiosk.fleet")
@@ -39,7 +42,8 @@ class KioskReporter:
         self._devices: dict[str, str] = {}
         self._library: str | None = None
         self._alarmed: set[str] = set()
-        self._alarms: set[str] = set()  # standing alarms at the last tick
+        self._alarms: set[str] = set()  # standing alarms the console was told of (raised events queued)
+        self._unqueued = False  # the last event could not be queued (fleet journal not writable)
         self._task: asyncio.Task[None] | None = None
 
     def snapshot(self) -> dict[str, Any]:
@@ -56,9 +60,10 @@ class KioskReporter:
         with contextlib.suppress(Exception):
             queue = int(flows.journal.pending_count())
         payments = self._open_payments()
-        alarms = sorted(getattr(flows, "alarms", None) or ())
+        standing = dict(getattr(flows, "alarms", None) or {})
         return {"online": True, "mode": "kiosk", "library": library, "offline_queue": queue, "devices": devices,
-                "payments_pending": len(payments), "alarms": alarms}
+                "payments_pending": len(payments), "alarms": sorted(standing),
+                "alarm_detail": {kind: str(why)[:200] for kind, why in sorted(standing.items())}}
 
     def _open_payments(self) -> list[Any]:
         service = getattr(self.flows, "payments", None)
@@ -86,27 +91,29 @@ class KioskReporter:
         if self.link is not None:
             for role, up in state["devices"].items():
                 if self._devices.get(role, "up") != up:
-                    self.link.event("device", result="lost" if up == "down" else "back", detail=role)
+                    self._send("device", result="lost" if up == "down" else "back", detail=role)
             if self._library is not None and self._library != state["library"]:
-                self.link.event("library", result=state["library"])
-            standing = getattr(self.flows, "alarms", None) or {}
+                self._send("library", result=state["library"])
+            standing = state["alarm_detail"]
             for kind in sorted(set(standing) - self._alarms):  # as the door: raised, then cleared
-                self.link.event("alarm", result=kind, detail="raised")
-                self.link.event("state", result=kind, detail=str(standing[kind])[:200])
+                if self._send("alarm", result=kind, detail="raised"):
+                    self._alarms.add(kind)
+                    self._send("state", result=kind, detail=standing[kind])
             for kind in sorted(self._alarms - set(standing)):
-                self.link.event("alarm", result=kind, detail="cleared")
+                if self._send("alarm", result=kind, detail="cleared"):
+                    self._alarms.discard(kind)
             after = getattr(getattr(self.flows, "payments", None), "alarm_after", None)
             after = 600.0 if after is None else float(after)  # 0 means "at once", not the default
             for rec in self._staff_payments():
                 refused = rec.state.value == "refused"  # charged, the library said no: at once
                 if rec.ref not in self._alarmed and (refused or time.time() - float(rec.created_at) > after):
-                    self._alarmed.add(rec.ref)
-                    self.link.event("payment", result="problem", detail=f"{rec.ref} {rec.state.value}",
-                                    card_ref=rec.card_ref)
+                    if self._send("payment", result="problem", detail=f"{rec.ref} {rec.state.value}", card_ref=rec.card_ref):
+                        self._alarmed.add(rec.ref)
             self.link.set_state(state)
         self._devices = dict(state["devices"])
         self._library = state["library"]
-        self._alarms = set(state["alarms"])
+        if self.link is None:
+            self._alarms = set(state["alarms"])
         if self.metrics is not None:
             m = self.metrics
             m.library_up.set(1 if state["library"] == "online" else 0)
@@ -115,6 +122,18 @@ class KioskReporter:
             for role, up in state["devices"].items():
                 m.device_up.labels(role).set(1 if up == "up" else 0)
         return state
+
+    def _send(self, type_: str, **fields: Any) -> bool:
+        """Queue one event; False when the fleet journal cannot take it (full state_dir): tried again next tick."""
+        try:
+            self.link.event(type_, **fields)
+        except FleetError as exc:
+            if not self._unqueued:  # once, not every tick while the disk stays full
+                log.warning("fleet: %s event not queued (%s); sent when the journal takes it", type_, exc)
+            self._unqueued = True
+            return False
+        self._unqueued = False
+        return True
 
     async def _loop(self) -> None:
         while True:

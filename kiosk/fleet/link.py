@@ -184,6 +184,17 @@ class FleetLink:
             while not self.connected:
                 await asyncio.sleep(0.02)
 
+    async def wait_delivered(self, event_id: str, timeout: float = 10.0) -> bool:
+        """True once the broker acknowledged event *event_id*; False if not within *timeout*
+        (it stays journalled and goes out when the link is back)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.journal.is_queued(event_id):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            return False
+        return True
+
     async def wait_drained(self, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout):
             while self.journal.queue_length():

@@ -8,7 +8,8 @@ on every screen that PIN actions are out of service (returns still work).
 No PIN is checked meanwhile: the identification core refuses it (E2)
 before it is sent.  While the alarm stands the kiosk probes ``state_dir``
 every :data:`RECHECK_SECONDS` and clears the alarm when the store can be
-written again (a later write that fails raises it again).
+written again (a later write that fails raises it again): the door does the
+same with the same code (:class:`kiosk.identify.recheck.StoreRecheck`).
 
 A part of :class:`~kiosk.flows.engine.KioskFlows`.
 """
@@ -19,16 +20,13 @@ import logging
 from datetime import timedelta
 
 from kiosk.identify import STORE_NAME, PatronStore, StoreError
-from kiosk.statefile import StateFileError, probe_writable
+from kiosk.identify.recheck import RECHECK_SECONDS, STORE_ALARM, StoreRecheck
 
 from .model import K, Text
 
 log = logging.getLogger("kiosk.flows")
 
-#: The alarm's name (as at the door: the core's Alarm kind).
-STORE_ALARM = "patron_store_unwritable"
-#: How often a standing store alarm is checked again (seconds, monotonic).
-RECHECK_SECONDS = 30.0
+__all__ = ["RECHECK_SECONDS", "STORE_ALARM", "AlarmsFlow", "StoreRecheck"]
 
 
 class AlarmsFlow:
@@ -37,7 +35,7 @@ class AlarmsFlow:
     def _raise_alarm(self, kind: str, detail: str) -> None:
         first = kind not in self.alarms
         self.alarms[kind] = detail[:200]
-        self._alarm_checked = self._monotonic()
+        self._store_check.raised()
         if first:
             log.critical("ALARM %s: PIN actions out of service (%s)", kind, detail)
             self._publish()
@@ -62,14 +60,15 @@ class AlarmsFlow:
 
     def _recheck_store(self) -> None:
         """A standing store alarm: is the store writable again?  (From the ticker, now and then.)"""
-        if STORE_ALARM not in self.alarms or self._monotonic() - self._alarm_checked < RECHECK_SECONDS:
+        if STORE_ALARM not in self.alarms or not self._store_check.due():
             return
-        self._alarm_checked = self._monotonic()
-        try:
-            probe_writable(self._store_path().parent)
-            if self.store is None and self._own_store:
+        why = self._store_check.probe()
+        if why is None and self.store is None and self._own_store:
+            try:
                 self.store = self.ident.store = self._open_store()
-        except (StateFileError, StoreError) as exc:
-            self.alarms[STORE_ALARM] = str(exc)[:200]
+            except StoreError as exc:
+                why = str(exc)[:200]
+        if why is not None:
+            self.alarms[STORE_ALARM] = why
             return
         self._clear_alarm(STORE_ALARM)

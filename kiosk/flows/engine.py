@@ -60,11 +60,12 @@ from policy import Decision, PatronSnapshot
 from . import guards
 from kiosk.identify import CoreSettings, Front, Identification, IdentifyDriver, PatronStore, StoreError
 
-from .alarms import STORE_ALARM, AlarmsFlow
+from .alarms import STORE_ALARM, AlarmsFlow, StoreRecheck
 from .borrow import BorrowFlow
 from .ending import EndFlow
 from .errors import BadTransition
 from .hub import SHARED_SCANNER, DeviceHub
+from .help import HelpFlow
 from .identify import IdentifyFlow
 from .items import ItemsFlow
 from .pay import PayFlow
@@ -87,7 +88,8 @@ Listener = Callable[[View], None]
 CueListener = Callable[[Cue], None]
 
 
-class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow):
+class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, EndFlow, ReplayFlow, PayFlow, AlarmsFlow,
+                 HelpFlow):
     """The kiosk's state machine over a library system, a journal and devices."""
 
     def __init__(
@@ -115,7 +117,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._own_store = store is None
         #: standing alarms (kind -> detail), published by the fleet reporter (kiosk.flows.alarms)
         self.alarms: dict[str, str] = {}
-        self._alarm_checked = monotonic()
+        self._store_check = StoreRecheck(self._store_path().parent, monotonic)
         if store is None:
             # The one patron store of this machine: beside the journal, in state_dir
             # (a door on the same state_dir shares it).
@@ -305,6 +307,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             raise BadTransition(f"{current.value} -> {state.value}")
         if state is not current:
             self._entered_at = self._monotonic()
+            self.view.help = None  # the help explained the screen that was
             log.debug("state %s -> %s", current.value, state.value)
         self.view.state = state
         self.view.warning_seconds = None
@@ -385,6 +388,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         ):
             if self.hub.configured(role) and not self._role_ok(role):
                 out.append(K(key))
+        if self.hub.configured("speech") and not self._role_ok("speech"):
+            out.append(Text(key="speech.device_down", domain="speech"))  # kiosk.flows.speech's own domain
         if not self._library_up:
             out.append(K(f"kiosk.offline.notice.{self.settings.offline.value}"))
         elif self.session is not None and self.session.offline:
@@ -461,6 +466,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                         self._goto_idle()
                         self._publish()
             return
+        if s not in TIMED_STATES:
+            self._help_idle(now)
         if s is S.IDLE and (self.view.large_text or self.view.high_contrast):
             # switched on at rest and left: the next patron gets the kiosk's own display
             if now - self._last_activity >= self.settings.idle_timeout_seconds:

@@ -82,6 +82,7 @@ class DeviceHub:
         self._first_try: dict[str, asyncio.Event] = {}
         self._open_timeout = 10.0
         self._listeners: dict[str, list[Callable[[Event], None]]] = {}
+        self._unheard: dict[str, list[Event]] = {}  # listened-role events that came before a listener
 
     @classmethod
     def from_config(cls, devices_config: Any) -> DeviceHub:
@@ -93,9 +94,15 @@ class DeviceHub:
         if role not in LISTENED_ROLES:
             raise ValueError(f"role {role!r} is not listened to; valid: {', '.join(sorted(LISTENED_ROLES))}")
         self._listeners.setdefault(role, []).append(listener)
+        for event in self._unheard.pop(role, []):  # e.g. headphones already in at start, before the UI listened
+            self._deliver(role, event)
 
     def _deliver(self, role: str, event: Event) -> None:
         if role in LISTENED_ROLES:
+            if not self._listeners.get(role):
+                self._unheard.setdefault(role, []).append(event)
+                del self._unheard[role][:-16]
+                return
             for listener in list(self._listeners.get(role, ())):
                 try:
                     listener(event)

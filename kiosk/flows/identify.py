@@ -114,10 +114,16 @@ class IdentifyFlow:
             return None
         text = policy_text(ask.error.message)  # type: ignore[union-attr]
         if ask.tries_left == 1:
-            return K("kiosk.pin.wrong_last", reason=text)
-        if ask.tries_left is not None:
-            return K("kiosk.pin.wrong_tries", reason=text, tries=ask.tries_left)
-        return text
+            text = K("kiosk.pin.wrong_last", reason=text)
+        elif ask.tries_left is not None:
+            text = K("kiosk.pin.wrong_tries", reason=text, tries=ask.tries_left)
+        # From the first wrong PIN on: where to reset a forgotten one.
+        return K("kiosk.pin.with_hint", text=text, hint=self._pin_reset_hint())
+
+    def _pin_reset_hint(self) -> Text:
+        """"Forgot your PIN?": the library's portal (``[kiosk] pin_reset_url``), else the desk."""
+        url = self.settings.pin_reset_url
+        return K("kiosk.pin.reset_url", url=url) if url else K("kiosk.pin.reset_desk")
 
     async def _refused(self, refusal: Refuse, back: State) -> None:
         sess = self.session
@@ -153,15 +159,23 @@ class IdentifyFlow:
             return
         assert refusal.decision is not None
         log.info("refused: %s", ",".join(refusal.rules))
+        # Locked out after wrong PINs: the message says where to reset the PIN.
+        locked = "L1" in refusal.rules
         if at_pin:
             self._drop_patron()
             self._signal(False)
-            await self._message(K("kiosk.refused.title"), policy_text(refusal.decision.message), back=S.IDLE)
+            await self._message(K("kiosk.refused.title"), policy_text(refusal.decision.message), back=S.IDLE,
+                                extra=self._pin_reset_hint() if locked else None)
             return
         if back is S.IDLE and not (sess and sess.lines):
             self.session = None
         elif sess is not None:
             sess.card = None
+        if locked:
+            self._signal(False)
+            await self._message(K("kiosk.refused.title"), policy_text(refusal.decision.message), back=back,
+                                extra=self._pin_reset_hint())
+            return
         await self._refuse(refusal.decision, back=back)
 
     async def _on_key(self, key: str) -> None:

@@ -173,6 +173,7 @@ class View:
     renew_refused: bool = False  # the policy refuses renewals too (the menu shows Renew as secondary)
     summary: Summary | None = None
     pay: Any = None  # kiosk.flows.pay.PayView on the PAY / PAYING screens
+    help: Any = None  # kiosk.flows.help.HelpView while the help overlay is open
     version: int = 0
 
     def texts(self) -> list[Text]:

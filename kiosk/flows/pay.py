@@ -35,6 +35,7 @@ from kiosk.payments import LineKind, PayLine, PayReport, PaymentState, cents, fo
 from policy import Action, Decision, PatronSnapshot, SubscriptionStatus, decide
 
 from .model import K, State, Text, literal, policy_text
+from .outcomes import library_says
 from .port import LibrarySystemError, LibrarySystemUnavailable
 
 log = logging.getLogger("kiosk.flows")
@@ -130,10 +131,36 @@ def owed_from_registrations(registrations: Any) -> list[OwedLine]:
         else:
             kind = LineKind.CHARGE
         created = getattr(reg, "created", None)
-        label = K("kiosk.pay.line.fee") if kind is LineKind.MEMBERSHIP_FEE else (
-            literal(text[:60]) if text else K("kiosk.pay.line.charge", date=created.strftime("%d/%m/%Y") if created else ""))
-        out.append(OwedLine(PayLine(cents(amount), kind, adm_id, text[:60]), created, label))
+        out.append(OwedLine(PayLine(cents(amount), kind, adm_id, text[:60]), created,
+                            registration_label(kind, getattr(reg, "kind", None), text[:60], created)))
     return out
+
+
+#: The kiosk's own words for a Wise registration type (YZ field 9, docs: wise-sip2.md);
+#: 1, the membership fee, is :data:`LineKind.MEMBERSHIP_FEE`'s.
+REGISTRATION_TYPE_KEYS = {
+    2: "kiosk.pay.line.type.fine",
+    3: "kiosk.pay.line.type.sale",
+    4: "kiosk.pay.line.type.cash",
+    6: "kiosk.pay.line.type.theatre",
+}
+
+
+def registration_label(kind: LineKind, registration_type: int | None, text: str, created: date | None) -> Text:
+    """A registration's line in the patron's language (issue 13: one language on every screen).
+
+    The kiosk's words when it knows the type (membership fee, replacement
+    invoice, fine, sale, cash receipt, theatre), with the date; otherwise the
+    library's own description (Dutch, from Wise), marked as the library's.
+    """
+    if kind is LineKind.MEMBERSHIP_FEE:
+        return K("kiosk.pay.line.fee")
+    key = "kiosk.pay.line.type.invoice" if kind is LineKind.INVOICE else REGISTRATION_TYPE_KEYS.get(registration_type or 0)
+    if key is not None:
+        return K("kiosk.pay.line.dated", what=K(key), date=created.strftime("%d/%m/%Y")) if created else K(key)
+    if text:
+        return library_says(text)
+    return K("kiosk.pay.line.charge", date=created.strftime("%d/%m/%Y") if created else "")
 
 
 def after_payment(snapshot: PatronSnapshot, paid: list[OwedLine], owed: list[OwedLine]) -> PatronSnapshot:

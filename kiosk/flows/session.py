@@ -11,6 +11,7 @@ from typing import Any
 from kiosk.config import OfflineMode, ReceiptMode
 from policy import Decision, PatronSnapshot, SiteRules
 
+from .help import HelpSettings
 from .model import HoldLine, ItemLine, LoanLine
 
 
@@ -65,6 +66,10 @@ class FlowSettings:
     probe_seconds: float = 10.0
     #: branch code -> name, so a hold's pickup place reads "Demo Centrum", not "9901"
     branch_names: Mapping[str, str] = field(default_factory=dict)
+    #: where a forgotten PIN is reset (``[kiosk] pin_reset_url``); None: "ask at the desk"
+    pin_reset_url: str | None = None
+    #: the help overlay (``[help]``, ``[schedule]``)
+    help: HelpSettings = field(default_factory=HelpSettings)
 
     @classmethod
     def from_config(cls, config: Any) -> FlowSettings:
@@ -80,6 +85,8 @@ class FlowSettings:
             offline_recent_hours=float(k.offline_recent_hours),
             branch=k.branch,
             branch_names=dict(k.branch_names),
+            pin_reset_url=k.pin_reset_url,
+            help=HelpSettings.from_config(config),
         )
 
 

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from devices.base import SPEECH_MAX_CHARS
+
 from .model import TIMED_STATES, K, LineKind, LineStatus, State, Text, View, fmt_date, status_text, summary_texts
 
 log = logging.getLogger("kiosk.flows.speech")
@@ -87,6 +89,21 @@ def spoken(texts: Iterable[Text], lang: str) -> str:
         out.append(said)
         previous = text
     return "".join(out)
+
+
+def chunks(text: str, limit: int = SPEECH_MAX_CHARS) -> list[str]:
+    """*text* cut at sentence ends into pieces of at most *limit* characters
+    (what one ``say`` takes); a sentence longer than that is cut at a space."""
+    out: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = max(rest.rfind(". ", 0, limit), rest.rfind("? ", 0, limit), rest.rfind("! ", 0, limit))
+        cut = cut + 1 if cut > 0 else (rest.rfind(" ", 0, limit) if rest.rfind(" ", 0, limit) > 0 else limit)
+        out.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        out.append(rest)
+    return out
 
 
 # ------------------------------------------------------------------ what each screen says
@@ -239,6 +256,7 @@ def screen_parts(view: View) -> list[Part]:
     warning when they show."""
     parts: list[Part | None] = [_part("notices", *view.notices), *_screen(view)]
     parts.append(_part("busy", view.busy))
+    parts += _help(view)
     if view.warning_seconds is not None:
         # said once when it appears, not at every second of the countdown
         parts.append(_part("warning", K("kiosk.warning.title"), K("kiosk.warning.body", seconds=view.warning_seconds),
@@ -246,12 +264,35 @@ def screen_parts(view: View) -> list[Part]:
     return [p for p in parts if p is not None]
 
 
+def _help(view: View) -> list[Part | None]:
+    """The help overlay (kiosk.flows.help): what the screen is for, the unmanned-hours
+    details, the staff call's outcome when it changes, and the buttons."""
+    shown = view.help
+    if shown is None:
+        return []
+    status = None
+    if shown.call is not None:
+        key = f"kiosk.help.call_{shown.call.value}"
+        status = K(key + "_unmanned" if shown.call.value == "failed" and shown.unmanned else key)
+    return [
+        _part("help", K("kiosk.help.title"), shown.explain,
+              K("kiosk.help.unmanned") if shown.unmanned else K("kiosk.help.staffed"), *shown.emergency,
+              mark=shown.opened),
+        _part("help_call", status, mark=(shown.opened, shown.call)),
+        _part("help_choices", S("speech.choices"),
+              *([K("kiosk.help.call_staff")] if shown.can_call and status is None else []), K("kiosk.help.close"),
+              mark=(shown.opened, shown.can_call and status is None)),
+    ]
+
+
 def _screen_key(view: View) -> tuple[Any, ...]:
     """What makes a screen a new one (spoken whole): the state and language,
-    and for a message the message itself."""
+    for a message the message itself, and the help opened over it (closing
+    it says the screen again)."""
+    opened = view.help.opened if view.help is not None else None
     if view.state is State.MESSAGE:
-        return view.state, view.language, view.title, view.message
-    return view.state, view.language
+        return view.state, view.language, view.title, view.message, opened
+    return view.state, view.language, opened
 
 
 class Narrator:
@@ -446,7 +487,8 @@ class SpeechSwitch:
         async with self._order:
             if self.volume is not None and device.volume != self.volume:
                 device.volume = self.volume
-            await device.say(text, speech.language, interrupt=speech.interrupt)
+            for i, chunk in enumerate(chunks(text)):  # a long screen (My account, 200 loans) in several utterances
+                await device.say(chunk, speech.language, interrupt=speech.interrupt and i == 0)
 
     def _spawn(self, coro: Any) -> None:
         try:

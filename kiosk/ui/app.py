@@ -25,6 +25,7 @@ from kiosk.flows.model import K
 
 from .audio import CuePlayer
 from .display import DISPLAY
+from .help import HelpUi
 from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
 from .widgets import KLabel, sync_children
 
@@ -43,6 +44,7 @@ def load_kv() -> None:
         widgets.release_text_surfaces()
         Builder.load_file(str(KV_FILE))
         Builder.load_file(str(KV_FILE.with_name("pay.kv")))
+        Builder.load_file(str(KV_FILE.with_name("help.kv")))
         Builder.load_file(str(KV_FILE.with_name("speech.kv")))
         Builder.load_file(str(KV_FILE.with_name("display.kv")))  # after kiosk.kv: its rules refine KButton's
         _loaded = True
@@ -114,6 +116,7 @@ class KioskRoot(FloatLayout):
             sm.add_widget(screen)
         self._busy = BusyOverlay(kroot=self)
         self._warning = WarningOverlay(kroot=self)
+        self._help = HelpUi(self)
         self._view: View = flows.view if flows is not None else View()
         self._render_trigger = Clock.create_trigger(self._render, 0)
         self.renders = 0
@@ -173,6 +176,22 @@ class KioskRoot(FloatLayout):
     def more_time(self) -> None:
         if self.flows is not None:
             self.flows.more_time()
+
+    def toggle_help(self) -> None:
+        """The help button (and the help's close button)."""
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.open_help()  # a second press closes it
+
+    def close_help(self) -> None:
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.close_help()
+
+    def call_staff(self) -> None:
+        self.cues.play("tap")
+        if self.flows is not None:
+            self.flows.call_staff()
 
     # ------------------------------------------------------------------ speech output
 
@@ -239,6 +258,7 @@ class KioskRoot(FloatLayout):
         if self.speech_bar is not None:
             self.speech_bar.update(tr)
         self._overlay(self._busy, view.busy is not None and self._busy_shown_for is not None, view, tr)
+        self._help.render(view, tr)
         self._overlay(self._warning, view.warning_seconds is not None, view, tr)
         focus = getattr(self, "focus", None)
         if focus is not None:
@@ -285,7 +305,7 @@ class KioskRoot(FloatLayout):
         walk(self.ids.topbar)
         walk(self.ids.notices)
         walk(self.ids.sm.current_screen)
-        for overlay in (self._busy, self._warning):
+        for overlay in (self._busy, self._help.overlay, self._warning):
             if overlay.parent is not None:
                 walk(overlay)
         return out
@@ -304,7 +324,7 @@ class KioskRoot(FloatLayout):
             for child in widget.children:
                 walk(child)
 
-        for overlay in (self._warning, self._busy):
+        for overlay in (self._warning, self._help.overlay, self._busy):
             if overlay.parent is not None:
                 walk(overlay)
                 if found:

@@ -28,13 +28,14 @@ layout, OSDP or sim)         press; 0 next; * back
 ===========================  ================================  =============================
 
 "Back" is the way out: an overlay's Close (the idle warning's More time),
-else the screen's first usable of Cancel, Back, Menu, No (receipt), OK, Done.  The ring shows once a key was used and hides at the
-next touch (a touch patron sees no ring); the focus itself is kept all the
-time, and :class:`KioskRoot` dispatches ``on_focus_text(text)`` with the
+else the screen's first usable of Cancel, Back, Menu, No (receipt), OK,
+Done.  The ring shows once a key was used and hides at the next touch (a
+touch patron sees no ring) and back at rest; the focus itself is kept all
+the time, and :class:`KioskRoot` dispatches ``on_focus_text(text)`` with the
 focused button's visible text whenever a key moves the focus (speech output
 speaks it; a focus the kiosk placed itself on a new screen is not announced,
-so the screen's own speech is not cut off).  Nothing here logs: key values and button texts
-(titles of a patron's loans) never reach a log.
+so the screen's own speech is not cut off).  Nothing here logs: key values
+and button texts (titles of a patron's loans) never reach a log.
 
 The ring is two bands of :data:`~kiosk.ui.theme.FOCUS_BAND_DP` each around
 the button, the inner one in the ring colour that contrasts most with the
@@ -197,8 +198,8 @@ class FocusManager:
         if command is None:
             return False
         self._text_taken = True
-        self._active()
-        self.command(command)
+        self.command(command)  # on what is shown now (the idle warning too) ...
+        self._active()  # ... then: the patron is here (that lifts the warning)
         return True
 
     _text_taken = False
@@ -219,8 +220,8 @@ class FocusManager:
                     self._active()
                     self.root.press(action, char if action == "pin_digit" else None)
             elif char in PAD_KEYS:
-                self._active()
                 self.command(PAD_KEYS[char])
+                self._active()
 
     def pad_key(self, key: str) -> None:
         """A PIN pad key pressed outside the PIN screen (from the flows)."""
@@ -242,6 +243,10 @@ class FocusManager:
 
     def command(self, name: str) -> None:
         """``next``, ``previous``, ``up``/``down``/``left``/``right``, ``select`` or ``back``."""
+        pending = getattr(self.root, "_render_trigger", None)
+        if pending is not None and pending.is_triggered:  # a key faster than the frame: act on the new view
+            pending.cancel()
+            self.root.render_now()
         self.show_ring(True)
         self.refresh()
         items = self.focusables()
@@ -266,7 +271,12 @@ class FocusManager:
             self.set_focus(self._initial(items) or items[0], announce=True)
             return
         if name in _DIRECTIONS:
-            target = self._nearest(current, items, _DIRECTIONS[name])
+            # Within the screen (or overlay) first: the top bar only when nothing there lies
+            # that way (however its buttons happen to line up with the screen's).
+            bar = _real(self.root.ids.topbar)
+            content = [w for w in items if w.parent is not bar and not _inside(w, bar)]
+            target = (self._nearest(current, content, _DIRECTIONS[name]) if current in content else None) \
+                or self._nearest(current, items, _DIRECTIONS[name])
             if target is None:  # nothing that way: go on in reading order
                 name = "next" if name in ("down", "right") else "previous"
             else:
@@ -378,7 +388,7 @@ class FocusManager:
         overlays = tuple(type(o).__name__ for o in self._overlays())
         previous, self._context = self._context, (screen, overlays)
         if previous == self._context:
-            if not self._moved:  # untouched: the focus follows the first primary action (it may be enabled late)
+            if not self._moved:  # untouched: it follows the first primary action (enabled late?)
                 target = self._initial(items)
                 if target is not self.focused:
                     self.set_focus(target)
@@ -390,6 +400,8 @@ class FocusManager:
             return
         same_screen = previous is not None and previous[0] == screen
         self._moved = False
+        if screen == "idle" and not same_screen:
+            self.show_ring(False)  # the session is over: the next patron may well touch
         target = None
         if same_screen and not previous[1] and overlays:  # an overlay came over this screen
             self._under = self._last_key

@@ -5,7 +5,8 @@
 Drives the real flows against the embedded library system (demo data, its
 "today") with sim:// devices, and saves ``<nn>-<screen>-<lang>.png`` at
 1280x800; ``3x-large-*`` (200 % text) and ``4x-contrast-*`` (high contrast)
-are a few key screens with the display switches on.
+are a few key screens with the display switches on, ``5x-keys-*`` the focus
+ring of keypad operation.
 """
 
 from __future__ import annotations
@@ -183,6 +184,8 @@ async def _main(outdir: Path, languages: list[str], only: set[str] | None) -> li
                 await settle()
                 await _pay_shots(flows, Path(tmp) / f"payments-{lang}.sqlite", shot, press, login, settle)
                 await _display_shots(flows, shot, press, settle)
+                await _keys_shots(flows, shot, settle)
+                await _help_shots(flows, shot, press, settle)
 
             try:
                 await run_ui(flows, title=title, sounds=False, scenario=scenario)
@@ -281,6 +284,80 @@ async def _display_shots(flows, shot, press, settle) -> None:
         await press(Ui.ACCOUNT)
         await shot(n + 4, f"{mode}-account", expect=State.ACCOUNT)
         await back_to_rest()
+
+
+async def _keys_shots(flows, shot, settle) -> None:
+    """The focus ring (issue 16): the menu and the renew screen operated
+    with the PIN pad's keys alone (kiosk/ui/focus.py), from rest."""
+    from devices import sim
+    from kiosk.flows import State
+
+    async def keys(pressed: str) -> None:
+        for key in pressed:
+            sim.press_keys(key)
+            await settle()
+
+    sim.tap_card(OK_CARD)
+    await settle()
+    await keys("1234#")  # the PIN, then: 8 down (Renew)
+    await keys("8")
+    await shot(50, "keys-menu", expect=State.MENU)
+    await keys("#2")  # press Renew, then up onto the loans
+    await shot(51, "keys-renew", expect=State.RENEW)
+    await keys("*")  # back: the menu
+
+
+
+class _StaffTold:
+    """A staff call that always goes out (the screenshots' stand-in for the console link)."""
+
+    async def call(self, info) -> bool:  # noqa: ANN001
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+async def _help_shots(flows, shot, press, settle) -> None:
+    """The help (issue 16): over the menu with a staff call sent; in unmanned
+    hours with the emergency and contact details; the PIN screen's reset hint."""
+    from dataclasses import replace
+
+    from devices import sim
+    from kiosk.flows import State, Ui
+    from kiosk.flows.help import HelpSettings
+    from policy import Schedule
+
+    flows.staff_caller = _StaffTold()
+    flows.open_help()
+    await shot(60, "help-menu", expect=State.MENU)
+    flows.call_staff()
+    await settle()
+    await shot(61, "help-sent", expect=State.MENU)
+    flows.close_help()
+    day = DEMO_NOW.strftime("%A").lower()
+    unmanned = Schedule.model_validate({"branches": {"default": {day: [{"kind": "unmanned", "from": "08:00", "until": "22:00"}]}}})
+    flows.settings = replace(flows.settings, pin_reset_url="bibliotheek.example/pincode", help=HelpSettings(
+        phone="09 123 45 67", schedule=unmanned,
+        contact={"nl": "Balie open ma-vr 10-17 u. Mail: bibliotheek@example.be",
+                 "fr": "Accueil ouvert lu-ve 10-17 h. Courriel : bibliotheek@example.be",
+                 "en": "Desk open Mon-Fri 10-17. Mail: bibliotheek@example.be"}))
+    flows.open_help()
+    await shot(62, "help-unmanned", expect=State.MENU)
+    flows.close_help()
+    await press(Ui.FINISH)
+    if flows.state is State.RECEIPT:
+        await press(Ui.RECEIPT_NO)
+    if flows.state is State.SUMMARY:
+        await press(Ui.OK)
+    sim.tap_card(OK_CARD)
+    await settle()
+    for digit in "9999":
+        flows.press(Ui.PIN_DIGIT, digit)
+    await press(Ui.PIN_ENTER)
+    await shot(63, "pin-wrong-hint", expect=State.PIN)
+    await press(Ui.CANCEL)
+    flows.staff_caller = None
 
 
 def main(argv: list[str] | None = None) -> int:

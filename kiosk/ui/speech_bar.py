@@ -18,17 +18,24 @@ class SpeechBar(BoxLayout):
     switch = ObjectProperty(None, allownone=True)
     on = BooleanProperty(False)
 
+    def on_kv_post(self, base_widget: Any) -> None:
+        # strong references: ids are weak, and the volume buttons leave the bar while speech is off
+        self._volume_buttons = (self.ids.speech_softer.__self__, self.ids.speech_louder.__self__)
+
     def update(self, tr: Any) -> None:
         """Texts in the language shown now, and the on / off look."""
         switch: SpeechSwitch | None = self.switch
         self.on = bool(switch and switch.on)
         ids = self.ids
         ids.speech_toggle.text = tr(S("speech.button"))
-        ids.speech_softer.text = tr(S("speech.softer"))
-        ids.speech_louder.text = tr(S("speech.louder"))
-        for button in (ids.speech_softer, ids.speech_louder):
-            button.disabled = not self.on
-            button.opacity = 1 if self.on else 0
+        softer, louder = self._volume_buttons
+        softer.text = tr(S("speech.softer"))
+        louder.text = tr(S("speech.louder"))
+        for button in (softer, louder):
+            if self.on and button.parent is None:
+                self.add_widget(button)
+            elif not self.on and button.parent is not None:
+                self.remove_widget(button)
 
     def toggle(self) -> None:
         if self.switch is not None:

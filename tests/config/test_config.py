@@ -227,3 +227,33 @@ def test_branch_names_reach_the_flows(tmp_path):
     assert FlowSettings.from_config(config).branch_names == {"9901": "Centrum"}
     found = problems(tmp_path, MINIMAL + '\n[kiosk.branch_names]\n"9901" = ""\n')
     assert found[0][0].startswith("kiosk.branch_names")
+
+
+def test_help_section_is_strict_and_reaches_the_flows(tmp_path):
+    """``[help]`` (#16): the call to staff needs its way out, the contact text all three languages."""
+    from kiosk.config import CallStaff
+    from kiosk.flows import FlowSettings
+
+    text = MINIMAL + (
+        '\n[kiosk]\npin_reset_url = "bib.example.be/pin"\n'
+        '[help]\ncall_staff = "webhook"\nwebhooks = ["http://127.0.0.1:9/help"]\nphone = "09 123 45 67"\n'
+        '[help.contact]\nnl = "Balie"\nfr = "Accueil"\nen = "Desk"\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.help.call_staff is CallStaff.WEBHOOK and config.help.emergency_phone == "112"
+    settings = FlowSettings.from_config(config)
+    assert settings.pin_reset_url == "bib.example.be/pin"
+    assert settings.help.phone == "09 123 45 67" and dict(settings.help.contact) == {"nl": "Balie", "fr": "Accueil", "en": "Desk"}
+    assert load_config(write(tmp_path, MINIMAL)).help.call_staff is CallStaff.NONE
+
+    assert problems(tmp_path, MINIMAL + '\n[help]\ncall_staf = "none"\n') == [("help.call_staf", "unknown key (misspelt?)")]
+    found = problems(tmp_path, MINIMAL + '\n[help]\ncall_staff = "webhook"\n')
+    assert found[0][0] == "help" and "webhooks" in found[0][1]
+    found = problems(tmp_path, MINIMAL + '\n[help]\ncall_staff = "console"\n')
+    assert "[fleet]" in found[0][1]
+    found = problems(tmp_path, MINIMAL + '\n[help.contact]\nnl = "Balie"\n')
+    assert {p for p, _ in found} == {"help.contact.fr", "help.contact.en"}
+    found = problems(tmp_path, MINIMAL + '\n[help]\ncall_staff = "webhook"\nwebhooks = ["ftp://x"]\n')
+    assert "http" in found[0][1]
+    found = problems(tmp_path, MINIMAL + '\n[kiosk]\npin_reset_url = "with space"\n')
+    assert found[0][0] == "kiosk.pin_reset_url"

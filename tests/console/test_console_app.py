@@ -197,6 +197,58 @@ def test_alarms_from_events_and_acknowledge(env):
     assert store.alarms("b1") == []  # cleared and acknowledged: off the list
 
 
+def test_every_alarm_kind_a_device_reports_opens_and_closes(env):
+    """The console opened alarms for held_open and forced_open only: a door's
+    patron_store_unwritable, state_unwritable, audit_corrupt (and any kind a newer device
+    sends) never showed.  Known kinds in the staff's language with the device's reason,
+    unknown ones as they came; "cleared" closes them."""
+    client, store, _ = env
+
+    def ev(i, result, detail, type_="alarm"):
+        return {"id": f"k{i}", "site": "b1", "device": "door", "type": type_, "result": result, "detail": detail,
+                "at": f"2026-12-01T10:0{i}:00+00:00"}
+
+    store.add_events([ev(0, "patron_store_unwritable", "raised"),
+                      ev(1, "patron_store_unwritable", "patron store: database or disk is full", "state"),
+                      ev(2, "fan_failure", "raised"), ev(3, "audit_corrupt", "raised")])
+    assert {a["kind"] for a in store.alarms("b1") if a["cleared"] is None} == {"patron_store_unwritable", "fan_failure", "audit_corrupt"}
+    login(client, "otto")  # Dutch
+    page = client.get("/site/b1?part=alarms").text
+    assert "PIN-handelingen buiten dienst" in page and "door: <span class=\"alarm-detail\">patron store: database or disk is full" in page
+    assert "Alarm: fan_failure" in page and "Auditlog was beschadigd" in page and "alarm.fan_failure" not in page
+    client.post("/language", data={"csrf": csrf_of(client.get("/").text), "lang": "fr", "back": "/"})
+    assert "Actions avec code PIN hors service" in client.get("/site/b1?part=alarms").text
+    assert "Alarme : fan_failure" in client.get("/").text
+    store.add_events([ev(4, "patron_store_unwritable", "cleared"), ev(5, "fan_failure", "cleared")])
+    assert {a["kind"] for a in store.alarms("b1") if a["cleared"] is None} == {"audit_corrupt"}
+    # The retained state is the device's standing alarms now: opens what an event missed, closes what is gone.
+    store.state("b1", "kiosk", {"kind": "kiosk", "alarms": ["patron_store_unwritable"],
+                                "alarm_detail": {"patron_store_unwritable": "state dir not writable"}})
+    (kiosk,) = [a for a in store.alarms("b1") if a["device"] == "kiosk" and a["cleared"] is None]
+    assert kiosk["kind"] == "patron_store_unwritable" and kiosk["detail"] == "state dir not writable"
+    store.status("b1", "kiosk", False)
+    store.state("b1", "kiosk", {"kind": "kiosk", "alarms": []})
+    assert {a["kind"] for a in store.alarms("b1") if a["device"] == "kiosk" and a["cleared"] is None} == {"offline"}
+
+
+def test_a_store_made_before_alarm_details_gets_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE alarms (id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, device TEXT NOT NULL,"
+               " kind TEXT NOT NULL, raised DOUBLE PRECISION NOT NULL, cleared DOUBLE PRECISION, acked_by TEXT,"
+               " acked DOUBLE PRECISION, event_id TEXT)")
+    db.execute("INSERT INTO alarms (site, device, kind, raised) VALUES ('b1', 'door', 'held_open', 1)")
+    db.commit()
+    db.close()
+    store = ConsoleStore(path)
+    try:
+        assert store.alarms("b1")[0]["kind"] == "held_open" and store.alarms("b1")[0]["detail"] is None
+    finally:
+        store.close()
+
+
 def test_languages(env):
     client, _, _ = env
     login(client, "otto")  # Dutch

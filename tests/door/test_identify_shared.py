@@ -252,6 +252,51 @@ async def test_full_state_dir_refuses_pins_with_an_alarm_never_decides(tmp_path,
             f.unlink()
 
 
+async def test_the_door_clears_its_store_alarm_when_state_dir_has_room_again(tmp_path, small_fs, hook):  # noqa: F811
+    """#11 follow-up: ``patron_store_unwritable`` stood at the door until a restart.
+    Housekeeping looks again every RECHECK_SECONDS (the kiosk's code) and clears it:
+    an ``alarm`` ... ``cleared`` in the audit (the fleet's event), the webhook, the status."""
+    from kiosk.config import parse_config
+    from kiosk.door.audit import AuditEvent
+    STORE_ALARM = "patron_store_unwritable"  # noqa: N806
+    RECHECK_SECONDS = 30.0  # noqa: N806 - kiosk.identify.recheck (the kiosk's period)
+
+    lib, clock, mono = StaticLibrary({S_CARD: (S_PIN, patron())}), Clock(UNMANNED), Mono()
+    data = door_config(tmp_path, webhooks=[hook.url]).model_dump(mode="json", exclude={"source"})
+    data["state_dir"] = str(small_fs)
+    data["secrets"] = {"pseudonym_key": {"value": KEY}}
+    svc = DoorService(parse_config(data), library=lib, clock=clock, tick_seconds=0.05, scrypt=FAST, monotonic=mono,
+                      webhook_options={"backoff": 0.05})
+    events: list[tuple[str, dict]] = []
+
+    class Observer:
+        def door_event(self, at, event, fields):
+            events.append((event, dict(fields)))
+
+    svc.observers.append(Observer())
+    await svc.start()
+    try:
+        fill(small_fs)
+        out = await enter_any(svc, S_CARD, S_WRONG)  # the hold fails when the PIN would be asked, or after it
+        assert not out.granted and out.rules in (("E2",), ("E1",))
+        await asyncio.to_thread(hook.wait_for, lambda p: p.get("alarm") == STORE_ALARM and p.get("state") == "raised")
+        assert STORE_ALARM in svc.status()["alarms"]
+        for f in small_fs.glob("filler*"):
+            f.unlink()
+        await asyncio.sleep(0.3)  # housekeeping runs: not yet due, the alarm stands
+        assert STORE_ALARM in svc.status()["alarms"]
+        mono.t += RECHECK_SECONDS + 1
+        await asyncio.to_thread(hook.wait_for, lambda p: p.get("alarm") == STORE_ALARM and p.get("state") == "cleared")
+        assert STORE_ALARM not in svc.status()["alarms"]
+        assert (str(AuditEvent.ALARM), {"result": STORE_ALARM, "detail": "cleared"}) in events
+        assert (await enter(svc, S_CARD, S_PIN)).granted  # PINs are decided again
+        assert STORE_ALARM not in svc.status()["alarms"]
+    finally:
+        await svc.stop()
+        for f in small_fs.glob("filler*"):
+            f.unlink()
+
+
 async def test_full_state_dir_puts_kiosk_pin_actions_out_of_service(tmp_path, small_fs):  # noqa: F811
     from tests.kiosk.fakelib import FakeLibrary
 

@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from kiosk.notify import Notifier
 from kiosk.door.webhooks import WebhookSender
 
-
-class Hook:
-    """A local webhook receiver on 127.0.0.1, port chosen by the OS."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.received: list[dict] = []
-        self.fail_first = fail_first
-        self.gate = threading.Event()
-        self.gate.set()
-        self.calls = 0
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.calls += 1
-                hook.gate.wait(10)
-                if hook.calls <= hook.fail_first:
-                    self.send_response(503)
-                else:
-                    hook.received.append(json.loads(body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alarm"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from ..http_hook import Hook
 
 
 @pytest.fixture
@@ -132,3 +95,23 @@ def test_notify_outside_systemd_is_a_noop():
 def test_watchdog_for_another_pid_is_ignored():
     n = Notifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"})
     assert n.ping_interval() is None
+
+
+def test_on_result_says_whether_a_payload_went_out(hook):
+    """``send(..., on_result=)`` (the kiosk's staff call): True once one URL took it, False when all gave up."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{sock.getsockname()[1]}/x"
+    sock.close()
+    results: list[bool] = []
+    both = WebhookSender([dead, hook.url], attempts=2, backoff=0.02)
+    only_dead = WebhookSender([dead], attempts=2, backoff=0.02)
+    for s in (both, only_dead):
+        s.start()
+        s.send({"event": "help"}, on_result=results.append)
+        assert s.drain(5)
+        s.stop()
+    assert results == [True, False]
+    assert hook.received == [{"event": "help"}]
+    WebhookSender([]).send({"event": "help"}, on_result=results.append)  # no URL: not sent
+    assert results == [True, False, False]

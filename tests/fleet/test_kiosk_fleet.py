@@ -26,13 +26,13 @@ KEY = "kiosk-fleet-e2e-key-0123456789abcdef"
 CARD = "29548000001003"
 
 
-def kiosk_toml(tmp: Path, fleet) -> Path:
+def kiosk_toml(tmp: Path, fleet, state: Path | None = None) -> Path:
     secret = tmp / "fleet.secret"
     secret.write_text(fleet.passwords["b1-kiosk"])
     secret.chmod(0o600)
     path = tmp / "kiosk.toml"
     path.write_text("\n".join([
-        f'state_dir = "{tmp / "state"}"',
+        f'state_dir = "{state or tmp / "state"}"',
         "[library]", 'kind = "embedded"', 'data = "demo"',
         "[devices.patron_reader]", 'url = "sim://patron?name=kf-patron"',
         "[devices.printer]", 'url = "sim://printer?name=kf-printer"',

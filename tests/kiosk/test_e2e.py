@@ -115,7 +115,8 @@ async def test_wrong_pin_then_lockout(h):
     await h.pin("0000")
     # Wrong: says so, with the tries left before the lockout ("nog 4 pogingen").
     assert h.state is State.PIN
-    assert h.view.pin_error.render("nl") == translate("kiosk", "kiosk.pin.wrong_tries", "nl", reason=pol("P1", "nl"), tries=4)
+    assert h.view.pin_error.render("nl") == (translate("kiosk", "kiosk.pin.wrong_tries", "nl", reason=pol("P1", "nl"), tries=4)
+                                             + "\n" + translate("kiosk", "kiosk.pin.reset_desk", "nl"))
     assert "Nog 4 pogingen" in h.view.pin_error.render("nl")
     for _ in range(4):
         await h.pin("0000")

@@ -82,7 +82,8 @@ async def test_identify_with_pin_in_patrons_language(h):
     assert h.state is State.PIN
     # ... and how many tries are left before the lockout, in the patron's language.
     assert h.view.language == "fr"
-    assert h.view.pin_error.render("fr") == kio("kiosk.pin.wrong_tries", "fr", reason=pol("policy.P1", "fr"), tries=4)
+    assert h.view.pin_error.render("fr") == (kio("kiosk.pin.wrong_tries", "fr", reason=pol("policy.P1", "fr"), tries=4)
+                                             + "\n" + kio("kiosk.pin.reset_desk", "fr"))
     assert len(h.flows.store.failures("1001", None, NOW())) == 1
     await h.pin("1234")
     assert h.state is State.MENU and h.view.identified
@@ -113,6 +114,26 @@ async def test_lockout_after_five_wrong_pins(h):
     # Even the right PIN is refused while locked out.
     await h.tap("1001")
     assert h.state is State.MESSAGE and "L1" in h.view.message.key
+    # ... and both lockout messages say where to reset the PIN (no [kiosk] pin_reset_url: the desk).
+    assert h.view.message_extra.render("nl") == kio("kiosk.pin.reset_desk", "nl")
+
+
+async def test_lockout_names_the_pin_reset_portal(lib, tmp_path):
+    from kiosk.flows import FlowSettings
+
+    h = await make_harness(lib, tmp_path, now=NOW, settings=FlowSettings(pin_reset_url="bib.example.be/pin"))
+    try:
+        await h.tap("1001")
+        for _ in range(5):
+            await h.pin("0000")
+        assert h.state is State.MESSAGE
+        assert h.view.message_extra.render("en") == kio("kiosk.pin.reset_url", "en", url="bib.example.be/pin")
+        await h.press(Ui.OK)
+        await h.tap("1001")  # locked out, card tapped again (not at the PIN screen)
+        assert h.state is State.MESSAGE and "L1" in h.view.message.key
+        assert h.view.message_extra.render("nl") == kio("kiosk.pin.reset_url", "nl", url="bib.example.be/pin")
+    finally:
+        await close_harness(h)
 
 
 @pytest.mark.parametrize(

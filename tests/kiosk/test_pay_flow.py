@@ -108,6 +108,31 @@ async def test_r1_pays_only_what_lifts_the_block(h):
     assert sim.payments(name="kiosk-pay")[-1].amount_cents == 800 == sum(h.spy.sent)
 
 
+async def test_registrations_in_the_chosen_language_not_the_library_dutch(h, library):
+    """Issue 13, one language on every screen: the Wise registrations' descriptions
+    ("Boete") stood as unmarked Dutch under a French screen.  A known type is the
+    kiosk's own words; an unknown one is the library's text, marked as the library's."""
+    from kiosk.i18n import translate
+
+    h.flows.set_language("fr")
+    await login(h, R1_CARD)  # two registrations of type 2 ("Boete", a fine), 1 and 2 November
+    await h.press(Ui.BORROW)
+    assert h.state is State.PAY and h.view.language == "fr"
+    labels = [label.render("fr") for label, *_x in h.view.pay.lines]
+    assert labels == ["Amende du 01/11/2026", "Amende du 02/11/2026"]
+    assert "Boete" not in h.text()
+    assert [label.render("en") for label, *_x in h.view.pay.lines][0] == "Fine of 01/11/2026"
+
+    from types import SimpleNamespace as R
+
+    from kiosk.flows.pay import owed_from_registrations
+
+    odd = owed_from_registrations([R(adm_id="9", kind=5, description="Parkeerkaart", title="", amount=2.0, status="I",
+                                     created=None)])
+    assert odd[0].label.render("fr") == translate("kiosk", "kiosk.outcome.library_says", "fr", text="Parkeerkaart")
+    assert odd[0].line.description == "Parkeerkaart"  # what the payment journal and staff keep: the library's text
+
+
 @pytest.mark.parametrize(("outcome", "banner"), [
     ("decline", "kiosk.pay.result.declined"),
     ("cancel", "kiosk.pay.result.cancelled"),

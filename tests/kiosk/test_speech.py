@@ -258,10 +258,12 @@ async def test_hub_listen_is_only_for_listened_roles(tmp_path):
     hub = DeviceHub({"speech": ["sim://tts"]})
     with pytest.raises(ValueError, match="speech"):
         hub.listen("pinpad", lambda event: None)
+    hub._deliver("speech", HeadphonesChanged(True))  # headphones in at start, before the UI listens
     got = []
     hub.listen("speech", got.append)
-    hub._deliver("speech", HeadphonesChanged(True))
     assert got == [HeadphonesChanged(True)]
+    hub._deliver("speech", HeadphonesChanged(False))
+    assert got == [HeadphonesChanged(True), HeadphonesChanged(False)]
 
 
 async def test_without_a_speech_device_nothing_fails():
@@ -337,3 +339,83 @@ def test_a_configured_speech_device_reaches_the_kiosks_hub(tmp_path):
     cfg.write_text('[library]\nkind = "embedded"\ndata = "demo"\n\n[devices.speech]\nurl = "sim://tts"\n')
     hub = DeviceHub.from_config(load_config(cfg).devices)
     assert hub.configured("speech") and not hub.configured("printer")
+
+
+async def test_a_long_screen_is_said_in_pieces_the_device_takes(tts):
+    from devices.base import SPEECH_MAX_CHARS
+    from kiosk.flows.speech import chunks
+
+    view = View(state=State.ACCOUNT, language="nl", identified=True,
+                loans=[LoanLine(f"L{i}", f"Een heel lange titel van boek nummer {i}, deel {i}", "2026-12-14")
+                       for i in range(200)])
+    whole = spoken([t for p in screen_parts(view) for t in p.texts], "nl")
+    assert len(whole) > 2 * SPEECH_MAX_CHARS
+    switch = SpeechSwitch(lambda: [tts])
+    switch.view_changed(view)
+    switch.set_on(True)
+    await switch.settle()
+    said = sim.spoken(name="speech-test")[1:]
+    assert len(said) >= 3 and all(len(u.text) <= SPEECH_MAX_CHARS for u in said)
+    assert " ".join(u.text for u in said) == whole
+    assert all(u.text.endswith((".", ":")) for u in said[:-1])  # cut at the end of a sentence
+    assert chunks("a" * 9000, 4000) == ["a" * 4000, "a" * 4000, "a" * 1000]  # no sentence end: cut anyway
+
+
+async def test_a_speech_device_out_of_order_is_a_notice(tmp_path):
+    roles = {**SIM_ROLES, "speech": ["sim://tts?name=down-tts"]}
+    h = await make_harness(FakeLibrary(), tmp_path, roles=roles, now=fixed_now())
+    try:
+        down = translate("speech", "speech.device_down", "nl")
+        assert down not in h.text()
+        sim.unplug(name="down-tts")
+        await h.settle()
+        assert down in h.text()
+        sim.replug(name="down-tts")
+        await h.settle()
+        assert down not in h.text()
+    finally:
+        await close_harness(h)
+
+
+async def test_headphones_in_before_the_kiosk_listens_still_turn_speech_on(tmp_path):
+    """The hub opens its devices before the UI is built: a jack that reports
+    headphones at open is not lost (the old hub dropped it)."""
+    roles = {**SIM_ROLES, "speech": ["sim://tts?name=early-tts"]}
+    h = await make_harness(FakeLibrary(), tmp_path, roles=roles, now=fixed_now())
+    try:
+        sim.plug_headphones(name="early-tts")
+        await h.settle()
+        switch = SpeechSwitch.for_flows(h.flows)
+        await switch.settle()
+        assert switch.on and switch.headphones
+        assert sim.spoken(name="early-tts")[-1].text.startswith(translate("kiosk", "kiosk.idle.title", "nl"))
+    finally:
+        await close_harness(h)
+
+
+def test_the_help_is_spoken_and_closing_it_says_the_screen_again():
+    """The help overlay (#16 item 4) is spoken in the patron's language when it opens (cutting off
+    the screen), the staff call's outcome when it changes, and the screen whole again once closed."""
+    from kiosk.flows.help import CallStatus, HelpView, LocalText, help_text
+
+    narrator = Narrator()
+    v = View(state=State.MENU, language="fr", identified=True)
+    narrator.update(v)
+    v.help = HelpView(screen=State.MENU, explain=help_text(State.MENU), can_call=True, unmanned=True,
+                      emergency=[K("kiosk.help.emergency", phone="112"), LocalText((("nl", "Balie"), ("fr", "Accueil")))],
+                      opened=1)
+    said = narrator.update(v)
+    assert said is not None and said.interrupt
+    text = said.render()
+    for key, params in (("kiosk.help.title", {}), ("kiosk.help.screen.menu", {}), ("kiosk.help.unmanned", {}),
+                        ("kiosk.help.emergency", {"phone": "112"}), ("kiosk.help.call_staff", {}), ("kiosk.help.close", {})):
+        assert " ".join(translate("kiosk", key, "fr", **params).split()) in text, key
+    assert "Accueil" in text and "Balie" not in text
+    assert translate("kiosk", "kiosk.help.screen.menu", "nl") not in text
+    v.help.call = CallStatus.SENT
+    said = narrator.update(v)
+    assert not said.interrupt and translate("kiosk", "kiosk.help.call_sent", "fr") in said.render()
+    assert translate("kiosk", "kiosk.help.screen.menu", "fr") not in said.render()  # only what changed
+    v.help = None
+    said = narrator.update(v)
+    assert said.interrupt and translate("kiosk", "kiosk.menu.title", "fr") in said.render()

@@ -110,6 +110,13 @@ def long_view(state: State, lang: str, *, large_text: bool, high_contrast: bool)
         )
     elif state is State.RECEIPT:
         v.warning_seconds = 19  # the idle warning over a screen
+    elif state is State.OUT_OF_ORDER:
+        from kiosk.flows.help import CallStatus, HelpView
+
+        # the help overlay over a screen, in unmanned hours, its call failed: all its texts
+        v.help = HelpView(screen=state, explain=K("kiosk.help.screen.out_of_order"), can_call=True,
+                          call=CallStatus.FAILED, unmanned=True,
+                          emergency=[K("kiosk.help.emergency", phone="112"), K("kiosk.help.phone", phone="+32 3 123 45 67")])
     return v
 
 
@@ -145,22 +152,33 @@ def _laid_out_chars(label) -> int:
     return sum(len("".join(w.text for w in line.words).replace(" ", "").replace("\n", "")) for line in lines)
 
 
+def _overlays(root) -> list:
+    """The overlays shown now (busy, idle warning, help)."""
+    help_ui = getattr(root, "_help", None)
+    candidates = [root._busy, root._warning, getattr(help_ui, "overlay", None)]
+    return [o for o in candidates if o is not None and o.parent is not None]
+
+
 def shown_widgets(root) -> list:
     """(widget, enclosing ScrollView or None) for what the patron sees now."""
     out: list = []
     for part in (root.ids.topbar, root.ids.notices, root.ids.sm.current_screen):
         _walk_visible(part, (), out)
-    for overlay in (root._busy, root._warning):
-        if overlay.parent is not None:
-            _walk_visible(overlay, (), out)
+    for overlay in _overlays(root):
+        _walk_visible(overlay, (), out)
     return out
 
 
 def layout_problems(root, window_size: tuple[int, int]) -> list[str]:
-    """Texts that don't fit their box (or lost lines), and boxes outside the
-    window or their layout (outside a ScrollView's content)."""
+    """Texts that don't fit their box (or lost lines), boxes outside the
+    window (unless scrolled) or outside their layout, and buttons smaller
+    than the 48 dp touch target."""
+    from kivy.metrics import dp
     from kivy.uix.label import Label
     from kivy.uix.layout import Layout
+
+    from kiosk.ui.theme import MIN_TOUCH_DP
+    from kiosk.ui.widgets import KButton
 
     win = (0, 0, *window_size)
     problems = []
@@ -173,6 +191,8 @@ def layout_problems(root, window_size: tuple[int, int]) -> list[str]:
         if isinstance(parent, Layout) and not _inside(box, window_box(parent)):
             problems.append(f"{name} outside its {type(parent).__name__}: "
                             f"{tuple(round(v) for v in box)} not in {tuple(round(v) for v in window_box(parent))}")
+        if isinstance(widget, KButton) and min(widget.size) < dp(MIN_TOUCH_DP) - 0.5:
+            problems.append(f"{name} a touch target under {MIN_TOUCH_DP} dp: {tuple(round(v) for v in widget.size)}")
         if isinstance(widget, Label) and widget.text.strip():
             tw, th = widget.texture_size
             if tw > widget.width + 1 or th > widget.height + 1:
@@ -209,7 +229,8 @@ def contrast_problems(root, frame, minimum: float) -> list[str]:
 
     from kiosk.ui.theme import contrast_rgb
 
-    overlay = root._warning if root._warning.parent is not None else None
+    shown = _overlays(root)
+    overlay = min(shown, key=root.children.index) if shown else None  # the one on top
     problems = []
     win = (0, 0, frame[1], frame[2])
     for widget, scrolls in shown_widgets(root):

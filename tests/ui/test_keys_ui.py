@@ -347,8 +347,10 @@ class PinPadWalkTest(KeysCase):
                 await self.pad("#")
             assert self.flows.state is State.SUMMARY
             assert kio("kiosk.summary.returned", count=1) in self.screen_text()
+            assert self.root.focus.ring_shown
             await self.pad("#")
             assert self.flows.state is State.IDLE
+            assert not self.root.focus.ring_shown  # at rest again: no ring for the next patron
             assert self.touches == 0
 
         self.run_scenario(scenario)

@@ -117,3 +117,23 @@ class PayUiTest(KioskCase):
             assert self.flows.state is State.BORROW, self.screen_text()
 
         self.run_scenario(scenario)
+
+    def test_registrations_in_the_screen_language(self):
+        """Issue 13: the Wise registrations ("Boete") stood as unmarked Dutch on a French
+        pay screen.  Rendered: the kiosk's own words for the type, in French, then English."""
+
+        async def scenario():
+            await self.frames()
+            await self.touch("Français")
+            await self.login("29999000000020", lang="fr")  # Demo Klant R1: two fines (type 2) above the maximum
+            await self.touch(kio("kiosk.button.borrow", "fr"))
+            assert self.flows.state is State.PAY, self.screen_text()
+            text = self.screen_text()
+            assert kio("kiosk.pay.title", "fr") in text
+            assert "Amende du 01/11/2026" in text and "Amende du 02/11/2026" in text, text
+            assert "Boete" not in text
+            await self.touch("English")
+            text = self.screen_text()
+            assert "Fine of 01/11/2026" in text and "Boete" not in text and "Amende" not in text
+
+        self.run_scenario(scenario)

@@ -106,3 +106,43 @@ class NoSpeechDeviceTest(KioskCase):
             self.root.dispatch("on_focus_text", "Lenen")  # nothing to say it with: no error
 
         self.run_scenario(scenario)
+
+
+class SpeechLayoutTest(KioskCase):
+    """The speech buttons at 200 % text and in high contrast: every screen in
+    every language still fits (the checks of test_display.py), with speech on."""
+
+    def roles_extra(self) -> dict:
+        return {"speech": ["sim://tts?name=layout-tts"]}
+
+    def tearDown(self, *args) -> None:
+        from kiosk.ui.display import DISPLAY
+
+        DISPLAY.apply(large_text=False, high_contrast=False)
+        super().tearDown(*args)
+
+    def test_every_screen_fits_with_the_speech_buttons(self):
+        from kiosk.i18n import LANGUAGES
+        from kiosk.ui import theme
+
+        from .display_check import contrast_problems, layout_problems, long_view
+
+        async def scenario():
+            self.root.speech.set_on(True)
+            await self.frames()
+            problems = []
+            for large, contrast in ((True, False), (True, True)):
+                minimum = theme.MIN_CONTRAST_HIGH if contrast else theme.MIN_CONTRAST
+                for lang in LANGUAGES:
+                    for state in State:
+                        self.root.render_now(long_view(state, lang, large_text=large, high_contrast=contrast))
+                        self.advance_frames(4)
+                        assert self.root.speech_bar.on and len(self.root.speech_bar.children) == 3
+                        texture = self.root.export_as_image().texture
+                        frame = texture.pixels, texture.width, texture.height
+                        where = f"large={large} contrast={contrast} {lang} {state.value}"
+                        problems += [f"{where}: {p}" for p in layout_problems(self.root, frame[1:])]
+                        problems += [f"{where}: {p}" for p in contrast_problems(self.root, frame, minimum)]
+            assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} problems)"
+
+        self.run_scenario(scenario)
