@@ -51,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from kiosk.heap import map_blocks_from
 from kiosk.statefile import StateFileError, open_sqlite
 
 __all__ = [
@@ -145,15 +146,10 @@ def _mmap_large_buffers() -> None:
     glibc raises its mmap threshold to the size of the first large block
     freed, so from the second scrypt on the buffer comes from the heap and
     stays resident (+16 MB for the door's whole life).  A fixed threshold
-    (which turns the dynamic one off) gives it back at every free.  A no-op
-    off glibc.
+    (which turns the dynamic one off) gives it back at every free
+    (kiosk.heap; a lower one set by the kiosk UI stays).
     """
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
-    except (OSError, AttributeError):
-        pass
+    map_blocks_from(1 << 20)
 
 
 def _ts(at: datetime) -> float:

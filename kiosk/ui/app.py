@@ -9,7 +9,6 @@ however many updates came in).  Touches go back to the flows as
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 from pathlib import Path
@@ -20,6 +19,7 @@ from kivy.lang import Builder
 from kivy.properties import NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 
+from kiosk import heap
 from kiosk.flows import Cue, KioskFlows, State, Text, Ui, View
 from kiosk.flows.model import K
 
@@ -57,13 +57,12 @@ BUSY_DELAY = 0.4
 #: Memory is handed back this long (s) after the kiosk came to rest, and not
 #: while a patron is at it.
 RELEASE_AFTER = 1.0
-
-
-def _malloc_trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+#: Screens built at start and kept: every patron passes them, and the
+#: first card -> PIN -> menu must not wait for a build.  The others are
+#: built when first shown and dropped again when the kiosk comes to rest
+#: (their widgets, label textures and vertex buffers are memory the
+#: software renderer holds for as long as they exist).
+KEPT_SCREENS = frozenset({State.IDLE, State.PIN, State.MENU})
 
 
 def release_memory(*, background: bool = False) -> None:
@@ -79,9 +78,9 @@ def release_memory(*, background: bool = False) -> None:
     if background:
         import threading
 
-        threading.Thread(target=_malloc_trim, name="malloc-trim", daemon=True).start()
+        threading.Thread(target=heap.trim, name="malloc-trim", daemon=True).start()
     else:
-        _malloc_trim()
+        heap.trim()
 
 
 class KioskRoot(FloatLayout):
@@ -110,10 +109,11 @@ class KioskRoot(FloatLayout):
         from kivy.uix.screenmanager import NoTransition
 
         sm.transition = NoTransition()
-        for state, klass in SCREENS.items():
-            screen = klass(name=state.value, kroot=self)
-            self._screens[state] = screen
-            sm.add_widget(screen)
+        # The kept screens now (the first card -> PIN -> menu must not wait
+        # for a build; built here they are frozen out of the collector's
+        # passes below); the others when first shown (screen()).
+        for state in [s for s in SCREENS if s in KEPT_SCREENS]:  # idle first: the manager shows the first added
+            self.screen(state)
         self._busy = BusyOverlay(kroot=self)
         self._warning = WarningOverlay(kroot=self)
         self._help = HelpUi(self)
@@ -138,7 +138,34 @@ class KioskRoot(FloatLayout):
         # What exists now lives as long as the kiosk: keep it out of the
         # collector's full passes (each would walk it again, ~100 ms here).
         gc.collect()
-        gc.freeze()
+        gc.freeze()  # before any screen that may be dropped exists: a frozen one would never be collected
+
+    # ------------------------------------------------------------------ screens, built lazily
+
+    def screen(self, state: State) -> KScreen:
+        """The screen for *state*, built (and added to the screen manager) on first use."""
+        screen = self._screens.get(state)
+        if screen is None:
+            screen = SCREENS[state](name=state.value, kroot=self)
+            self._screens[state] = screen
+            self.ids.sm.add_widget(screen)
+        return screen
+
+    def built_screens(self) -> set[State]:
+        """The states whose screens exist now (for tests and the memory bench)."""
+        return set(self._screens)
+
+    def drop_screens(self) -> set[State]:
+        """Drop the built screens that are not kept and not shown; returns their states."""
+        sm = self.ids.sm
+        dropped = {s for s, scr in self._screens.items() if s not in KEPT_SCREENS and scr.name != sm.current}
+        for state in dropped:
+            sm.remove_widget(self._screens.pop(state))
+        if dropped:
+            from kivy.uix.screenmanager import NoTransition
+
+            sm.transition = NoTransition()  # the old one keeps the last screens it switched
+        return dropped
 
     # ------------------------------------------------------------------ from the flows
 
@@ -242,7 +269,7 @@ class KioskRoot(FloatLayout):
         switches.high_contrast.text = tr(K("kiosk.display.high_contrast"))
         sync_children(self.ids.notices, [(KLabel, {"text": tr(n), "tone": "notice_text", "bold": True})
                                          for n in view.notices])
-        screen = self._screens[view.state]
+        screen = self.screen(view.state)
         screen.update(view, tr)
         if self.ids.sm.current != screen.name:
             if view.state is State.IDLE:
@@ -271,6 +298,7 @@ class KioskRoot(FloatLayout):
 
     def _release(self, _dt: float) -> None:
         if self._view.state is State.IDLE:
+            self.drop_screens()
             release_memory(background=True)
 
     def _overlay(self, overlay, show: bool, view: View, tr) -> None:

@@ -20,6 +20,7 @@ def configure_kivy(*, width: int = 1280, height: int = 800, fullscreen: bool = F
     # Kivy logs through Python's logging as configured by the bibkiosk
     # command, and leaves stderr alone.
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    software_renderer_memory()
     kivy_logger = logging.getLogger("kivy")
     kivy_logger.setLevel(log_level)
     # Kivy sets its logger's level from its own config file at import: filter instead.
@@ -43,6 +44,35 @@ def configure_kivy(*, width: int = 1280, height: int = 800, fullscreen: bool = F
     logging.getLogger().setLevel(log_level)  # Kivy's logger sits on the root logger
 
 
+#: glibc maps blocks of this size and more on their own (kiosk.heap), so
+#: big buffers (label pixels, the renderer's 64 KiB scene blocks) go back to
+#: the OS when freed instead of fragmenting the heap.
+MAP_BLOCKS_FROM = 64 * 1024
+
+
+def software_renderer_memory() -> None:
+    """Process settings for a software renderer's memory (see flush_frame)."""
+    from kiosk import heap
+
+    heap.map_blocks_from(MAP_BLOCKS_FROM)
+
+
+def flush_frame(*_a: Any) -> None:
+    """Hand the frame just swapped to the renderer (``glFlush``).
+
+    A swap normally does that; on a surface that is never shown (SDL's
+    offscreen driver: an EGL pbuffer, where a swap does nothing) Mesa
+    llvmpipe instead keeps binning frame after frame into the same scene,
+    64 KiB blocks each, until the scene reaches its 36 MB limit, one such
+    scene per rasteriser thread: measured in bench/kiosk.py, +70 MB held
+    after a few sessions, and every label text that changed made the
+    renderer rasterise all those frames at once before it could take the
+    new pixels.  Harmless where the swap already flushed."""
+    from kivy.graphics.opengl import glFinish
+
+    glFinish()
+
+
 def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factory: Callable[[Any], Any] | None = None):
     """The Kivy App around *flows* (import Kivy lazily: after configure_kivy)."""
     from kivy.app import App
@@ -62,6 +92,7 @@ def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factor
         first_frame_hook: Callable[[float], None] | None = None
 
         def build(self):  # noqa: ANN202
+            Window.bind(on_flip=flush_frame)
             Window.bind(on_flip=self._flipped)
             self.kroot = KioskRoot(flows, title=title, cues=CuePlayer(enabled=sounds))
             self.panel = panel_factory(self.kroot) if panel_factory else None

@@ -1,0 +1,79 @@
+"""Screens are built when first shown and the ones not kept are dropped when
+the kiosk comes to rest (issue 16, memory): a screen's widgets, label
+textures and vertex buffers are memory the renderer holds while it exists."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+from devices import sim
+from kiosk.flows import State
+from kiosk.ui.app import KEPT_SCREENS
+
+from .kiosk_case import OK_CARD, KioskCase, kio
+
+
+class LazyScreensTest(KioskCase):
+    async def borrow_one(self, item: str = "30000000000029") -> None:
+        await self.login(OK_CARD)
+        await self.touch(kio("kiosk.button.borrow"))
+        sim.place_items([item])
+        await self.frames()
+        assert kio("kiosk.status.ok.borrow") in self.screen_text()
+        await self.touch(kio("kiosk.button.finish"))
+        await self.touch(kio("kiosk.button.no_receipt"))
+        await self.touch(kio("kiosk.button.ok"))
+        sim.remove_items()
+        await self.frames()
+        assert self.flows.state is State.IDLE
+
+    def test_only_the_kept_screens_exist_before_the_first_patron(self):
+        async def scenario():
+            await self.frames()
+            assert self.root.built_screens() == set(KEPT_SCREENS)
+            assert State.BORROW not in self.root.built_screens()
+
+        self.run_scenario(scenario)
+
+    def test_screens_built_on_first_show_and_dropped_at_rest(self):
+        async def scenario():
+            await self.frames()
+            assert State.BORROW not in self.root.built_screens()
+            await self.borrow_one()
+            assert self.flows.state is State.IDLE
+            assert {State.BORROW, State.RECEIPT, State.SUMMARY} <= self.root.built_screens()
+            borrow = weakref.ref(self.root.screen(State.BORROW))
+            self.root._release(0)  # the kiosk came to rest (RELEASE_AFTER)
+            assert self.root.built_screens() == set(KEPT_SCREENS)
+            gc.collect()
+            assert borrow() is None
+            # The next patron gets a new borrow screen that works as before.
+            await self.borrow_one("30000000000036")
+            assert kio("kiosk.idle.title") in self.screen_text()
+
+        self.run_scenario(scenario)
+
+    def test_the_last_screen_shown_is_released_too(self):
+        """The screen manager's transition keeps the screen it switched away
+        from; dropping it must not leave it alive there."""
+        async def scenario():
+            await self.frames()
+            await self.borrow_one()
+            summary = weakref.ref(self.root.screen(State.SUMMARY))
+            self.root._release(0)
+            gc.collect()
+            assert summary() is None, gc.get_referrers(summary())
+
+        self.run_scenario(scenario)
+
+    def test_a_drop_keeps_the_shown_screen(self):
+        async def scenario():
+            await self.frames()
+            await self.login(OK_CARD)
+            await self.touch(kio("kiosk.button.borrow"))
+            self.root.drop_screens()  # not at rest: nothing shown may go
+            assert State.BORROW in self.root.built_screens()
+            assert kio("kiosk.borrow.instructions") in self.screen_text()
+
+        self.run_scenario(scenario)
