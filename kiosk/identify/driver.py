@@ -82,6 +82,7 @@ class IdentifyDriver:
         self._fresh: dict[str, float] = {}  # card key + flags -> when last remembered
         self._background: set[asyncio.Future[Any]] = set()
         self._writes_pending = 0  # settle/clear writes queued on the store's thread, not yet done
+        self._unsent: list[Callable[[], Any]] = []  # ... of which not yet handed to the thread
         #: Did the library system answer the last lookup (None: none was made)?
         self.last_online: bool | None = None
         #: Called with (kind, detail) when a background store write fails (a settle or
@@ -95,6 +96,7 @@ class IdentifyDriver:
     # ---------------------------------------------------------------- threads
 
     async def _io(self, func: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        self._send_unsent()  # queued writes first: the thread runs in order
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="patron-store")
         loop = asyncio.get_running_loop()
@@ -109,6 +111,7 @@ class IdentifyDriver:
 
     async def settle_background(self) -> None:
         """Wait for background cache writes (tests, shutdown)."""
+        self._send_unsent()
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
@@ -211,25 +214,36 @@ class IdentifyDriver:
         return out
 
     def _store_later(self, name: str, *args: Any, **kw: Any) -> None:
-        """Submit a store write to the store's thread now (order kept), wait for it in the background."""
+        """A store write after the answer, in order, on the store's thread; sent to the
+        thread from the loop's next pass (``call_soon``), so the thread does not wake and
+        contend for the GIL while the strike is still being driven; waited for in the
+        background.  Any store call of this driver sends what is unsent first (order kept)."""
         if self.store is None:
+            return
+        func = getattr(self.store, name)
+        self._unsent.append(lambda: func(*args, **kw))
+        self._writes_pending += 1
+        if len(self._unsent) == 1:
+            asyncio.get_running_loop().call_soon(self._send_unsent)
+
+    def _send_unsent(self) -> None:
+        if not self._unsent:
             return
         if self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="patron-store")
-        func = getattr(self.store, name)
-        fut = asyncio.get_running_loop().run_in_executor(self._executor, lambda: func(*args, **kw))
-        self._writes_pending += 1
+        loop = asyncio.get_running_loop()
+        jobs, self._unsent = self._unsent, []
+        for job in jobs:
+            self._spawn(asyncio.ensure_future(self._written(loop.run_in_executor(self._executor, job))))
 
-        async def wait() -> None:
-            try:
-                await fut
-            except StoreError as exc:
-                log.critical("ALARM: patron store: %s", exc)
-                self._alarm(str(exc))
-            finally:
-                self._writes_pending -= 1
-
-        self._spawn(asyncio.ensure_future(wait()))
+    async def _written(self, fut: asyncio.Future[Any]) -> None:
+        try:
+            await fut
+        except StoreError as exc:
+            log.critical("ALARM: patron store: %s", exc)
+            self._alarm(str(exc))
+        finally:
+            self._writes_pending -= 1
 
     def _alarm(self, detail: str) -> None:
         if self.on_alarm is not None:

@@ -24,8 +24,9 @@ from .test_service_sim import CARD, CARD2, FAST, PIN, PIN2, WRONG, enter, librar
 
 async def test_the_hold_is_durable_before_the_pin_is_asked_and_nothing_waits_after_it(tmp_path, library):  # noqa: F811
     """h11perf: the door holds the attempt when it asks for the PIN (its fsync overlaps the
-    typing); after the last key the first call is the library system's, and the budget is
-    read on the loop (read_failures), not on the store's thread."""
+    typing); after the last key the first call is the library system's, the budget is
+    read on the loop (read_failures), not on the store's thread, and the settle is handed
+    to that thread only after the strike."""
     svc = await started(tmp_path, library, Clock(UNMANNED))
     calls: list[str] = []
     store = svc.store
@@ -44,6 +45,14 @@ async def test_the_hold_is_durable_before_the_pin_is_asked_and_nothing_waits_aft
         return await real_identify(card, pin)
 
     library.identify = identify
+    real_release = svc._release_all
+
+    async def release(*a, **kw):
+        ok = await real_release(*a, **kw)
+        calls.append("strike")
+        return ok
+
+    svc._release_all = release
     try:
         sim.tap_card(CARD, name="door")
         await svc.pin_asked(5)
@@ -57,6 +66,8 @@ async def test_the_hold_is_durable_before_the_pin_is_asked_and_nothing_waits_aft
     pin_part = calls[2:]
     assert pin_part[:2] == ["library+pin", "read_failures"], calls  # nothing between the last key and the library
     assert "settle" in pin_part and "hold_attempt" not in pin_part
+    # The settle goes to the store's thread after the strike (no thread contending for the GIL meanwhile).
+    assert pin_part.index("strike") < pin_part.index("settle"), calls
 
 
 async def test_a_pin_never_given_is_not_counted(tmp_path, library):  # noqa: F811

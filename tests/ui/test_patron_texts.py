@@ -41,7 +41,9 @@ def catalog_patterns(lang: str) -> tuple[re.Pattern[str], ...]:
             if not text or text == key:
                 continue
             for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-                if len(sentence) < 12:  # "OK", "Menu": the same in several languages
+                # "OK", "Menu": the same in several languages; "{what} van {date}":
+                # too little of its own to tell a language (it matches a Dutch book title)
+                if len(re.sub(r"\{\w+\}", "", sentence).strip()) < 12:
                     continue
                 pattern = re.escape(sentence)
                 pattern = re.sub(r"\\\{\w+\\\}", ".+?", pattern)
