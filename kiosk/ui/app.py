@@ -61,8 +61,10 @@ RELEASE_AFTER = 1.0
 #: first card -> PIN -> menu must not wait for a build.  The others are
 #: built when first shown and dropped again when the kiosk comes to rest
 #: (their widgets, label textures and vertex buffers are memory the
-#: software renderer holds for as long as they exist).
-KEPT_SCREENS = frozenset({State.IDLE, State.PIN, State.MENU})
+#: software renderer holds for as long as they exist).  The account is kept
+#: too: building its loan rows anew for each patron (20 loans) took the
+#: "My account" step to 300-550 ms in bench/kiosk.py.
+KEPT_SCREENS = frozenset({State.IDLE, State.PIN, State.MENU, State.ACCOUNT})
 
 
 def release_memory(*, background: bool = False) -> None:
