@@ -240,17 +240,18 @@ class PatronStore:
 
     # ------------------------------------------------------------------ clock
 
-    def _latest(self) -> float | None:
-        row = self._run("SELECT value FROM meta WHERE key = 'latest'").fetchone()
+    def _latest(self, db: sqlite3.Connection | None = None) -> float | None:
+        """``meta.latest``, read on *db* (default: the writer's connection)."""
+        sql = "SELECT value FROM meta WHERE key = 'latest'"
+        row = (self._run(sql) if db is None else db.execute(sql)).fetchone()
         return None if row is None else float(row[0])
 
-    def _effective(self, now: datetime, latest: float | None | bool = False) -> float:
+    def _effective(self, now: datetime, db: sqlite3.Connection | None = None) -> float:
         """*now* on the store's own time line: never behind the latest time seen,
         running on by the monotonic clock when the wall clock was set back.
-        *latest*: ``meta.latest`` when the caller read it (else read here)."""
+        *db*: the connection ``meta.latest`` is read on (default: the writer's)."""
         t = _ts(now)
-        if latest is False:
-            latest = self._latest()
+        latest = self._latest(db)
         eff = t if latest is None else max(t, latest)
         with self._clock_lock:  # the reader (on the loop) and the writer (its thread) share the anchor
             m = self._mono()
@@ -360,9 +361,7 @@ class PatronStore:
                 if self._reader is None:
                     self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=0,
                                                    check_same_thread=False, isolation_level=None)
-                db = self._reader
-                row = db.execute("SELECT value FROM meta WHERE key = 'latest'").fetchone()
-                return self._failures_on(db, card, patron_id, now, exclude, None if row is None else float(row[0]))
+                return self._failures_on(self._reader, card, patron_id, now, exclude)
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     return None
@@ -372,9 +371,8 @@ class PatronStore:
 
     def _failures_on(
         self, db: sqlite3.Connection, card: str, patron_id: str | None, now: datetime, exclude: int | None,
-        latest: float | None | bool = False,
     ) -> list[datetime]:
-        eff = self._effective(now, latest)
+        eff = self._effective(now, db)
         rows = db.execute(
             "SELECT rowid, at FROM pin_failure WHERE ref = ? AND at >= ? ORDER BY at",
             (self._ref_on(db, card, patron_id), eff - self.keep.total_seconds()),
