@@ -167,8 +167,9 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
 
     def on_key(self, listener: Callable[[str], None]) -> None:
         """*listener(key)* gets the PIN pad's keys pressed outside the PIN
-        screen (the UI moves its focus with them).  On the PIN screen the keys
-        are the PIN's and reach no listener."""
+        screen or while help or the idle warning covers it (the UI moves its
+        focus with them).  On the PIN screen the keys are the PIN's and reach
+        no listener."""
         self._key_listeners.append(listener)
 
     @property
@@ -243,10 +244,17 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
 
     async def handle(self, event: Event | UiEvent, role: str | None = None) -> None:
         async with self._lock:
+            # The PIN pad's keys while help or the idle warning covers the PIN screen are the
+            # overlay's (the UI's focus), never the PIN's: handed on before the activity lifts
+            # the warning, so the UI acts on the overlay it shows.
+            overlay_key = isinstance(event, KeyPressed) and self._pin_covered()
+            if overlay_key:
+                self._nav_key(event.key)
             if not isinstance(event, DeviceEvent):
                 self._touch()
             try:
-                await self._dispatch(event, role)
+                if not overlay_key:
+                    await self._dispatch(event, role)
             except Exception:  # noqa: BLE001 - the patron never sees a traceback
                 log.exception("flow error in state %s on %s", self.state.value, type(event).__name__)
                 self._clear_busy()
@@ -347,6 +355,9 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
                 listener(v)
             except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
                 log.exception("view listener failed")
+
+    def _pin_covered(self) -> bool:
+        return self.state is S.PIN and (self.view.help is not None or self.view.warning_seconds is not None)
 
     def _nav_key(self, key: str) -> None:
         for listener in list(self._key_listeners):

@@ -27,6 +27,10 @@ PIN pad 2 4 6 8 (phone       up, left, right, down; 5 or #     the PIN's (# ente
 layout, OSDP or sim)         press; 0 next; * back
 ===========================  ================================  =============================
 
+The PIN screen's column holds while nothing covers it: under an overlay with
+buttons (help, the idle warning) the keys are those of every other screen,
+on the overlay, and the digits typed so far stay as they were.
+
 "Back" is the way out: an overlay's Close (the idle warning's More time),
 else the screen's first usable of Cancel, Back, Menu, No (receipt), OK,
 Done.  The ring shows once a key was used and hides at the next touch (a
@@ -169,6 +173,7 @@ class FocusManager:
         self._text_taken = False
         if self.root.get_root_window() is None or "ctrl" in modifiers or "alt" in modifiers:
             return False
+        self._render_due()  # an overlay opened this frame covers the PIN screen already
         on_pin = self._on_pin_screen()
         # A digit by its key code: the keypad's, or the main row's unshifted (QWERTY).  Other
         # layouts (AZERTY: digits are shifted) and '#' / '*' come as text (_on_text).
@@ -212,6 +217,7 @@ class FocusManager:
             return
         if self.root.get_root_window() is None:
             return
+        self._render_due()
         for char in text:
             if self._on_pin_screen():
                 action = ("pin_digit" if char.isdigit() and char.isascii() else
@@ -224,7 +230,8 @@ class FocusManager:
                 self._active()
 
     def pad_key(self, key: str) -> None:
-        """A PIN pad key pressed outside the PIN screen (from the flows)."""
+        """A PIN pad key pressed outside the PIN screen or while an overlay
+        covers it (from the flows)."""
         command = PAD_KEYS.get(key)
         if command is not None:
             self.command(command)
@@ -234,7 +241,15 @@ class FocusManager:
         if flows is not None and hasattr(flows, "activity"):
             flows.activity()
 
+    def _render_due(self) -> None:
+        """A key faster than the frame: act on the new view (a render due is done now)."""
+        pending = getattr(self.root, "_render_trigger", None)
+        if pending is not None and pending.is_triggered:
+            pending.cancel()
+            self.root.render_now()
+
     def _on_pin_screen(self) -> bool:
+        """The PIN screen with no overlay over it: digits are the PIN's."""
         from kiosk.flows.model import State
 
         return self.root.ids.sm.current == State.PIN.value and not self._overlay_buttons()
@@ -243,10 +258,7 @@ class FocusManager:
 
     def command(self, name: str) -> None:
         """``next``, ``previous``, ``up``/``down``/``left``/``right``, ``select`` or ``back``."""
-        pending = getattr(self.root, "_render_trigger", None)
-        if pending is not None and pending.is_triggered:  # a key faster than the frame: act on the new view
-            pending.cancel()
-            self.root.render_now()
+        self._render_due()
         self.show_ring(True)
         self.refresh()
         items = self.focusables()

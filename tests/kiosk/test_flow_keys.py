@@ -60,3 +60,27 @@ async def test_keyboard_activity_restarts_the_idle_timeout_and_lifts_the_warning
     assert h.view.warning_seconds is None
     await h.advance(s.idle_timeout_seconds - 1)
     assert h.state is State.MENU
+
+
+async def test_pin_pad_keys_under_help_or_the_idle_warning_go_to_the_listener_not_the_pin(h):
+    heard: list[str] = []
+    h.flows.on_key(heard.append)
+    await h.tap("1001")
+    await keys(h, "12")
+    h.flows.open_help()
+    await keys(h, "345*")  # the help's: move, press, back
+    assert heard == ["3", "4", "5", "*"] and h.view.pin_length == 2
+    h.flows.close_help()
+    s = h.flows.settings
+    await h.advance(s.idle_timeout_seconds - s.idle_warning_seconds + 1)
+    assert h.view.warning_seconds is not None
+
+    def warning_up(key):  # the UI acts on the warning it shows: it is still up when the key comes
+        assert h.view.warning_seconds is not None, key
+
+    h.flows.on_key(warning_up)
+    await keys(h, "#")
+    assert heard[-1] == "#" and h.view.warning_seconds is None  # the patron is here: it goes
+    assert h.state is State.PIN and h.view.pin_length == 2  # neither entered nor typed
+    await keys(h, "34#")
+    assert h.state is State.MENU  # 1234

@@ -39,13 +39,19 @@ class KeysCase(KioskCase):
         self.touches += 1
         return False
 
-    async def key(self, name: str, *, shift: bool = False, times: int = 1) -> None:
-        code = KEYS.get(name) or ord(name)
+    async def key(self, name: str, *, shift: bool = False, times: int = 1, code: int | None = None,
+                  frame: bool = True) -> None:
+        """*name* on the keyboard (*code*: another key code, a USB keypad's); *frame*: a frame
+        after each (False: keys faster than the frame)."""
+        code = code or KEYS.get(name) or ord(name)
         for _ in range(times):
             self.Window.dispatch("on_key_down", code, 0, name if len(name) == 1 else None,
                                  ["shift"] if shift else [])
             self.Window.dispatch("on_key_up", code, 0)
-            await self.frames()
+            if frame:
+                await self.frames()
+            else:
+                await self.flows.settle()
 
     async def key_login(self, card: str = OK_CARD, pin: str = "1234") -> None:
         """Tap *card*, type *pin* on the keyboard, Enter."""
@@ -385,6 +391,103 @@ class PinPadWalkTest(KeysCase):
         text = "\n".join(records)
         assert "9753" not in text and "8642" not in text and "97538642" not in text
         assert not any(t.strip().isdigit() for t in self.spoken)
+
+
+
+class OverlayOverPinTest(KeysCase):
+    """An overlay with buttons over the PIN screen (help, the idle warning)
+    takes every key: the keyboard's digits, the USB keypad's and the PIN
+    pad's move, press and go back on it and never type or clear a digit;
+    once it closes the PIN typed before it is still there and typing goes on."""
+
+    async def pin_with_help_between(self, press) -> None:
+        """*press(keys, frame=True)*: keys of one input ('#' enter, '*' back, digits)."""
+        await self.start()
+        sim.tap_card(OK_CARD)
+        await self.frames()
+        await press("12")
+        assert self.flows.view.pin_length == 2
+        await self.move_to(kio("kiosk.help.button"), lambda: self.key("tab"))
+        await self.key("enter", frame=False)  # opens the help; the next keys come before its frame
+        await press("1379", frame=False)  # no move on any pad: nothing at all
+        await self.frames()
+        assert self.flows.view.help is not None
+        assert self.flows.view.pin_length == 2
+        assert self.focused_text() == kio("kiosk.help.close")
+        await press("0")  # next: round the help's buttons and the top bar
+        assert self.flows.view.pin_length == 2 and self.flows.view.help is not None
+        assert self.focused_text() != kio("kiosk.help.close")
+        await press("*")  # back: the help's Close (not the PIN cleared)
+        assert self.flows.view.help is None and self.flows.state is State.PIN
+        assert self.flows.view.pin_length == 2  # neither typed nor cleared under the help
+        await press("34")
+        assert self.flows.view.pin_length == 4
+        await press("#")
+        assert self.flows.state is State.MENU  # 1234: the digits typed before the help are still there
+        assert self.touches == 0
+
+    def test_keyboard_digits_operate_the_help_over_the_pin_screen(self):
+        async def press(keys, frame=True):
+            for k in keys:
+                if k == "*":
+                    await self.key("escape", frame=frame)
+                elif k == "#":
+                    await self.move_to(kio("kiosk.button.ok"), lambda: self.key("tab"))
+                    await self.key("enter")
+                else:
+                    await self.key(k, frame=frame)
+
+        self.run_scenario(lambda: self.pin_with_help_between(press))
+
+    def test_usb_keypad_digits_operate_the_help_over_the_pin_screen(self):
+        async def press(keys, frame=True):
+            for k in keys:
+                if k == "#":
+                    # its digits are the PIN's again: the keyboard's Tab back to OK (the focus is
+                    # back on the help button), the keypad's Enter presses it
+                    await self.move_to(kio("kiosk.button.ok"), lambda: self.key("tab"))
+                    await self.key("enter", code=F.K_NUMPAD_ENTER)
+                else:
+                    code = F.K_NUMPAD_MUL if k == "*" else F.K_NUMPAD0 + int(k)
+                    await self.key(k, code=code, frame=frame)
+
+        self.run_scenario(lambda: self.pin_with_help_between(press))
+
+    def test_pin_pad_keys_operate_the_help_over_the_pin_screen(self):
+        async def press(keys, frame=True):
+            await self.pad(keys)
+
+        self.run_scenario(lambda: self.pin_with_help_between(press))
+
+    def test_pin_pad_keys_operate_the_idle_warning_over_the_pin_screen(self):
+        async def warning():
+            s = self.flows.settings
+            self.clock.t += s.idle_timeout_seconds - s.idle_warning_seconds + 1
+            await self.flows.tick()
+            await self.frames()
+            assert self.focused_text() == kio("kiosk.button.more_time")
+
+        async def scenario():
+            await self.start()
+            sim.tap_card(OK_CARD)
+            await self.frames()
+            await self.pad("12")
+            await warning()
+            await self.pad("5")  # press: More time
+            assert self.flows.view.warning_seconds is None and self.flows.state is State.PIN
+            assert self.flows.view.pin_length == 2
+            await warning()
+            await self.pad("*")  # back: More time, not the PIN cleared
+            assert self.flows.view.warning_seconds is None and self.flows.state is State.PIN
+            assert self.flows.view.pin_length == 2
+            await warning()
+            await self.pad("7")  # no move: the patron is here, the warning goes, no digit
+            assert self.flows.view.warning_seconds is None and self.flows.view.pin_length == 2
+            await self.pad("34#")
+            assert self.flows.state is State.MENU
+            assert self.touches == 0
+
+        self.run_scenario(scenario)
 
 
 class FocusRingTest(KeysCase):
