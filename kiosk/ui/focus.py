@@ -38,7 +38,10 @@ touch patron sees no ring) and back at rest; the focus itself is kept all
 the time, and :class:`KioskRoot` dispatches ``on_focus_text(text)`` with the
 focused button's visible text whenever a key moves the focus (speech output
 speaks it; a focus the kiosk placed itself on a new screen is not announced,
-so the screen's own speech is not cut off).  Nothing here logs: key values
+so the screen's own speech is not cut off); a row that can be ticked adds
+whether it is ("selected" / "not selected", :meth:`FocusManager.announcement`;
+ticking it is spoken by the screen's speech, which says the changed row
+again).  Nothing here logs: key values
 and button texts (titles of a patron's loans) never reach a log.
 
 The ring is two bands of :data:`~kiosk.ui.theme.FOCUS_BAND_DP` each around
@@ -460,7 +463,20 @@ class FocusManager:
         self._drawn = None
         self._draw()
         if announce and widget is not None:
-            self.root.dispatch("on_focus_text", focus_text(widget))
+            self.root.dispatch("on_focus_text", self.announcement(widget))
+
+    def announcement(self, widget: Any) -> str:
+        """What a key's move onto *widget* announces: its visible text; a row
+        that can be ticked (a loan to renew, an owed line to pay) also says
+        whether it is, in the patron's language."""
+        text = focus_text(widget)
+        selected = getattr(widget, "selected", None)
+        if not isinstance(selected, bool):
+            return text
+        from kiosk.flows.speech import S
+
+        state = self.root.tr(S("speech.selected" if selected else "speech.not_selected"))
+        return f"{text}, {state}" if text else state
 
     @staticmethod
     def _scroll_into_view(widget: Any) -> None:

@@ -631,3 +631,104 @@ class SpeechKeysTest(KeysCase):
             assert self.touches == 0
 
         self.run_scenario(scenario)
+
+
+class SpeechRowsTest(KeysCase):
+    """A key's move onto a row that can be ticked (a loan on the renew
+    screen, an owed line on the pay screen) says whether it is, in the
+    patron's language; ticking it with select says the row's new state."""
+
+    roles_extra = SpeechKeysTest.roles_extra
+    said = SpeechKeysTest.said
+
+    async def flows_extra(self, tmp, library):
+        from devices import open_device
+        from kiosk.payments import PaymentJournal, PaymentService
+
+        payments = PaymentJournal(tmp / "payments.sqlite", pseudonym_key=b"ui-test-key")
+        self.on_close(payments.close)
+        terminal = open_device("sim://payment?name=keys-pay")
+        await terminal.open()
+        self.on_close(terminal.close)
+        return {"payments": PaymentService(payments, terminal, library)}
+
+    async def to_row(self, kind: str):
+        await self.move_to("", lambda: self.key("up"))  # any focus
+        for _ in range(30):
+            if type(self.root.focus.focused).__name__ == kind:
+                return self.root.focus.focused
+            await self.key("up")
+        raise AssertionError(f"no {kind} reached; on {self.focused_text()!r}")
+
+    async def keyboard_login(self, card: str, lang: str) -> None:
+        sim.tap_card(card)
+        await self.frames()
+        await self.move_to({"fr": "Français", "nl": "Nederlands"}[lang], lambda: self.key("tab"))
+        await self.key("enter")
+        assert self.flows.view.language == lang
+        for digit in "1234":
+            await self.key(digit)
+        await self.move_to(kio("kiosk.button.ok", lang), lambda: self.key("tab"))
+        await self.key("enter")
+        assert self.flows.state is State.MENU
+
+    def check_renew(self, lang: str) -> None:
+        from kiosk.i18n import translate
+
+        yes, no = (translate("speech", k, lang) for k in ("speech.selected", "speech.not_selected"))
+
+        async def scenario():
+            await self.start()
+            self.root.speech.set_on(True)
+            await self.keyboard_login(OK_CARD, lang)
+            await self.move_to(kio("kiosk.button.renew", lang), lambda: self.key("tab"))
+            await self.key("enter")
+            assert self.flows.state is State.RENEW
+            row = await self.to_row("LoanRow")
+            visible = F.focus_text(row)
+            assert not row.selected and row.title in visible
+            assert (await self.said())[-1] == f"{visible}, {no}"
+            assert self.spoken[-1] == f"{visible}, {no}"  # on_focus_text says it too
+            await self.key("enter")  # select: ticks it
+            said = (await self.said())[-1]
+            assert row.title in said and said.split(". ")[-1] == yes, said
+            await self.key("down")
+            await self.key("up")
+            assert self.root.focus.focused.item_id == row.item_id
+            assert (await self.said())[-1] == f"{F.focus_text(self.root.focus.focused)}, {yes}"
+            await self.key("space")  # and off again
+            assert (await self.said())[-1].split(". ")[-1] == no
+            assert self.touches == 0
+
+        self.run_scenario(scenario)
+
+    def test_loan_row_says_selected_or_not_in_dutch(self):
+        self.check_renew("nl")
+
+    def test_loan_row_says_selected_or_not_in_french(self):
+        self.check_renew("fr")
+
+    def test_pay_row_says_selected_or_not_in_french_and_dutch(self):
+        from kiosk.i18n import translate
+
+        from .kiosk_case import R2_CARD
+
+        async def scenario():
+            await self.start()
+            self.root.speech.set_on(True)
+            await self.keyboard_login(R2_CARD, "fr")
+            await self.move_to(kio("kiosk.button.borrow", "fr"), lambda: self.key("tab"))
+            await self.key("enter")  # R2 pays first
+            assert self.flows.state is State.PAY
+            row = await self.to_row("PayRow")
+            assert row.selected
+            assert (await self.said())[-1] == f"{F.focus_text(row)}, {translate('speech', 'speech.selected', 'fr')}"
+            await self.key("enter")  # not this one
+            said = (await self.said())[-1]  # the changed line again, then the total
+            assert translate("speech", "speech.not_selected", "fr") in said.split(". "), said
+            await self.move_to("Nederlands", lambda: self.key("tab"))
+            await self.key("enter")
+            row = await self.to_row("PayRow")
+            assert (await self.said())[-1] == f"{F.focus_text(row)}, {translate('speech', 'speech.not_selected', 'nl')}"
+
+        self.run_scenario(scenario)
