@@ -37,11 +37,18 @@ DEMO_ROLES = {
 }
 
 
-def demo_speech_url() -> str:
-    """The demo speaks through espeak-ng when it is installed (the "Speech" button), else sim://tts."""
+#: The demo's simulated speech device: its headphone jack is the simulator panel's button.
+DEMO_HEADPHONES = "speech"
+
+
+def demo_speech_urls() -> list[str]:
+    """The demo speaks through espeak-ng when it is installed (the "Speech" button), else sim://tts.
+    The sim://tts is there in either case: the simulator panel plugs headphones into its jack
+    (after espeak-ng, which has no jack here, it never speaks while espeak-ng works)."""
     import shutil
 
-    return "tts+espeak://" if shutil.which("espeak-ng") else "sim://tts?name=speech"
+    sim_tts = f"sim://tts?name={DEMO_HEADPHONES}"
+    return ["tts+espeak://", sim_tts] if shutil.which("espeak-ng") else [sim_tts]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -407,12 +414,12 @@ async def _demo(args: argparse.Namespace, state: Path, offline: Any, started: fl
     from kiosk.payments import PaymentRuntime
 
     payments = await PaymentRuntime.start("sim://payment?name=payment", state, key_file.read_text().encode(), library)
-    flows = KioskFlows(library, journal, DeviceHub({**DEMO_ROLES, "speech": [demo_speech_url()]}), settings, now=demo_now, payments=payments.service)
+    flows = KioskFlows(library, journal, DeviceHub({**DEMO_ROLES, "speech": demo_speech_urls()}), settings, now=demo_now, payments=payments.service)
     data = load_data("demo")
 
     def panel(kroot: Any) -> Any:
         p = SimPanel(kroot, cards=demo_cards(data), items=demo_items(data), library_switch=demo.link.set,
-                     payment_terminal="payment")
+                     payment_terminal="payment", headphones=DEMO_HEADPHONES)
         if not args.no_panel:
             p.toggle()
         return p

@@ -1,5 +1,6 @@
 """The demo's simulator panel: tap the demo cards, place or scan the demo
-items, unplug the RFID pad, take the library system down.  F2 or F12 shows
+items, unplug the RFID pad, plug in headphones, take the library system
+down.  F2 or F12 shows
 and hides it.  It acts on the sim:// devices through devices.sim, exactly as
 real hardware would send events."""
 
@@ -66,7 +67,10 @@ class SimPanel(BoxLayout):
 
     def __init__(self, host: Any, *, cards: list[DemoCard], items: list[DemoItem],
                  library_switch: Callable[[bool], Any] | None = None, pin: str = "1234",
-                 payment_terminal: str | None = None, **kwargs: Any) -> None:
+                 payment_terminal: str | None = None, headphones: str | None = None, **kwargs: Any) -> None:
+        """*payment_terminal*, *headphones*: the names of the sim://payment
+        terminal the panel answers and of the sim://tts whose headphone jack
+        it plugs (HeadphonesChanged: speech on / off); None: no such buttons."""
         super().__init__(orientation="vertical", size_hint=(None, 1), width=dp(PANEL_WIDTH_DP),
                          padding=dp(12), spacing=dp(8), **kwargs)
         from kivy.graphics import Color, Rectangle
@@ -79,6 +83,8 @@ class SimPanel(BoxLayout):
         self._library_switch = library_switch
         self._library_up = True
         self._rfid_up = True
+        self._headphones = headphones
+        self._headphones_in = False
         self.add_widget(KLabel(text="Simulator  (F2 / F12)", tone="topbar_text", bold=True, font_size=sp(22)))
         self.add_widget(KLabel(text=f"PIN of every demo card: {pin}", tone="topbar_text", font_size=sp(17)))
         # A slow drag scrolls too (Kivy's default hands a touch that has not moved
@@ -132,6 +138,8 @@ class SimPanel(BoxLayout):
         section("Pad and links")
         button("clear the pad", lambda: sim.remove_items(), role="primary")
         self._rfid_button = button("unplug the RFID pad", self._toggle_rfid, role="danger")
+        if headphones is not None:
+            self._headphones_button = button("plug in headphones (speech on)", self._toggle_headphones, role="primary")
         if library_switch is not None:
             self._library_button = button("take the library system down", self._toggle_library, role="danger")
 
@@ -162,6 +170,13 @@ class SimPanel(BoxLayout):
             sim.replug(name="rfid")
             self._rfid_button.text = "unplug the RFID pad"
         self._rfid_up = not self._rfid_up
+
+    def _toggle_headphones(self) -> None:
+        plugged = not self._headphones_in
+        sim.plug_headphones(plugged, name=self._headphones)
+        self._headphones_in = plugged
+        self._headphones_button.text = ("pull out the headphones (speech off)" if plugged
+                                        else "plug in headphones (speech on)")
 
     def _toggle_library(self) -> None:
         assert self._library_switch is not None

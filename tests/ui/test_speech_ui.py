@@ -95,6 +95,40 @@ class SpeechUiTest(KioskCase):
         self.run_scenario(scenario)
 
 
+class DemoHeadphonesTest(KioskCase):
+    """The demo's simulator panel plugs headphones into the simulated jack:
+    speech goes on (and off when they are pulled), said by the first speech
+    device (the demo puts espeak-ng first where it is installed, the
+    sim://tts with the jack after it)."""
+
+    def roles_extra(self) -> dict:
+        return {"speech": [f"sim://tts?name={TTS}", "sim://tts?name=demo-jack"]}
+
+    def test_simulator_panel_plugs_and_pulls_headphones(self):
+        from kiosk.ui.simpanel import SimPanel
+
+        async def scenario():
+            panel = SimPanel(self.root, cards=[], items=[], headphones="demo-jack")
+            panel.toggle()
+            self.on_close(panel.toggle)
+            await self.frames()
+            button = next(w for w in panel.walk() if getattr(w, "text", "") == "plug in headphones (speech on)")
+            assert not self.root.speech.on
+            button.dispatch("on_release")  # the panel scrolls: pressed the way a touch would
+            await self.frames()
+            await self.root.speech.settle()
+            assert self.root.speech.on and self.root.speech_bar.on
+            assert [u.text for u in sim.spoken(name=TTS)][0] == sp("speech.on")
+            assert sim.spoken(name="demo-jack") == []  # the first device speaks
+            assert button.text == "pull out the headphones (speech off)"
+            button.dispatch("on_release")
+            await self.frames()
+            await self.root.speech.settle()
+            assert not self.root.speech.on and sim.spoken(name=TTS)[-1].text == sp("speech.off")
+            assert button.text == "plug in headphones (speech on)"
+
+        self.run_scenario(scenario)
+
 
 class NoSpeechDeviceTest(KioskCase):
     def test_no_speech_device_no_speech_button(self):
