@@ -149,6 +149,24 @@ class EndFlow:
         """The patron's display switches off (200 % text, high contrast)."""
         self.view.large_text = self.view.high_contrast = False
 
+    def _rest(self) -> None:
+        """At rest (no session) for the idle timeout since the last touch: a language or display
+        chosen here and left (no card presented) ends, and the rest listeners (speech) are told,
+        so the next patron gets the kiosk's own."""
+        self._rested = True
+        v = self.view
+        before = v.language, v.large_text, v.high_contrast
+        v.language = normalise_language(self.settings.language)
+        self._language_chosen = False
+        self._reset_display()
+        for listener in list(self._rest_listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a UI bug must not stop the flows
+                log.exception("rest listener failed")
+        if (v.language, v.large_text, v.high_contrast) != before:
+            self._publish()
+
     def _goto_idle(self) -> None:
         self._forget_session()
         self.view.summary = None

@@ -140,16 +140,20 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         self._listeners: list[Listener] = []
         self._cue_listeners: list[CueListener] = []
         self._key_listeners: list[Callable[[str], None]] = []
+        self._rest_listeners: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_activity = monotonic()
         self._entered_at = monotonic()
         self._warned = False
+        #: the idle timeout passed at rest since the last touch (what a patron chose there was reset)
+        self._rested = True
         self._pad: dict[str, Tag] = {}
         self._stale: set[str] = set()  # tags left on the pad by the previous session
         self._pending_scans: list[str] = []
         self._library_up = True
         #: the patron chose a language on screen: it wins over the record's until the session ends
+        #: (chosen at rest and no session started: until the idle timeout, :meth:`_rest`)
         self._language_chosen = False
         self._login_refused = False
         self._device_ok: dict[str, bool] = {}
@@ -171,6 +175,12 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
         focus with them).  On the PIN screen the keys are the PIN's and reach
         no listener."""
         self._key_listeners.append(listener)
+
+    def on_rest(self, listener: Callable[[], None]) -> None:
+        """*listener()* is called when the kiosk has stood at rest (no session) for the idle
+        timeout since the last touch: what a patron chose there and left ends, for the next
+        patron, like the language and the display switches (the speech switch listens)."""
+        self._rest_listeners.append(listener)
 
     @property
     def state(self) -> State:
@@ -302,6 +312,7 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
     def _touch(self) -> None:
         self._last_activity = self._monotonic()
         self._warned = False
+        self._rested = False
         if self.view.warning_seconds is not None:
             self.view.warning_seconds = None
 
@@ -479,13 +490,8 @@ class KioskFlows(IdentifyFlow, BorrowFlow, ReturnFlow, RenewFlow, ItemsFlow, End
             return
         if s not in TIMED_STATES:
             self._help_idle(now)
-        if s is S.IDLE and (self.view.large_text or self.view.high_contrast):
-            # switched on at rest and left: the next patron gets the kiosk's own display
-            if now - self._last_activity >= self.settings.idle_timeout_seconds:
-                self._reset_display()
-                self._publish()
-            return
-        if s not in TIMED_STATES:
+            if not self._rested and now - self._last_activity >= self.settings.idle_timeout_seconds:
+                self._rest()
             return
         remaining = self.settings.idle_timeout_seconds - (now - self._last_activity)
         if remaining <= 0:

@@ -10,6 +10,7 @@ so a language switch re-renders every text at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -204,17 +205,23 @@ class Cue(StrEnum):
 # --- texts the screens and the speech output share (kiosk.ui.screens, kiosk.flows.speech) ---
 
 
-def fmt_date(iso: str | None, lang: str) -> str:
-    """An ISO date as the patron reads it (dd/mm/yyyy); ``""`` for none."""
-    if not iso:
+def fmt_date(value: str | date | None, lang: str | None = None) -> str:
+    """An ISO date (or a date) as the patron reads it (dd/mm/yyyy, the same in every language: screens,
+    speech and receipt alike); ``""`` for none."""
+    if not value:
         return ""
-    from datetime import date
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
+    return f"{value.day:02d}/{value.month:02d}/{value.year}"
 
-    try:
-        d = date.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+def fmt_moment(moment: datetime, lang: str | None = None) -> str:
+    """A date and time as the patron reads it (dd/mm/yyyy HH:MM, the receipt's header): day first in
+    every language like :func:`fmt_date` (a library in NL/BE prints 03/12 for 3 December to everyone)."""
+    return f"{fmt_date(moment, lang)} {moment:%H:%M}"
 
 
 def status_text(line_status: LineStatus | None, kind: str) -> Text | None:

@@ -34,7 +34,7 @@ from typing import Any
 from kiosk.payments import LineKind, PayLine, PayReport, PaymentState, cents, format_amount
 from policy import Action, Decision, PatronSnapshot, SubscriptionStatus, decide
 
-from .model import K, State, Text, literal, policy_text
+from .model import K, State, Text, fmt_date, literal, policy_text
 from .outcomes import library_says
 from .port import LibrarySystemError, LibrarySystemUnavailable
 
@@ -99,7 +99,7 @@ def owed_from_snapshot(snapshot: PatronSnapshot, fee_amount: Decimal | None) -> 
     charges = [c for c in snapshot.charges if not c.paid and c.amount > 0]
     for c in sorted(charges, key=lambda c: c.created):
         out.append(OwedLine(PayLine(cents(c.amount), LineKind.CHARGE, None, f"charge {c.created.isoformat()}"),
-                            c.created, K("kiosk.pay.line.charge", date=c.created.strftime("%d/%m/%Y"))))
+                            c.created, K("kiosk.pay.line.charge", date=fmt_date(c.created))))
     total = cents(fee_amount) if fee_amount is not None and fee_amount > 0 else 0
     rest = total - sum(o.line.amount_cents for o in out)
     sub = snapshot.subscription
@@ -157,10 +157,10 @@ def registration_label(kind: LineKind, registration_type: int | None, text: str,
         return K("kiosk.pay.line.fee")
     key = "kiosk.pay.line.type.invoice" if kind is LineKind.INVOICE else REGISTRATION_TYPE_KEYS.get(registration_type or 0)
     if key is not None:
-        return K("kiosk.pay.line.dated", what=K(key), date=created.strftime("%d/%m/%Y")) if created else K(key)
+        return K("kiosk.pay.line.dated", what=K(key), date=fmt_date(created)) if created else K(key)
     if text:
         return library_says(text)
-    return K("kiosk.pay.line.charge", date=created.strftime("%d/%m/%Y") if created else "")
+    return K("kiosk.pay.line.charge", date=fmt_date(created))
 
 
 def after_payment(snapshot: PatronSnapshot, paid: list[OwedLine], owed: list[OwedLine]) -> PatronSnapshot:

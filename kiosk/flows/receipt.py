@@ -6,9 +6,9 @@ branch.  Printed on an ESC/POS printer through the ``printer`` device.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from .model import ItemLine, K, LineKind, LineStatus
+from .model import ItemLine, K, LineKind, LineStatus, fmt_date, fmt_moment
 
 WIDTH = 42
 
@@ -17,16 +17,6 @@ HOLD_BIN_KEYS = {
     "hold_shelf": "kiosk.receipt.hold_shelf",
     "in_transport": "kiosk.receipt.hold_transport",
 }
-
-
-def _due(iso: str | None, lang: str) -> str:
-    if not iso:
-        return ""
-    try:
-        d = date.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return d.strftime("%m/%d/%Y") if lang == "en" else d.strftime("%d/%m/%Y")
 
 
 def _clip(text: str, width: int = WIDTH) -> str:
@@ -45,7 +35,7 @@ def payment_lines(payments: list, lang: str, *, now: datetime | None = None, bra
         out.append(K("kiosk.receipt.title").render(lang))
         if branch:
             out.append(branch)
-        out.append(now.strftime("%d/%m/%Y %H:%M") if lang != "en" else now.strftime("%m/%d/%Y %H:%M"))
+        out.append(fmt_moment(now, lang))
     for report in payments:
         record = report.record
         if not report.charged:
@@ -70,7 +60,7 @@ def receipt_lines(lines: list[ItemLine], lang: str, *, now: datetime, branch: st
     out = [K("kiosk.receipt.title").render(lang)]
     if branch:
         out.append(branch)
-    out.append(now.strftime("%d/%m/%Y %H:%M") if lang != "en" else now.strftime("%m/%d/%Y %H:%M"))
+    out.append(fmt_moment(now, lang))
     sections = (
         (LineKind.BORROW, "kiosk.receipt.borrowed"),
         (LineKind.RENEW, "kiosk.receipt.renewed"),
@@ -85,7 +75,7 @@ def receipt_lines(lines: list[ItemLine], lang: str, *, now: datetime, branch: st
         for ln in done:
             out.append(_clip(f"- {ln.title or ln.item_id}"))
             if ln.due and kind is not LineKind.RETURN:
-                out.append("  " + K("kiosk.receipt.due", date=_due(ln.due, lang)).render(lang))
+                out.append("  " + K("kiosk.receipt.due", date=fmt_date(ln.due, lang)).render(lang))
             if kind is LineKind.RETURN and ln.hold_bin in HOLD_BIN_KEYS:  # Wise CL 03 / 02
                 out.append(_clip("  " + K(HOLD_BIN_KEYS[ln.hold_bin]).render(lang)))
             if ln.status is LineStatus.QUEUED:

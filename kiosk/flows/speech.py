@@ -15,7 +15,8 @@ PIN screen a focused digit key is spoken as "digit key".
 
 :class:`SpeechSwitch` holds the session's speech state (on / off, volume),
 turns speech on when headphones are plugged in (``HeadphonesChanged``),
-and resets at the end of a session like the language.  ``say`` is fire and
+and resets at the end of a session like the language (switched on at rest
+and left, after the idle timeout: ``KioskFlows.on_rest``).  ``say`` is fire and
 forget on the asyncio loop: the view listener only schedules the work for
 the next loop turn, so speech adds nothing to the rendering of a step.
 """
@@ -335,12 +336,16 @@ class SpeechSwitch:
 
     *devices* returns the speech devices in order now (the hub's
     ``devices("speech")``); the first one speaks.  *changed* is called after
-    ``on`` or ``volume`` changed (the UI redraws its speech buttons).
+    ``on`` or ``volume`` changed (the UI redraws its speech buttons);
+    *activity* when the patron presses a speech button (the flows' idle
+    timer starts again).
     """
 
-    def __init__(self, devices: Callable[[], list[Any]], *, changed: Callable[[], None] | None = None) -> None:
+    def __init__(self, devices: Callable[[], list[Any]], *, changed: Callable[[], None] | None = None,
+                 activity: Callable[[], None] | None = None) -> None:
         self._devices = devices
         self._changed = changed
+        self._activity = activity
         self.narrator = Narrator()
         self.on = False
         self.headphones = False
@@ -355,10 +360,11 @@ class SpeechSwitch:
 
     @classmethod
     def for_flows(cls, flows: Any, *, changed: Callable[[], None] | None = None) -> SpeechSwitch:
-        """A switch over the flows' hub (role ``speech``), listening to their views and the headphone jack."""
-        switch = cls(lambda: flows.hub.devices("speech"), changed=changed)
+        """A switch over the flows' hub (role ``speech``), listening to their views, their rest and the headphone jack."""
+        switch = cls(lambda: flows.hub.devices("speech"), changed=changed, activity=flows.activity)
         switch._view = flows.view
         flows.subscribe(switch.view_changed)
+        flows.on_rest(switch.at_rest)
         flows.hub.listen("speech", switch.device_event)
         return switch
 
@@ -380,7 +386,14 @@ class SpeechSwitch:
         self.headphones = bool(plugged)
         self.set_on(self.headphones)
 
+    def at_rest(self) -> None:
+        """The kiosk stood at rest for the idle timeout (``KioskFlows.on_rest``): speech switched on
+        there without a session and left goes off (it stays on while headphones are in), the volume back."""
+        if self.on != self.headphones or (self._default_volume is not None and self.volume != self._default_volume):
+            self._session_ended()
+
     def toggle(self) -> None:
+        self._active()
         self.set_on(not self.on)
 
     def set_on(self, on: bool) -> None:
@@ -397,9 +410,11 @@ class SpeechSwitch:
         self._notify()
 
     def louder(self) -> None:
+        self._active()
         self._step(VOLUME_STEP)
 
     def softer(self) -> None:
+        self._active()
         self._step(-VOLUME_STEP)
 
     def focus(self, text: str) -> None:
@@ -413,6 +428,10 @@ class SpeechSwitch:
         self._say(Speech((Text(literal=str(text)),), self._language()))
 
     # -- helpers
+    def _active(self) -> None:
+        if self._activity is not None:
+            self._activity()
+
     def _language(self) -> str:
         return self._view.language if self._view is not None else "nl"
 

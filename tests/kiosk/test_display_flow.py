@@ -1,12 +1,13 @@
 """The display switches (200 % text, high contrast; issue 16 item 3) belong to
 the patron's session: the flows keep them from screen to screen and forget
-them when the session ends, like the language."""
+them when the session ends, like the language.  Chosen at rest and left (no
+card presented), both end after the idle timeout (issue 16 "right texts")."""
 
 from __future__ import annotations
 
 import pytest
 
-from kiosk.flows import State, Ui
+from kiosk.flows import FlowSettings, State, Ui
 
 from .fakelib import FakeLibrary
 from .harness import close_harness, fixed_now, make_harness
@@ -61,3 +62,28 @@ async def test_switched_on_at_rest_and_left_resets_after_the_idle_timeout(h):
     h.flows.set_display(large_text=True)
     await h.advance(h.flows.settings.idle_timeout_seconds + 1)
     assert h.state is State.IDLE and display(h) == (False, False)
+
+
+async def test_language_chosen_at_rest_and_left_resets_after_the_idle_timeout(h):
+    timeout = h.flows.settings.idle_timeout_seconds
+    h.flows.set_language("en")
+    await h.advance(timeout - 1)
+    assert h.view.language == "en"  # still reading
+    h.flows.set_display(large_text=True)  # a touch: the timeout starts again
+    await h.advance(timeout - 1)
+    assert h.view.language == "en" and display(h) == (True, False)
+    await h.advance(2)
+    assert h.state is State.IDLE and h.view.language == "nl" and display(h) == (False, False)
+    await h.tap("1001")  # the next patron: the record's language (French), not the one left at rest
+    assert h.state is State.PIN and h.view.language == "fr"
+
+
+async def test_language_at_rest_goes_back_to_the_kiosks_own(tmp_path):
+    h = await make_harness(FakeLibrary(), tmp_path, settings=FlowSettings(language="fr"), now=NOW)
+    try:
+        assert h.view.language == "fr"
+        h.flows.set_language("nl")
+        await h.advance(h.flows.settings.idle_timeout_seconds + 1)
+        assert h.state is State.IDLE and h.view.language == "fr"
+    finally:
+        await close_harness(h)

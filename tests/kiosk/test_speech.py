@@ -252,6 +252,37 @@ async def test_headphones_speech_through_the_flows_and_the_pin_never_spoken(tmp_
         await close_harness(h)
 
 
+async def test_speech_switched_on_at_rest_and_left_goes_off_after_the_idle_timeout(tmp_path):
+    """No session started: like the language, speech (and its volume) chosen at rest
+    ends after the idle timeout; with headphones in it stays on."""
+    roles = {**SIM_ROLES, "speech": ["sim://tts?name=rest-tts"]}
+    h = await make_harness(FakeLibrary(), tmp_path, roles=roles, now=fixed_now())
+    try:
+        switch = SpeechSwitch.for_flows(h.flows)
+        timeout = h.flows.settings.idle_timeout_seconds
+        await h.advance(timeout + 5)  # long at rest before anyone came
+        switch.toggle()  # the button at rest: a touch, the timeout starts from here
+        await switch.settle()
+        await h.advance(timeout - 1)
+        assert switch.on and h.state is State.IDLE
+        switch.louder()
+        await switch.settle()
+        await h.advance(timeout - 1)
+        assert switch.on and switch.volume == 60
+        await h.advance(2)
+        await switch.settle()
+        assert h.state is State.IDLE and not switch.on and switch.volume == 50
+        sim.plug_headphones(name="rest-tts")
+        await h.settle()
+        switch.louder()
+        await switch.settle()
+        await h.advance(timeout + 1)
+        await switch.settle()
+        assert switch.on and switch.headphones and switch.volume == 50  # on while plugged, the kiosk's volume
+    finally:
+        await close_harness(h)
+
+
 async def test_hub_listen_is_only_for_listened_roles(tmp_path):
     from kiosk.flows import DeviceHub
 

@@ -94,6 +94,34 @@ class SpeechUiTest(KioskCase):
 
         self.run_scenario(scenario)
 
+    def test_choices_left_at_rest_end_after_the_idle_timeout(self):
+        """Issue 16: a patron chose English, 200 % text and speech on the idle screen and walked
+        away without a card; the next patron must not find them."""
+        from kiosk.ui.display import DISPLAY
+
+        async def scenario():
+            await self.frames()
+            await self.touch("English")
+            await self.touch(kio("kiosk.display.large_text", "en"))
+            await self.touch(sp("speech.button", "en"))
+            await self.said()
+            assert self.root.speech.on and DISPLAY.large_text and self.root.language == "en"
+            assert kio("kiosk.idle.title", "en") in self.screen_text()
+            self.clock.t += self.flows.settings.idle_timeout_seconds - 1
+            await self.flows.tick()
+            await self.frames()
+            assert self.root.language == "en" and self.root.speech.on  # not before the timeout
+            self.clock.t += 2
+            await self.flows.tick()
+            await self.said()
+            assert self.flows.state is State.IDLE
+            text = self.screen_text()
+            assert kio("kiosk.idle.title") in text and kio("kiosk.idle.title", "en") not in text, text
+            assert self.root.language == "nl" and not DISPLAY.large_text and DISPLAY.text_scale == 1.0
+            assert not self.root.speech.on and not self.root.speech_bar.on
+            assert self.root.find_button(sp("speech.louder")) is None
+
+        self.run_scenario(scenario)
 
 class DemoHeadphonesTest(KioskCase):
     """The demo's simulator panel plugs headphones into the simulated jack:
