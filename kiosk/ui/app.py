@@ -41,7 +41,9 @@ def load_kv() -> None:
         # Register our widget classes with the factory before the rules use them.
         from . import display, widgets  # noqa: F401 - display: TopBar, DisplaySwitches
 
-        widgets.release_text_surfaces()
+        from .runner import finishing_frames
+
+        widgets.release_text_surfaces(alternate=not finishing_frames())
         Builder.load_file(str(KV_FILE))
         Builder.load_file(str(KV_FILE.with_name("pay.kv")))
         Builder.load_file(str(KV_FILE.with_name("help.kv")))

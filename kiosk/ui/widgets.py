@@ -20,7 +20,7 @@ from kivy.uix.widget import Widget
 from . import theme
 
 
-def release_text_surfaces() -> None:
+def release_text_surfaces(*, alternate: bool = True) -> None:
     """Make Kivy's text provider let go of each label's pixels once they are
     on the texture.
 
@@ -28,7 +28,12 @@ def release_text_surfaces() -> None:
     (a full RGBA copy of the text) on the core label after the texture is
     filled, for as long as the label lives: on this kiosk's screens that is
     several MB held twice.  Idempotent; a provider without ``_surface``
-    (PIL, Pango) is left as it is."""
+    (PIL, Pango) is left as it is.
+
+    Each text also goes into its texture at once (:func:`_refresh_now`);
+    *alternate*: into the label's other texture, two per label (needed only
+    when frames are not finished at their swap, see
+    :func:`kiosk.ui.runner.finish_frames`; the first call decides)."""
     from kivy.core.text import Label as CoreLabel
 
     if getattr(CoreLabel, "_bibkiosk_releases_surface", False):
@@ -46,6 +51,7 @@ def release_text_surfaces() -> None:
     global _kivy_refresh
     _kivy_refresh = CoreLabel.refresh
     CoreLabel.refresh = _refresh_now
+    CoreLabel._bibkiosk_alternate = alternate
     CoreLabel._bibkiosk_releases_surface = True
 
 
@@ -64,16 +70,22 @@ def _refresh_now(self) -> None:  # noqa: ANN001 - wraps kivy.core.text.LabelBase
     Measured in bench/kiosk.py: 0.2-1.2 s per changed text on this machine
     (more with other load), the larger part of every slow patron step.  Two
     textures per label, never more: a fresh texture per text instead is
-    memory the renderer frees late (RSS grew ~15 MB a session)."""
+    memory the renderer frees late (RSS grew ~15 MB a session).
+
+    (2) only while frames are not finished at their swap
+    (``BIBKIOSK_FINISH_FRAMES=0``): a finished frame is no longer in flight
+    when the next text changes, so one texture per label does, and the
+    second one is memory for nothing (bench/kiosk.py: ~2 MB)."""
+    alternate = self._bibkiosk_alternate
+    one_px = type(self)._texture_1px
     current = self.texture
-    spare = getattr(self, "_bibkiosk_spare", None)
-    if current is not None and current is not type(self)._texture_1px:
-        self.texture = spare  # Kivy reuses it when the size fits, else makes a new one
+    if alternate and current is not None and current is not one_px:
+        self.texture = getattr(self, "_bibkiosk_spare", None)  # Kivy reuses it when the size fits, else makes a new one
     _kivy_refresh(self)
     texture = self.texture
-    if texture is not current and current is not type(self)._texture_1px:
+    if alternate and texture is not current and current is not one_px:
         self._bibkiosk_spare = current
-    if texture is not None and texture is not type(self)._texture_1px and self._cached_lines:
+    if texture is not None and texture is not one_px and self._cached_lines:
         texture.ask_update(None)  # no delayed fill
         self._render_real()
 

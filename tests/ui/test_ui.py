@@ -71,6 +71,34 @@ class KioskUiTest(KioskCase):
 
         self.run_scenario(scenario)
 
+    def test_one_texture_per_label_when_frames_are_finished(self):
+        """With every frame finished at its swap (the default) no frame is in
+        flight when a text changes: each label keeps one texture, not a
+        second one to alternate with (issue 16, memory)."""
+        from kivy.core.text import Label as CoreLabel
+
+        from kiosk.ui.runner import finishing_frames
+        from kiosk.ui.widgets import KLabel
+
+        assert finishing_frames()
+
+        async def scenario():
+            await self.frames()
+            assert CoreLabel._bibkiosk_alternate is False
+            label = KLabel(text="een")
+            self.root.add_widget(label)
+            await self.frames()
+            first = label.texture
+            for text in ("twee woorden", "drie", "een veel langere regel tekst"):
+                label.text = text
+                await self.frames()
+                assert label._label.text == text
+            assert getattr(label._label, "_bibkiosk_spare", None) is None
+            assert label.texture is not None and label.texture.width > 1 and first is not None
+            self.root.remove_widget(label)
+
+        self.run_scenario(scenario)
+
     def test_refusal_shows_the_policy_message_and_language_switch(self):
         async def scenario():
             await self.frames()
