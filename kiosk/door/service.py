@@ -498,15 +498,19 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
 
     # ================================================================ audit, webhooks, status
 
-    def _record(self, at: datetime, event: AuditEvent, **kw: Any) -> None:
+    def _record(self, at: datetime, event: AuditEvent, **kw: Any) -> bool:
+        """One audit row (and the observers); False when it was not written."""
+        written = False
         if self.audit is not None:
             try:
                 self.audit.record(at, event, **kw)
+                written = True
             except DoorError as exc:
                 log.error("AUDIT NOT WRITTEN: %s", exc)
                 # A full disk or a dying file: refuse from now on, until housekeeping finds it writable.
                 self._set_state_fault(at, str(exc))
         self._notify("door_event", at, str(event), kw)
+        return written
 
     def _notify(self, method: str, *args: Any) -> None:
         for obs in self.observers:
@@ -523,23 +527,32 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
     def _ended_early(self, period: Period) -> bool:
         return period.kind is PeriodKind.UNMANNED and self._ended_unmanned is not None and period.start == self._ended_unmanned
 
-    def _remote_audit(self, action: str, staff: str, reason: str, detail: str = "") -> None:
+    def _remote_audit(self, action: str, staff: str, reason: str, detail: str = "") -> bool:
+        """The ``remote`` audit row of a command; False when it could not be written (the
+        ``state_unwritable`` alarm is then raised, as for any row)."""
         text = f"staff={staff} reason={reason}" + (f" {detail}" if detail else "")
-        self._record(self._clock(), "remote", result=action, detail=text[:500])
+        return self._record(self._clock(), "remote", result=action, detail=text[:500])
+
+    def _remote_audit_or_refuse(self, action: str, staff: str, reason: str, detail: str = "") -> None:
+        """A command that grants or lifts a restriction is carried out only once it is on record."""
+        if not self._remote_audit(action, staff, reason, detail):
+            raise DoorError(f"state not writable: {action} not carried out, the door cannot record it ({self.state_fault or 'no audit'})")
 
     async def remote_release(self, seconds: float, *, staff: str, reason: str) -> dict[str, Any]:
-        """Release the door for *seconds* (staff at the console); refused while locked down."""
+        """Release the door for *seconds* (staff at the console); refused while locked down, and
+        when its audit row cannot be written."""
         if not self._started:
             raise DoorError("the door service is not running")
         if self._lockdown is not None:
             raise DoorError("the door is locked down; resume it first")
-        self._remote_audit("release", staff, reason, f"seconds={seconds:g}")
+        self._remote_audit_or_refuse("release", staff, reason, f"seconds={seconds:g}")
         effects = self.monitor.release(self._mono(), ReleaseReason.ENTRY, seconds=seconds)
         await self._apply(effects)
         return {"lock": self.monitor.lock.value, "seconds": seconds}
 
     async def remote_lockdown(self, *, staff: str, reason: str) -> dict[str, Any]:
-        """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`."""
+        """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`; also when its
+        audit row cannot be written (fail secure)."""
         self._remote_audit("lockdown", staff, reason)
         self._lockdown = staff
         self._free_until = None
@@ -549,8 +562,9 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         return {"lock": self.monitor.lock.value, "lockdown": True}
 
     async def remote_resume(self, *, staff: str, reason: str) -> dict[str, Any]:
-        """End a lockdown and an early end of the unmanned period; the schedule applies again."""
-        self._remote_audit("resume", staff, reason)
+        """End a lockdown and an early end of the unmanned period; the schedule applies again.
+        Refused (the lockdown stands) when its audit row cannot be written."""
+        self._remote_audit_or_refuse("resume", staff, reason)
         self._lockdown = None
         self._ended_unmanned = None
         if self._period is not None:

@@ -60,6 +60,11 @@ def door_state(status: dict[str, Any]) -> dict[str, Any]:
 class DoorFleet:
     """Observer + command handler between a DoorService and a FleetLink."""
 
+    #: Carried out even when the fleet journal cannot record them (a full disk): restrictions
+    #: (fail secure: a lockdown still locks, an unmanned period still ends) and the question
+    #: ``check``; a ``release`` or ``resume`` that cannot be recorded is refused by the link.
+    unrecorded_actions = frozenset({"lockdown", "end_unmanned", "check"})
+
     def __init__(self, service: Any, link: Any = None, *, config_path: str | Path | None = None) -> None:
         self.service = service
         self.link = link
