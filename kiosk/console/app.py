@@ -402,7 +402,9 @@ class Console:
             reply = {"id": cid, "ok": False, "error": str(exc), "timeout": True}
         self.store.command_answered(cid, bool(reply.get("ok")), reply)
         self.store.audit(staff, action, site=site, device=device, reason=reason, ok=bool(reply.get("ok")),
-                         detail=json.dumps({"args": stored_args, "error": reply.get("error")}, default=str)[:500])
+                         detail=json.dumps({"args": stored_args, "error": reply.get("error"),
+                                             **({"recorded": False} if reply.get("recorded") is False else {})},
+                                            default=str)[:500])
         return reply
 
     async def why_page(self, request: Request) -> Response:

@@ -39,6 +39,9 @@ class FakeLink:
         if action == "check":
             return {"id": command_id, "ok": True, "result": {"allowed": False, "rules": ["B1"], "evidence": ["B1: no badge"],
                     "message": "Geen badge", "language": "nl", "card_ref": "card:x", "period": "unmanned", "pin_checked": False}}
+        if reason == "disk full at the site":
+            return {"id": command_id, "ok": True, "result": {"lock": "locked", "lockdown": True}, "recorded": False,
+                    "warning": "state not writable: carried out, but not recorded on the door (database or disk is full)"}
         return {"id": command_id, "ok": True, "result": {}}
 
 
@@ -144,6 +147,20 @@ def test_roles_viewer_cannot_act_operator_can(env):
     assert link.sent == [("b1", "door", "release", "otto", "patron waiting", {"seconds": 5.0})]
     acts = store.staff_audit()
     assert acts[0]["action"] == "release" and acts[0]["staff"] == "otto" and acts[0]["reason"] == "patron waiting"
+
+
+def test_a_lockdown_done_but_not_recorded_at_the_site_is_shown_to_staff(env):
+    client, store, link = env
+    store.status("b1", "door", True)
+    store.state("b1", "door", {"kind": "door", "mode": "unmanned", "lock": "locked"})
+    login(client, "otto")
+    token = csrf_of(client.get("/site/b1/door/lockdown").text)
+    r = client.post("/site/b1/door/lockdown", data={"csrf": token, "reason": "disk full at the site", "confirm": "yes"})
+    assert r.status_code == 200 and 'id="action-result"' in r.text
+    assert 'id="action-not-recorded"' in r.text and "database or disk is full" in r.text
+    assert '"recorded": false' in store.staff_audit()[0]["detail"]
+    r = client.post("/site/b1/door/lockdown", data={"csrf": token, "reason": "incident", "confirm": "yes"})
+    assert 'id="action-result"' in r.text and 'id="action-not-recorded"' not in r.text
 
 
 def test_audit_search_by_card_hashes_with_the_site_key(env):
