@@ -133,3 +133,14 @@ def test_unreachable_postgresql_is_one_line(tmp_path):
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as err:
         ConsoleStore(f"postgresql:///nodb?host={tmp_path}&port=1&user=postgres&connect_timeout=2")
     assert "\n" not in str(err.value)
+
+
+def test_sqlite_commits_are_on_disk_before_the_acknowledgement(tmp_path):
+    """The console acknowledges an event to the broker once stored: an SQLite commit must be synced (FULL),
+    not only written to the WAL (NORMAL: lost in a power cut after the broker forgot the event)."""
+    store = ConsoleStore(str(tmp_path / "console.sqlite"))
+    try:
+        assert store.db.execute("PRAGMA synchronous") == [(2,)]  # FULL
+        assert store.db.execute("PRAGMA journal_mode") == [("wal",)]
+    finally:
+        store.close()
