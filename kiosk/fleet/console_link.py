@@ -11,8 +11,9 @@ device's status, state, event and reply, and hands them to a *sink*:
   each event id once: a redelivered event is dropped there)
 - replies resolve the futures of :meth:`command`.
 
-Events are handed over in batches (at most ``batch`` or every few ms), so a
-burst of thousands a second costs one store transaction per batch.
+Events are handed over in batches (at most ``batch``, collected while a burst
+keeps coming, at most ``linger`` seconds), so a burst of thousands a second
+costs one store transaction (one disk sync) per batch.
 
 **Acknowledged once stored.**  paho acknowledges a QoS 1 message (PUBACK) as
 soon as its callback returns; the console turns that off (paho's
@@ -94,11 +95,14 @@ class Acks:
 
 
 class ConsoleLink:
-    def __init__(self, settings: LinkSettings, sink: Any, *, client_id: str = "bibkiosk-console", batch: int = 500) -> None:
+    def __init__(self, settings: LinkSettings, sink: Any, *, client_id: str = "bibkiosk-console", batch: int = 500,
+                 linger: float = 0.02) -> None:
         self.settings = settings
         self.sink = sink
         self.client_id = client_id
         self.batch = batch
+        self.linger = linger
+        self._collecting = False
         self.connected = False
         self._stopping = False
         self._client: Any = None
@@ -253,27 +257,46 @@ class ConsoleLink:
     async def _write_events(self) -> None:
         while True:
             first = await self._queue.get()
-            batch = [first]
-            while len(batch) < self.batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except asyncio.QueueEmpty:
-                    break
+            self._collecting = True
             try:
-                self.sink.add_events([ev for ev, _, _ in batch])
-            except Exception:  # noqa: BLE001
-                # Not stored: not acknowledged either; tried again (and, after a restart, delivered again).
-                log.exception("console: cannot store %d events", len(batch))
-                await asyncio.sleep(0.5)
-                for item in batch:
-                    self._queue.put_nowait(item)
-                continue
+                batch = await self._collect(first)
+                try:
+                    self.sink.add_events([ev for ev, _, _ in batch])
+                except Exception:  # noqa: BLE001
+                    # Not stored: not acknowledged either; tried again (and, after a restart, delivered again).
+                    log.exception("console: cannot store %d events", len(batch))
+                    for item in batch:
+                        self._queue.put_nowait(item)
+                    await asyncio.sleep(0.5)
+                    continue
+            finally:
+                self._collecting = False
             for _, acks, ticket in batch:  # stored (committed): now the broker may forget them
                 acks.done(ticket)
+
+    async def _collect(self, first: Any) -> list[Any]:
+        """Group commit: every commit is synced to disk (and only then acknowledged), so a burst is collected
+        while it keeps coming (up to ``linger`` seconds or ``batch`` events) and stored in one transaction;
+        a lone event waits about a millisecond."""
+        batch = [first]
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.linger
+        while len(batch) < self.batch:
+            try:
+                batch.append(self._queue.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            if loop.time() >= until:
+                break
+            await asyncio.sleep(0.001)
+            if self._queue.empty():
+                break  # nothing more within a millisecond
+        return batch
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until every received event was handed to the sink (tests, benchmark)."""
         async with asyncio.timeout(timeout):
-            while not self._queue.empty():
+            while not self._queue.empty() or self._collecting:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0)
