@@ -144,3 +144,28 @@ def test_sqlite_commits_are_on_disk_before_the_acknowledgement(tmp_path):
         assert store.db.execute("PRAGMA journal_mode") == [("wal",)]
     finally:
         store.close()
+
+
+def test_an_event_redelivered_after_a_crash_mid_batch_still_raises_its_alarm(store, monkeypatch):
+    """The console acknowledges a batch once add_events returned; one that dies inside it gets the batch
+    again. Dying after the events were written but before their alarms were would leave the redelivered
+    events known and the alarm never raised; the alarms go first, and doing them twice changes nothing."""
+    batch = [ev("h1", "2026-12-01T10:00:00+00:00", type="help", result="call_staff", detail="screen=menu"),
+             ev("a1", "2026-12-01T10:00:01+00:00", type="alarm", result="held_open", detail="raised")]
+    real = ConsoleStore._alarm_from
+    calls = []
+
+    def dies_on_the_second(self, e):
+        calls.append(e["id"])
+        if len(calls) == 2:
+            raise StoreError("console killed here")
+        return real(self, e)
+
+    monkeypatch.setattr(ConsoleStore, "_alarm_from", dies_on_the_second)
+    with pytest.raises(StoreError):
+        store.add_events(batch)
+    monkeypatch.setattr(ConsoleStore, "_alarm_from", real)
+    assert [e["id"] for e in store.add_events(batch)] == ["h1", "a1"]  # the broker's redelivery
+    assert store.add_events(batch) == []
+    assert sorted(a["kind"] for a in store.alarms()) == ["held_open", "help"]  # each once
+    assert store.event_count() == 2
