@@ -89,10 +89,6 @@ class Acks:
             self.paho.ack(mid, qos)
             self.sent += 1
 
-    @property
-    def waiting(self) -> int:
-        return len(self._pending)
-
 
 class ConsoleLink:
     def __init__(self, settings: LinkSettings, sink: Any, *, client_id: str = "bibkiosk-console", batch: int = 500,
