@@ -110,6 +110,23 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(timezone.utc)
 
 
+def standing_alarms(rows: Iterable[tuple[str | None, str | None, datetime]]) -> dict[str, datetime]:
+    """The alarms standing after *rows* (``alarm`` rows as (result, detail, at), oldest first):
+    kind -> when it was raised, for every kind whose last row is not ``cleared``.
+
+    Pure: what a restarted door takes back (it stood when the service stopped, so
+    it is not raised, nor written, again)."""
+    out: dict[str, datetime] = {}
+    for kind, detail, at in rows:
+        if not kind:
+            continue
+        if detail == "cleared":
+            out.pop(kind, None)
+        elif kind not in out:
+            out[kind] = at
+    return out
+
+
 def open_db(path: Path, *, readonly: bool = False, schema: str = "") -> sqlite3.Connection:
     """An SQLite connection in WAL mode with synchronous (FULL) commits.
 
@@ -243,6 +260,10 @@ class AuditJournal:
             )
             for r in reversed(rows)
         ]
+
+    def standing_alarms(self) -> dict[str, datetime]:
+        """Alarms raised and not cleared in this journal (:func:`standing_alarms`)."""
+        return standing_alarms((e.result, e.detail, e.at) for e in self.entries(event=AuditEvent.ALARM.value))
 
     def last(self, event: str | None = None) -> AuditEntry | None:
         rows = self.entries(event=event, limit=1)

@@ -64,7 +64,7 @@ from kiosk.identify import (
     ScryptParams,
     StoreError,
 )
-from kiosk.door.monitor import DoorMonitor, ReleaseReason
+from kiosk.door.monitor import AlarmKind, DoorMonitor, ReleaseReason
 from kiosk.identify.core import Alarm
 from kiosk.identify.recheck import STORE_ALARM, StoreRecheck
 from kiosk.notify import Notifier, watchdog_loop
@@ -179,7 +179,11 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         #: Why the state files cannot be written (the door then refuses every entry), or None.
         self.state_fault: str | None = None
         #: Standing alarms about the state files (audit_corrupt, state_unwritable, patron_store_unwritable).
+        #: Each is raised (audit row, webhook, fleet event) once while it stands: :meth:`_state_alarm`.
         self.state_alarms: set[str] = set()
+        #: Door alarms (held_open, forced_open) that stood when the service last stopped (kind -> since),
+        #: taken back from the audit when the door contact is first read (:meth:`_take_back_door_alarms`).
+        self._taken_back: dict[str, datetime] = {}
         #: A standing patron_store_unwritable is looked at again now and then (as at the kiosk).
         self._store_check = StoreRecheck(self.state_dir, monotonic)
         #: False after a stop in which a lock did not take the fail-mode state.
@@ -246,6 +250,7 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self._record(now, AuditEvent.SERVICE, result="started", detail=f"fail_mode={self.door.fail_mode.value}")
         self._purge(now)
         sensor = self._first(DoorSensor)
+        await self._take_back_door_alarms(sensor)
         if sensor is not None and sensor.door_open is not None:
             await self._apply(self.monitor.door_opened(self._mono()) if sensor.door_open else self.monitor.door_closed(self._mono()))
         await self._schedule_tick()
@@ -285,6 +290,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             else:
                 if self.audit.moved_aside is not None:
                     self._state_alarm(now, "audit_corrupt", f"moved aside to {self.audit.moved_aside.name}")
+                else:
+                    self._take_back(now)
         if self.store is None:
             try:
                 self.store = PatronStore(
@@ -300,8 +307,63 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             self.ident.store = self.store
         if problems:
             self._set_state_fault(now, problems[0])
-        elif self.state_fault is not None:
-            self._clear_state_fault(now)
+        elif self.state_fault is not None or "state_unwritable" in self.state_alarms:
+            self._clear_state_fault(now)  # (also one that stood at the last stop: taken back above)
+
+    # ---------------------------------------------------------------- alarms across a restart
+
+    #: State alarms whose cause the door looks at again after a restart: taken back as standing
+    #: (not raised again) and cleared the usual way once the cause is gone.
+    _FOLLOWED = ("state_unwritable", STORE_ALARM)
+
+    def _take_back(self, now: datetime) -> None:
+        """The alarms that stood when the service last stopped (the audit: raised, never cleared).
+
+        Staff see one "raised" when an alarm starts and one "cleared" when it ends, across
+        restarts too: a standing alarm is not raised again (no audit row, webhook or fleet
+        event); it is in the status (the console's retained state) from the start.
+        ``state_unwritable`` and ``patron_store_unwritable`` stand until their cause is
+        gone (looked at again now, and by housekeeping), held_open / forced_open until the
+        door contact says closed (:meth:`_take_back_door_alarms`); any other
+        (``audit_corrupt``) stood until this restart: cleared now.
+        """
+        assert self.audit is not None
+        try:
+            standing = self.audit.standing_alarms()
+        except DoorError as exc:
+            log.error("cannot read the standing alarms from the audit: %s", exc)
+            return
+        door_kinds = {k.value for k in AlarmKind}
+        for kind, since in standing.items():
+            if kind in self._FOLLOWED:
+                log.warning("alarm %s stood at the last stop: standing (not raised again)", kind)
+                self.state_alarms.add(kind)
+                if kind == STORE_ALARM:
+                    self._store_check.raised()
+            elif kind in door_kinds:
+                self._taken_back[kind] = since
+            else:
+                self._alarm_ended(now, kind)
+
+    async def _take_back_door_alarms(self, sensor: Any) -> None:
+        """held_open / forced_open that stood at the last stop stand again until the door closes
+        (:meth:`DoorMonitor.restore`); without a door contact to follow them: cleared now."""
+        taken, self._taken_back = self._taken_back, {}
+        if not taken:
+            return
+        if sensor is None or sensor.door_open is None:
+            for kind in taken:
+                self._alarm_ended(self._clock(), kind)
+            return
+        mono, wall = self._mono(), self._clock()
+        log.warning("alarms %s stood at the last stop: standing (not raised again)", ", ".join(sorted(taken)))
+        standing = {AlarmKind(k): mono - max(0.0, (wall - since).total_seconds()) for k, since in taken.items()}
+        await self._apply(self.monitor.restore(mono, standing))
+
+    def _alarm_ended(self, now: datetime, kind: str) -> None:
+        log.warning("alarm %s cleared (it stood at the last stop)", kind)
+        self._record(now, AuditEvent.ALARM, result=kind, detail="cleared")
+        self._webhook(now, "alarm", alarm=kind, state="cleared")
 
     def _set_state_fault(self, now: datetime, why: str) -> None:
         first = self.state_fault is None
@@ -314,8 +376,9 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         assert self.audit is not None
         try:
             self.audit.record(now, AuditEvent.ALARM, result="state_unwritable", detail="cleared")
-        except DoorError:
-            return  # still not writable: the fault stands
+        except DoorError as exc:
+            self.state_fault = self.state_fault or str(exc)  # still not writable: the fault stands
+            return
         self.state_fault = None
         self.state_alarms.discard("state_unwritable")
         log.warning("state files writable again: deciding entries again")
@@ -333,11 +396,17 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self._record(now, AuditEvent.ALARM, result=STORE_ALARM, detail="cleared")
         self._webhook(now, "alarm", alarm=STORE_ALARM, state="cleared")
 
-    def _state_alarm(self, now: datetime, kind: str, detail: str) -> None:
+    def _state_alarm(self, now: datetime, kind: str, detail: str) -> bool:
+        """Raise *kind*: an ``alarm`` ... ``raised`` and a ``state`` row (why), the webhook; the
+        observers (fleet) see both rows.  Once while it stands: False, and nothing written,
+        when it stands already (a full store fails every card the same way)."""
+        if kind in self.state_alarms:
+            return False
         self.state_alarms.add(kind)
         self._record(now, AuditEvent.ALARM, result=kind, detail="raised")
         self._record(now, AuditEvent.STATE, result=kind, detail=detail[:200])
         self._webhook(now, "alarm", alarm=kind, state="raised", detail=detail[:200])
+        return True
 
     async def stop(self) -> None:
         """Stop: the lock goes to the fail-mode state (see docs/door.md), state is closed.

@@ -7,7 +7,11 @@ keeps reconnecting (backoff up to ``max_backoff``).  On every connection:
 1. ``status`` "online" (retained), with "offline" as the last will;
 2. the latest ``state`` (retained), and again whenever it changes;
 3. every event of the journal's outbox, oldest first, QoS 1, deleted from the
-   outbox only once the broker acknowledged it;
+   outbox only once the broker acknowledged it.  When that delete cannot be
+   written (a full disk), the link stays up: the acknowledged events stay in
+   the journal (nothing is lost), are not sent again by this process, and the
+   delete is retried until there is room; after a restart they are sent again
+   with the same ids, and the console keeps each id once;
 4. ``cmd`` subscribed; each command is validated, refused when expired,
    recorded in the journal (staff, reason), carried out by the handler once
    (a redelivered command gets the same reply), and answered on ``reply``
@@ -113,6 +117,10 @@ class FleetLink:
         self._stopping = False
         self.connections = 0
         self._handlers: set[asyncio.Task[Any]] = set()
+        #: Acknowledged by the broker, not yet deleted from the outbox (the delete failed: a full
+        #: disk); every outbox row up to ``_acked_through`` has been acknowledged.
+        self._unmarked: dict[int, str] = {}  # seq -> event id
+        self._acked_through = 0
         s = settings
         self.t_status = topic(s.prefix, s.site, s.device, "status")
         self.t_state = topic(s.prefix, s.site, s.device, "state")
@@ -153,7 +161,8 @@ class FleetLink:
 
     @property
     def queue_length(self) -> int:
-        return self.journal.queue_length()
+        """Events not yet acknowledged by the broker."""
+        return self.journal.queue_length() - len(self._unmarked)
 
     async def start(self) -> None:
         if self._task is None:
@@ -189,7 +198,7 @@ class FleetLink:
         (it stays journalled and goes out when the link is back)."""
         try:
             async with asyncio.timeout(timeout):
-                while self.journal.is_queued(event_id):
+                while self.journal.is_queued(event_id) and event_id not in self._unmarked.values():
                     await asyncio.sleep(0.02)
         except TimeoutError:
             return False
@@ -270,24 +279,47 @@ class FleetLink:
             except Exception:  # noqa: BLE001
                 log.exception("fleet: on_connected failed")
 
+    def _mark_delivered(self, acked: list[Any]) -> None:
+        """Delete acknowledged events (:class:`Pending`) from the outbox; kept in memory (and
+        retried) when the journal cannot be written, so the link goes on (a full disk is no
+        link failure)."""
+        first = not self._unmarked
+        for p in acked:
+            self._unmarked[p.seq] = p.id
+            self._acked_through = max(self._acked_through, p.seq)
+        if not self._unmarked:
+            return
+        try:
+            self.journal.delivered(list(self._unmarked))
+        except FleetError as exc:
+            if first:
+                log.warning("fleet: %d events acknowledged but not marked delivered (%s): kept in the journal, "
+                            "retried; a restart sends them again (the console keeps each id once)", len(acked), exc)
+            return
+        if not first:
+            log.info("fleet: %d acknowledged events marked delivered", len(self._unmarked))
+        self._unmarked = {}
+
     async def _sender(self, client: Any) -> None:
         while True:
             self._wake.clear()
-            batch = self.journal.pending(200)
+            self._mark_delivered([])  # acknowledged earlier, the mark failed: try again
+            batch = self.journal.pending(200, after=self._acked_through)
             if batch:
                 # QoS 1: each publish returns once the broker acknowledged it.
                 await asyncio.gather(*(client.publish(p.topic, p.payload, qos=1) for p in batch))
-                self.journal.delivered([p.seq for p in batch])
+                self._mark_delivered(batch)
                 continue
             state = self._state
             if state and self._comparable(state) != self._comparable(self._state_sent or {}):
                 body = {**state, "site": self.settings.site, "device": self.settings.device,
-                        "kind": self.settings.kind, "queue": self.journal.queue_length(), "at": now_iso()}
+                        "kind": self.settings.kind, "queue": self.queue_length, "at": now_iso()}
                 await client.publish(self.t_state, encode(body), qos=1, retain=True)
                 self._state_sent = dict(state)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 5.0)
+                # (Sooner while acknowledged events wait for their mark: room comes back unannounced.)
+                await asyncio.wait_for(self._wake.wait(), 1.0 if self._unmarked else 5.0)
 
     async def _receiver(self, client: Any) -> None:
         async for message in client.messages:

@@ -29,10 +29,6 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
-
 from kiosk.logsafe import BurstLog
 
 from .datafile import Limits
@@ -108,22 +104,42 @@ class AddressThrottle:
 class PinLock:
     """Per patron: ``attempts`` wrong PINs within ``window_minutes`` lock the
     PIN (a ``limits`` moving window, in memory; the same object serves every
-    connection, so it counts whatever the client)."""
+    connection, so it counts whatever the client).
+
+    ``limits`` is imported at the first wrong PIN: it loads every storage
+    backend it has (redis, memcached, mongodb, async twins; ~100 modules,
+    ~4 MB), and a process that never saw a wrong PIN has nothing to count
+    (the embedded library inside a kiosk: bench/kiosk.py memory)."""
 
     def __init__(self, attempts: int, window_minutes: int) -> None:
-        self.item = RateLimitItemPerMinute(attempts, window_minutes)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.attempts = attempts
+        self.window_minutes = window_minutes
+        self._limiter = None
+        self.item = None
+
+    def _counting(self):  # noqa: ANN202 - limits' MovingWindowRateLimiter
+        if self._limiter is None:
+            from limits import RateLimitItemPerMinute
+            from limits.storage import MemoryStorage
+            from limits.strategies import MovingWindowRateLimiter
+
+            self.item = RateLimitItemPerMinute(self.attempts, self.window_minutes)
+            self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        return self._limiter
 
     def locked(self, patron_id: str) -> bool:
+        if self._limiter is None:  # no wrong PIN yet
+            return False
         return not self._limiter.test(self.item, "pin", patron_id)
 
     def wrong(self, patron_id: str) -> bool:
         """Count a wrong PIN; True when the patron is now locked."""
-        self._limiter.hit(self.item, "pin", patron_id)
+        self._counting().hit(self.item, "pin", patron_id)
         return self.locked(patron_id)
 
     def clear(self, patron_id: str) -> None:
-        self._limiter.clear(self.item, "pin", patron_id)
+        if self._limiter is not None:
+            self._limiter.clear(self.item, "pin", patron_id)
 
 
 def login_throttle(limits: Limits) -> AddressThrottle:

@@ -85,6 +85,11 @@ def release_memory(*, background: bool = False) -> None:
         heap.trim()
 
 
+#: The collector's passes after a screen change (:meth:`KioskRoot._collect_after_frame`): how
+#: many so far, and the last ones' durations in ms (bench/kiosk.py reports them).
+COLLECTS: dict[str, Any] = {"count": 0, "ms": []}
+
+
 class KioskRoot(FloatLayout):
     """The whole kiosk screen.  ``flows`` may be None in layout tests.
 
@@ -128,6 +133,8 @@ class KioskRoot(FloatLayout):
         self._busy_shown_for: Text | None = None
         self._busy_timer = Clock.create_trigger(self._busy_due, BUSY_DELAY)
         self._release_timer = Clock.create_trigger(self._release, RELEASE_AFTER)
+        self._collect_pending = False
+        self._collect_trigger = Clock.create_trigger(self._collect, 0)
         self._setup_speech()
         self.render_now()
         self.bind(size=lambda *_: self._render_trigger(), side_panel_width=lambda *_: self._render_trigger())
@@ -279,6 +286,7 @@ class KioskRoot(FloatLayout):
             else:
                 self._release_timer.cancel()
             self.ids.sm.current = screen.name
+            self._collect_after_frame()
         if view.busy is None:
             self._busy_timer.cancel()
             self._busy_shown_for = None
@@ -292,6 +300,39 @@ class KioskRoot(FloatLayout):
         focus = getattr(self, "focus", None)
         if focus is not None:
             focus.refresh()
+
+    def _collect_after_frame(self) -> None:
+        """Collect the garbage of the screen left, once the new screen's first
+        frame is on the glass (not before: the patron sees the result first).
+
+        Kivy widgets are reference cycles, so a screen's rows, rebuilt
+        lists and dropped screens are freed only by a full collection, which
+        Python's thresholds make rare; until then each session's garbage
+        takes fresh obmalloc arenas, and a few long-lived objects made
+        meanwhile pin them for good (bench/kiosk.py: +14 to +20 MB over the
+        first sessions without this, flat with it).  What lives as long as
+        the kiosk is frozen out of the passes (``gc.freeze`` at start), so a
+        pass walks only what this session made: a few ms."""
+        if self._collect_pending:
+            return
+        self._collect_pending = True
+        from kivy.core.window import Window
+
+        def flipped(*_args: Any) -> None:
+            Window.unbind(on_flip=flipped)
+            self._collect_trigger()  # the next clock tick: after this frame, before the next
+
+        Window.bind(on_flip=flipped)
+        Window.canvas.ask_update()  # a frame comes even if nothing else changed
+
+    def _collect(self, _dt: float) -> None:
+        import time
+
+        self._collect_pending = False
+        t0 = time.perf_counter()
+        gc.collect()
+        COLLECTS["count"] += 1
+        COLLECTS["ms"] = [*COLLECTS["ms"][-199:], (time.perf_counter() - t0) * 1000]
 
     def _busy_due(self, _dt: float) -> None:
         if self._view.busy is not None:

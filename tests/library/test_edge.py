@@ -447,3 +447,28 @@ def test_an_in_memory_store_leaves_no_file_named_memory(tmp_path, monkeypatch):
     store = PatronStore(":memory:", secrets.token_bytes(32), scrypt=ScryptParams(n=2, r=1, p=1))
     store.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pin_lock_counts_from_the_first_wrong_pin_and_loads_limits_only_then():
+    """``limits`` (~100 modules, ~4 MB with every storage backend) is loaded at
+    the first wrong PIN, not by an embedded library that never saw one (the
+    kiosk's memory, issue 16); the count is the same either way."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from kiosk.library.server import Sip2Server\n"
+        "from kiosk.library.throttle import PinLock\n"
+        "lock = PinLock(3, 15)\n"
+        "assert not lock.locked('p1')\n"
+        "assert 'limits' not in sys.modules, 'limits loaded before any wrong PIN'\n"
+        "assert not lock.wrong('p1') and not lock.wrong('p1')\n"
+        "assert 'limits' in sys.modules\n"
+        "assert lock.wrong('p1') and lock.locked('p1') and not lock.locked('p2')\n"
+        "lock.clear('p1')\n"
+        "assert not lock.locked('p1')\n"
+        "PinLock(3, 15).clear('p3')  # a clear with nothing counted\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -4,6 +4,7 @@ textures and vertex buffers are memory the renderer holds while it exists."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 
@@ -75,5 +76,54 @@ class LazyScreensTest(KioskCase):
             self.root.drop_screens()  # not at rest: nothing shown may go
             assert State.BORROW in self.root.built_screens()
             assert kio("kiosk.borrow.instructions") in self.screen_text()
+
+        self.run_scenario(scenario)
+
+
+class _Cycle:
+    """Garbage only the cycle collector frees (as Kivy widgets are)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+class CollectAfterScreenChangeTest(KioskCase):
+    """A session's garbage is collected after each screen change, once the new
+    screen's first frame is drawn, not when Python's thresholds happen to
+    allow it: until then it takes fresh obmalloc arenas that a few
+    long-lived objects pin for good (bench/kiosk.py memory, issue 16)."""
+
+    def test_garbage_is_collected_after_the_new_screens_first_frame(self):
+        async def scenario():
+            await self.frames()
+            gc.disable()  # only the kiosk's own passes collect now
+            try:
+                cycle = _Cycle()
+                gone = weakref.ref(cycle)
+                del cycle
+                sim.tap_card(OK_CARD)
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                await self.flows.settle()
+                assert kio("kiosk.pin.title") not in self.screen_text()  # nothing drawn yet ...
+                assert gone() is not None  # ... and nothing collected before the frame
+                await self.frames()
+                assert kio("kiosk.pin.title") in self.screen_text()
+                assert gone() is None
+            finally:
+                gc.enable()
+
+        self.run_scenario(scenario)
+
+    def test_one_pass_per_frame_however_many_changes(self):
+        async def scenario():
+            await self.frames()
+            from kiosk.ui import app
+
+            before = app.COLLECTS["count"]
+            self.root._collect_after_frame()
+            self.root._collect_after_frame()
+            await self.frames()
+            assert app.COLLECTS["count"] == before + 1
 
         self.run_scenario(scenario)
