@@ -298,3 +298,37 @@ def test_metrics_and_bad_config(env, tmp_path):
     with pytest.raises(ConfigError, match="sites.b1.nmae"):
         parse_console_config({"broker": {"host": "h", "username": "c"}, "secrets": {"session_key": {"value": "s" * 20}},
                               "sites": {"b1": {"nmae": "x"}}})
+
+
+def test_metrics_bearer_token(tmp_path, monkeypatch):
+    """[console] metrics_token (here from the environment): /metrics answers 401 without the token, also to a
+    logged-in staff member's cookie; the token is read at start-up and must be long enough."""
+    token = "metrics-token-0123456789abcdef"
+    monkeypatch.setenv("BIBKIOSK_TEST_METRICS_TOKEN", token)
+    cfg = console_config(tmp_path, metrics_token={"env": "BIBKIOSK_TEST_METRICS_TOKEN"})
+    store = ConsoleStore(cfg.store_url())
+    add_staff(store, "vera", PW, "viewer", "en")
+    with TestClient(create_app(cfg, store=store, link=FakeLink()), base_url="http://127.0.0.1") as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"},
+                        {"Authorization": f"Bearer {token}x"}, {"Authorization": token}):
+            r = client.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer"), headers
+            assert "bibkiosk_console" not in r.text
+        assert login(client, "vera").status_code == 303
+        assert client.get("/metrics").status_code == 401  # a staff session is not the scraper's token
+        r = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and "bibkiosk_console_sites 2.0" in r.text
+        assert client.get("/health").status_code == 200  # the load balancer's check stays open
+    store.close()
+    # From a file (chmod 600) too; a short token and an unset variable are start-up errors.
+    secret = tmp_path / "metrics.secret"
+    secret.write_text(token + "\n")
+    secret.chmod(0o600)
+    assert console_config(tmp_path, metrics_token={"file": str(secret)}).metrics_token() == token
+    with pytest.raises(ConfigError, match="console.metrics_token: at least 16"):
+        console_config(tmp_path, metrics_token={"value": "short"})
+    monkeypatch.delenv("BIBKIOSK_TEST_METRICS_TOKEN")
+    with pytest.raises(ConfigError, match="BIBKIOSK_TEST_METRICS_TOKEN is not set"):
+        console_config(tmp_path, metrics_token={"env": "BIBKIOSK_TEST_METRICS_TOKEN"})
+    with pytest.raises(ConfigError, match="metrics_tokn"):
+        console_config(tmp_path, metrics_tokn={"value": token})
