@@ -45,12 +45,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from devices import Device, DoorSensor
-from kiosk.door.audit import AuditEvent, AuditJournal
+from kiosk.door.audit import AuditEvent, AuditJournal, Lockdown, lockdown_of_file
 from kiosk.door.errors import DoorConfigError, DoorError
 from kiosk.door.library import PatronLookup, library_from_config
 from kiosk.door.limits import RateLimiter
@@ -84,6 +85,27 @@ __all__ = ["DOOR_RULES", "DoorMessage", "DoorService", "EntryOutcome", "state_di
 
 def _local_now() -> datetime:
     return datetime.now().astimezone()
+
+
+#: The alarm when a lockdown may have stood but its record could not be read (docs/door.md,
+#: "Lockdown across a restart"): it stands until staff resume or lock down again.
+LOCKDOWN_ALARM = "lockdown_unconfirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class LockdownState:
+    """The lockdown in force: who ordered it, why and when; ``recorded`` False when its audit row
+    could not be written (a full disk: it holds in memory only and ends at a restart)."""
+
+    staff: str
+    reason: str
+    since: datetime
+    recorded: bool
+    restored: bool = False  # taken back from the audit at a start
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"staff": self.staff, "reason": self.reason, "since": self.since.isoformat(),
+                "recorded": self.recorded, "restored": self.restored}
 
 
 class DoorService(DoorEntry, DoorHardware, DoorPeriods):
@@ -194,7 +216,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
         self.observers: list[Any] = []
         #: Remote commands (kiosk.fleet): lockdown on, the unmanned period ended early (its start).
-        self._lockdown: str | None = None
+        #: A recorded lockdown is taken back from the audit at a start (:meth:`_take_back_lockdown`).
+        self._lockdown: LockdownState | None = None
         self._ended_unmanned: datetime | None = None
     # ================================================================ life cycle
 
@@ -247,7 +270,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             self._close_state()
             raise
         now = self._clock()
-        self._record(now, AuditEvent.SERVICE, result="started", detail=f"fail_mode={self.door.fail_mode.value}")
+        started = f"fail_mode={self.door.fail_mode.value}" + (" lockdown=standing" if self._lockdown is not None else "")
+        self._record(now, AuditEvent.SERVICE, result="started", detail=started)
         self._purge(now)
         sensor = self._first(DoorSensor)
         await self._take_back_door_alarms(sensor)
@@ -290,8 +314,10 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             else:
                 if self.audit.moved_aside is not None:
                     self._state_alarm(now, "audit_corrupt", f"moved aside to {self.audit.moved_aside.name}")
+                    self._recover_lockdown(now, self.audit.moved_aside)
                 else:
                     self._take_back(now)
+                    self._take_back_lockdown(now)
         if self.store is None:
             try:
                 self.store = PatronStore(
@@ -342,8 +368,67 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
                     self._store_check.raised()
             elif kind in door_kinds:
                 self._taken_back[kind] = since
+            elif kind == LOCKDOWN_ALARM:
+                log.warning("alarm %s stood at the last stop: standing until staff resume or lock down", kind)
+                self.state_alarms.add(kind)
             else:
                 self._alarm_ended(now, kind)
+
+    # ---------------------------------------------------------------- lockdown across a restart
+
+    def _take_back_lockdown(self, now: datetime) -> None:
+        """A lockdown on record (a ``remote`` ``lockdown`` row, no ``resume`` after it) stands
+        again: locked, every card refused LD, no free entry, until staff resume.  An audit that
+        opened but cannot be read: :meth:`_lockdown_unconfirmed`."""
+        assert self.audit is not None
+        try:
+            record = self.audit.lockdown()
+        except DoorError as exc:
+            self._lockdown_unconfirmed(now, f"the audit cannot be read: {exc}")
+            return
+        if record is not None:
+            self._restore_lockdown(record)
+
+    def _recover_lockdown(self, now: datetime, moved_aside: Path) -> None:
+        """The journal was corrupt and moved aside: its lockdown record is read from the copy
+        (as it is, read-only).  Read: a standing lockdown stands again and is written to the new
+        journal (so that the next restart finds it); none: nothing.  Unreadable: the door starts
+        in normal service with the standing alarm ``lockdown_unconfirmed``."""
+        try:
+            record = lockdown_of_file(moved_aside)
+        except DoorError as exc:
+            self._lockdown_unconfirmed(now, f"the corrupt audit {moved_aside.name} cannot be read: {exc}")
+            return
+        if record is None:
+            return
+        recorded = self._record(now, AuditEvent.REMOTE, result="lockdown", detail=record.detail[:500])
+        self._restore_lockdown(record, recorded=recorded)
+
+    def _restore_lockdown(self, record: Lockdown, *, recorded: bool = True) -> None:
+        self._lockdown = LockdownState(record.staff, record.reason, record.at.astimezone(), recorded, restored=True)
+        log.warning("LOCKDOWN stands (ordered %s, on record): the door stays locked, every card refused LD, until resume",
+                    record.at.astimezone().isoformat(timespec="seconds"))
+
+    def _lockdown_unconfirmed(self, now: datetime, why: str) -> None:
+        """Whether a lockdown stood cannot be read.  Corrupt state must not keep the door out of
+        service: it starts in normal service (locked, the schedule applies), and staff are told
+        until they decide (``resume`` or ``lockdown`` clears the alarm)."""
+        log.error("LOCKDOWN UNCONFIRMED: %s; the door is in normal service until staff resume or lock down", why)
+        self._state_alarm(now, LOCKDOWN_ALARM, why)
+
+    def _end_lockdown_alarm(self, now: datetime) -> None:
+        """Staff decided (resume, lockdown): a standing ``lockdown_unconfirmed`` is cleared."""
+        if LOCKDOWN_ALARM not in self.state_alarms:
+            return
+        if self._record(now, AuditEvent.ALARM, result=LOCKDOWN_ALARM, detail="cleared"):
+            self.state_alarms.discard(LOCKDOWN_ALARM)
+            self._webhook(now, "alarm", alarm=LOCKDOWN_ALARM, state="cleared")
+
+    async def _enforce_lockdown(self) -> None:
+        """Locked, free entry off (a lockdown ordered now or taken back)."""
+        self._free_until = None
+        await self._apply(self.monitor.set_free(self._mono(), False, 0))
+        await self._lock_all("lockdown")
 
     async def _take_back_door_alarms(self, sensor: Any) -> None:
         """held_open / forced_open that stood at the last stop stand again until the door closes
@@ -553,11 +638,14 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
     async def remote_lockdown(self, *, staff: str, reason: str) -> dict[str, Any]:
         """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`; also when its
         audit row cannot be written (fail secure)."""
-        self._remote_audit("lockdown", staff, reason)
-        self._lockdown = staff
-        self._free_until = None
-        await self._apply(self.monitor.set_free(self._mono(), False, 0))
-        await self._lock_all("lockdown")
+        now = self._clock()
+        recorded = self._remote_audit("lockdown", staff, reason)
+        if recorded or self._lockdown is None or not self._lockdown.recorded:
+            self._lockdown = LockdownState(staff, reason, now, recorded)
+        # (else: a lockdown on record stands already; this one, unrecorded, changes nothing on disk)
+        if recorded:
+            self._end_lockdown_alarm(now)
+        await self._enforce_lockdown()
         self._write_status()
         return {"lock": self.monitor.lock.value, "lockdown": True}
 
@@ -566,6 +654,7 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         Refused (the lockdown stands) when its audit row cannot be written."""
         self._remote_audit_or_refuse("resume", staff, reason)
         self._lockdown = None
+        self._end_lockdown_alarm(self._clock())
         self._ended_unmanned = None
         if self._period is not None:
             await self._on_period(self._clock(), self._period)
@@ -613,6 +702,7 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             "alarms": sorted([*(a.value for a in self.monitor.alarms), *self.state_alarms]),
             "state_fault": self.state_fault,
             "lockdown": self._lockdown is not None,
+            "lockdown_info": None if self._lockdown is None else self._lockdown.as_dict(),
             "ended_early": self._period is not None and self._ended_early(self._period),
             "library": {None: "unknown", True: "online", False: "offline"}[self._library_online],
             "devices": {dev.label: dev.status.detail for dev in self._devices},

@@ -54,6 +54,8 @@ def door_state(status: dict[str, Any]) -> dict[str, Any]:
         "occupancy": occ.get("estimate"),
         "entries_today": occ.get("entries"),
         "exits_today": occ.get("exits"),
+        # When the standing lockdown was ordered (also one a restart took back from the audit).
+        "lockdown_since": (status.get("lockdown_info") or {}).get("since") if status.get("lockdown") else None,
     }
 
 
