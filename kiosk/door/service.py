@@ -647,6 +647,10 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             self._end_lockdown_alarm(now)
         await self._enforce_lockdown()
         self._write_status()
+        if not recorded:
+            # In memory only: it ends at a restart (the fleet link answers "done, not recorded").
+            return {"lock": self.monitor.lock.value, "lockdown": True, "recorded": False,
+                    "unrecorded": f"the door's audit cannot be written: {self.state_fault or 'no audit'}"}
         return {"lock": self.monitor.lock.value, "lockdown": True}
 
     async def remote_resume(self, *, staff: str, reason: str) -> dict[str, Any]:

@@ -21,7 +21,9 @@ A command that cannot be recorded (the journal cannot be written: a full
 disk) is still answered, never dropped: the handler's ``unrecorded_actions``
 (restrictions and questions: a door's ``lockdown``, ``end_unmanned``,
 ``check``) are carried out and answered ``ok`` with ``recorded: false`` and a
-``warning``; every other command (a ``release``, a ``resume``: what grants or
+``warning`` (so is a command the handler carried out but could not record itself:
+its result says ``recorded: false``, e.g. a lockdown the door's audit could not
+take); every other command (a ``release``, a ``resume``: what grants or
 lifts a restriction) is refused, ``error`` "state not writable: …", and not
 carried out.  Both with a ``COMMAND NOT RECORDED`` error log line.  Such an
 answer (and the ``command`` event) goes out from memory when the outbox cannot
@@ -433,6 +435,14 @@ class FleetLink:
             try:
                 result = await self._on_command(command)
                 reply.update(ok=True, result=result)
+                if unrecorded is None and isinstance(result, dict) and result.get("recorded") is False:
+                    # Taken by this journal, but the device itself could not record it (the door's
+                    # audit on another, full disk): carried out in memory only; staff are told.
+                    why = str(result.get("unrecorded") or "state not writable")
+                    reply["recorded"] = False
+                    reply["warning"] = f"state not writable: carried out, but not recorded on the {self.settings.kind} ({why})"
+                    log.error("COMMAND NOT RECORDED: %s %s from %s carried out, not recorded by the %s (%s)",
+                              command.id, command.action, command.staff, self.settings.kind, why)
             except CommandRefused as exc:
                 reply.update(ok=False, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - answered, never a crash
@@ -461,7 +471,7 @@ class FleetLink:
         # The device-side audit goes to the console too.
         event_id, body = self._event_body("command", None, dict(
             action=command.action, command_id=command.id, staff=command.staff, reason=command.reason,
-            ok=bool(reply.get("ok")), error=reply.get("error"), recorded=False if unrecorded is not None else None))
+            ok=bool(reply.get("ok")), error=reply.get("error"), recorded=False if reply.get("recorded") is False else None))
         self._queue(event_id, self.t_event, encode(body))
 
     def _reply(self, reply: dict[str, Any]) -> None:

@@ -128,7 +128,8 @@ async def test_commands_on_a_full_disk_lockdown_done_release_refused_all_answere
         # A lockdown is carried out (fail secure) and answered: done, not recorded on the door.
         lockdown = await site.command("lockdown", reason="incident", command_id="ld-full-1")
         assert lockdown["ok"] is True and lockdown["recorded"] is False, lockdown
-        assert lockdown["result"] == {"lock": "locked", "lockdown": True}
+        assert {k: lockdown["result"][k] for k in ("lock", "lockdown", "recorded")} == {"lock": "locked", "lockdown": True, "recorded": False}
+        assert site.svc.status()["lockdown_info"]["recorded"] is False  # in memory only: ends at a restart
         assert "not recorded" in lockdown["warning"] and "full" in lockdown["warning"]
         assert site.svc.status()["lockdown"] is True and sim.lock_history(name="door")[-1] == ("lock", None)
         await site.sink.wait(lambda: site.state().get("mode") == "lockdown")
@@ -185,7 +186,8 @@ async def test_a_lockdown_on_a_full_disk_locks_a_door_in_free_entry(fleet, tmp_p
 
 async def test_the_door_refuses_a_release_it_cannot_audit(fleet, tmp_path, small_fs, caplog):  # noqa: F811
     """The door's audit full, the fleet journal (on another disk) not: the link records the command,
-    the door refuses what it cannot audit (the old door released anyway), and still locks down."""
+    the door refuses what it cannot audit (the old door released anyway), and still locks down,
+    answered "done, not recorded" (in memory only: a restart would not lock down again)."""
     site = Site(fleet, tmp_path, small_fs, tmp_path / "fleet-journal.sqlite", UNMANNED, "console-cmd-audit")
     async with site:
         await site.sink.wait(lambda: site.state().get("mode") == "unmanned")
@@ -197,6 +199,10 @@ async def test_the_door_refuses_a_release_it_cannot_audit(fleet, tmp_path, small
         assert site.releases_since(n) == [] and site.svc.monitor.lock.value == "locked"
         lockdown = await site.command("lockdown", reason="incident")
         assert lockdown["ok"] is True and site.svc.status()["lockdown"] is True
+        # Carried out, but the door's audit (what a restart locks down again from) does not have it:
+        # the answer says so (the old one said nothing: ok, as if on record).
+        assert lockdown["recorded"] is False and "not recorded on the door" in lockdown["warning"], lockdown
+        assert site.svc.status()["lockdown_info"]["recorded"] is False
         resume = await site.command("resume", reason="all clear")
         assert resume["ok"] is False and site.svc.status()["lockdown"] is True
         assert "state_unwritable" in site.svc.status()["alarms"]
