@@ -332,3 +332,14 @@ def test_metrics_bearer_token(tmp_path, monkeypatch):
         console_config(tmp_path, metrics_token={"env": "BIBKIOSK_TEST_METRICS_TOKEN"})
     with pytest.raises(ConfigError, match="metrics_tokn"):
         console_config(tmp_path, metrics_tokn={"value": token})
+
+
+def test_a_lockdown_that_could_not_be_confirmed_is_shown_in_staff_words(env):
+    """A door whose audit was unreadable at a start raises lockdown_unconfirmed (docs/door.md,
+    "Lockdown across a restart"); the console showed it as "Alarm: lockdown_unconfirmed"."""
+    client, store, _ = env
+    store.add_events([{"id": "lu0", "site": "b1", "device": "door", "type": "alarm", "result": "lockdown_unconfirmed",
+                       "detail": "raised", "at": "2026-12-01T10:00:00+00:00"}])
+    login(client, "otto")  # Dutch
+    page = client.get("/site/b1?part=alarms").text
+    assert "Vergrendeling niet te bevestigen" in page and "lockdown_unconfirmed" not in page
