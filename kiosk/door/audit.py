@@ -337,7 +337,7 @@ class AuditJournal:
         """The lockdown on record (a ``remote`` ``lockdown`` row without a later ``resume``), or None."""
         try:
             return read_lockdown(self._db)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
             raise DoorStateError(f"cannot read the audit journal {self.path}: {exc}") from None
 
     def last(self, event: str | None = None) -> AuditEntry | None:
