@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import time
@@ -116,6 +117,8 @@ class Console:
         self.env.filters["time"] = _fmt_time
         self.env.filters["datetime"] = lambda ts: _fmt_time(ts, True)
         self.metrics = None
+        token = config.metrics_token()
+        self.metrics_token = token.encode() if token else None
         if config.console.metrics:
             from kiosk.metrics import ConsoleMetrics
 
@@ -402,7 +405,9 @@ class Console:
             reply = {"id": cid, "ok": False, "error": str(exc), "timeout": True}
         self.store.command_answered(cid, bool(reply.get("ok")), reply)
         self.store.audit(staff, action, site=site, device=device, reason=reason, ok=bool(reply.get("ok")),
-                         detail=json.dumps({"args": stored_args, "error": reply.get("error")}, default=str)[:500])
+                         detail=json.dumps({"args": stored_args, "error": reply.get("error"),
+                                             **({"recorded": False} if reply.get("recorded") is False else {})},
+                                            default=str)[:500])
         return reply
 
     async def why_page(self, request: Request) -> Response:
@@ -534,6 +539,11 @@ class Console:
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def metrics_page(self, request: Request) -> Response:
+        if self.metrics_token is not None:
+            scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8", "replace"), self.metrics_token):
+                return PlainTextResponse("bearer token needed", status_code=401,
+                                         headers={"WWW-Authenticate": 'Bearer realm="bibkiosk console metrics"'})
         if self.metrics is None:
             return PlainTextResponse("metrics off", status_code=404)
         from prometheus_client import CONTENT_TYPE_LATEST

@@ -11,6 +11,7 @@
     lockout_attempts = 5
     lockout_minutes = 15
     session_hours = 8
+    metrics_token = { env = "BIBKIOSK_CONSOLE_METRICS_TOKEN" }   # optional: /metrics needs this bearer token
 
     [broker]
     host = "mqtt.example.org"
@@ -60,6 +61,8 @@ class ConsoleSection(_Strict):
     command_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 20
     client_id: str = Field(default="bibkiosk-console", pattern=_ID, description="MQTT client id (one per console instance)")
     metrics: bool = True
+    #: when set, GET /metrics needs ``Authorization: Bearer <token>`` (Prometheus ``authorization``); 16+ characters
+    metrics_token: SecretRef | None = None
 
     @model_validator(mode="after")
     def _plain_http_only_on_loopback(self) -> ConsoleSection:
@@ -139,6 +142,10 @@ class ConsoleConfig(_Strict):
         value = self.secret_value(s.pseudonym_key, f"sites.{site}.pseudonym_key")
         return value.encode() if value else None
 
+    def metrics_token(self) -> str | None:
+        """The bearer token /metrics asks for (None: /metrics is open, for a scraper on a closed network)."""
+        return self.secret_value(self.console.metrics_token, "console.metrics_token")
+
     def store_url(self) -> str:
         url = self.console.store
         if url.startswith(("postgresql://", "postgres://")):
@@ -157,6 +164,9 @@ def parse_console_config(data: dict[str, Any], source: Path | None = None) -> Co
     # Every secret readable now: a missing key file is a start-up error, not a 500 later.
     cfg.secret_value(cfg.secrets.session_key, "secrets.session_key")
     cfg.secret_value(cfg.secrets.broker_password, "secrets.broker_password")
+    token = cfg.metrics_token()
+    if token is not None and len(token) < 16:
+        raise ConfigError(str(cfg.source or "<console config>"), [("console.metrics_token", "at least 16 characters")])
     for site in cfg.sites:
         cfg.site_key(site)
     return cfg

@@ -49,7 +49,9 @@ class SqliteDatabase(Database):
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a batch of events is on disk when its commit returns, before the broker gets the
+            # acknowledgement (kiosk/fleet/console_link.py); NORMAL could lose it in a power cut.
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the console store {path}: {exc}") from None

@@ -166,14 +166,18 @@ class ConsoleStore:
                 _str(ev.get("result")), ",".join(str(r) for r in rules if isinstance(r, str))[:200],
                 _str(ev.get("card_ref")), _str(ev.get("reader")), _str(ev.get("detail")), json.dumps(ev), now,
             ))
+        # The alarms first, then the events: a console that dies in between stored no event, so the broker
+        # delivers the batch again (it was not acknowledged) and the alarms are done again, which changes
+        # nothing (raise: only when none is open; clear, detail: the same).  The other way round, the
+        # redelivered event would be known already and its alarm never raised.
+        for ev in new:
+            self._alarm_from(ev)
         if rows:
             self.db.executemany(
                 "INSERT INTO events (id, site, device, type, at, result, rules, card_ref, reader, detail, body, received)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 rows,
             )
-        for ev in new:
-            self._alarm_from(ev)
         return new
 
     def _alarm_from(self, ev: dict[str, Any]) -> None:

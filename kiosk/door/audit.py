@@ -41,6 +41,7 @@ class AuditEvent(StrEnum):
     DEVICE = "device"  # result: lost / back; detail: role
     SERVICE = "service"  # result: started / stopped / error
     STATE = "state"  # result: audit_corrupt / cache_rebuilt / state_unwritable; detail: what was done
+    REMOTE = "remote"  # a staff command from the console: result lockdown / resume / release / ...; detail staff=, reason=
 
 
 class Result(StrEnum):
@@ -108,6 +109,86 @@ def _utc(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     return at.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Lockdown:
+    """A lockdown on record: the ``remote`` ``lockdown`` row without a later ``resume``."""
+
+    seq: int
+    at: datetime  # UTC, when staff ordered it
+    staff: str
+    reason: str
+    detail: str  # the row's detail as written (``staff=... reason=...``)
+
+
+def _staff_reason(detail: str | None) -> tuple[str, str]:
+    """``staff=anna reason=incident at the door`` -> ("anna", "incident at the door")."""
+    text = detail or ""
+    staff, _, reason = text.partition(" reason=")
+    return staff.removeprefix("staff="), reason
+
+
+#: The rows that decide whether a lockdown stands: the last of these two ``remote`` results.
+_LOCKDOWN_SQL = (
+    "SELECT seq, at, result, detail FROM audit WHERE event = 'remote' AND result IN ('lockdown', 'resume')"
+    " ORDER BY seq DESC LIMIT 1"
+)
+
+
+def standing_lockdown(rows: Iterable[tuple[int, datetime, str | None, str | None]]) -> Lockdown | None:
+    """The lockdown standing after *rows* (``remote`` rows as (seq, at, result, detail), oldest
+    first): the last ``lockdown`` without a ``resume`` after it, or None.  Pure."""
+    out: Lockdown | None = None
+    for seq, at, result, detail in rows:
+        if result == "lockdown":
+            staff, reason = _staff_reason(detail)
+            out = Lockdown(seq, at, staff, reason, detail or "")
+        elif result == "resume":
+            out = None
+    return out
+
+
+def read_lockdown(conn: sqlite3.Connection) -> Lockdown | None:
+    """:func:`standing_lockdown` of the journal on *conn* (one query: the last lockdown / resume).
+    Raises :class:`sqlite3.Error` when it cannot be read."""
+    row = conn.execute(_LOCKDOWN_SQL).fetchone()
+    if row is None:
+        return None
+    return standing_lockdown([(int(row[0]), datetime.fromtimestamp(float(row[1]), timezone.utc), row[2], row[3])])
+
+
+def lockdown_of_file(path: Path) -> Lockdown | None:
+    """The standing lockdown in the journal file *path*, opened read-only as it is (also a
+    corrupt journal moved aside: only its last lockdown / resume row is read, no check).
+    Raises :class:`DoorStateError` when it cannot be read."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as exc:
+        raise DoorStateError(f"cannot open {path.name}: {exc}") from None
+    try:
+        return read_lockdown(conn)
+    except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+        raise DoorStateError(f"cannot read the lockdown from {path.name}: {exc}") from None
+    finally:
+        conn.close()
+
+
+def standing_alarms(rows: Iterable[tuple[str | None, str | None, datetime]]) -> dict[str, datetime]:
+    """The alarms standing after *rows* (``alarm`` rows as (result, detail, at), oldest first):
+    kind -> when it was raised, for every kind whose last row is not ``cleared``.
+
+    Pure: what a restarted door takes back (it stood when the service stopped, so
+    it is not raised, nor written, again)."""
+    out: dict[str, datetime] = {}
+    for kind, detail, at in rows:
+        if not kind:
+            continue
+        if detail == "cleared":
+            out.pop(kind, None)
+        elif kind not in out:
+            out[kind] = at
+    return out
 
 
 def open_db(path: Path, *, readonly: bool = False, schema: str = "") -> sqlite3.Connection:
@@ -186,10 +267,14 @@ class AuditJournal:
         return int(cur.lastrowid or 0)
 
     def purge(self, now: datetime, retention_days: int) -> int:
-        """Delete rows older than *retention_days*; returns how many."""
+        """Delete rows older than *retention_days*; returns how many.  The row of a standing
+        lockdown is kept however old it is (it is what a restart locks down again from)."""
         cutoff = _utc(now) - timedelta(days=retention_days)
         try:
-            cur = self._db.execute("DELETE FROM audit WHERE at < ?", (cutoff.timestamp(),))
+            standing = read_lockdown(self._db)
+            cur = self._db.execute(
+                "DELETE FROM audit WHERE at < ? AND seq != ?", (cutoff.timestamp(), -1 if standing is None else standing.seq)
+            )
         except sqlite3.Error as exc:
             raise DoorStateError(f"cannot purge the audit journal {self.path}: {exc}") from None
         return cur.rowcount
@@ -243,6 +328,17 @@ class AuditJournal:
             )
             for r in reversed(rows)
         ]
+
+    def standing_alarms(self) -> dict[str, datetime]:
+        """Alarms raised and not cleared in this journal (:func:`standing_alarms`)."""
+        return standing_alarms((e.result, e.detail, e.at) for e in self.entries(event=AuditEvent.ALARM.value))
+
+    def lockdown(self) -> Lockdown | None:
+        """The lockdown on record (a ``remote`` ``lockdown`` row without a later ``resume``), or None."""
+        try:
+            return read_lockdown(self._db)
+        except (sqlite3.Error, ValueError, TypeError, OverflowError) as exc:
+            raise DoorStateError(f"cannot read the audit journal {self.path}: {exc}") from None
 
     def last(self, event: str | None = None) -> AuditEntry | None:
         rows = self.entries(event=event, limit=1)

@@ -333,6 +333,7 @@ _LIVE_TYPES: dict[str, tuple[type, ...]] = {
     "pid": (int,), "running": (bool,), "updated": (str,), "branch": (str, type(None)), "fail_mode": (str,),
     "period": (dict, type(None)), "lock": (str,), "door": (str,), "alarms": (list,), "library": (str,),
     "devices": (dict,), "webhooks": (dict, type(None)), "occupancy": (dict, type(None)),
+    "lockdown": (bool,), "lockdown_info": (dict, type(None)),
 }
 
 
@@ -357,6 +358,18 @@ def _read_live(path: Path) -> tuple[dict | None, str | None]:
     return live, None
 
 
+def _lockdown_line(info: dict, running: bool) -> str:
+    since = str(info.get("since") or "?")[:19].replace("T", " ")
+    who = f" by {info['staff']}" if info.get("staff") else ""
+    why = f": {info['reason']}" if info.get("reason") else ""
+    line = f"LOCKDOWN since {since}{who}{why} (every card refused LD until staff resume)"
+    if info.get("recorded") is False:
+        line += "; NOT RECORDED (full disk): it ends if the service restarts"
+    elif not running:
+        line += "; on record: the next start locks down again"
+    return line
+
+
 def _status(args: argparse.Namespace) -> int:
     from kiosk.door.audit import AuditJournal
     from kiosk.door.errors import DoorError
@@ -378,6 +391,10 @@ def _status(args: argparse.Namespace) -> int:
             report["occupancy"] = {
                 "since": occ.since.isoformat(), "entries": occ.entries, "exits": occ.exits, "estimate": occ.estimate,
             }
+            on_record = journal.lockdown()
+            report["lockdown_on_record"] = None if on_record is None else {
+                "staff": on_record.staff, "reason": on_record.reason, "since": on_record.at.astimezone().isoformat(), "recorded": True,
+            }
             last_entry = journal.last("entry")
             last_alarm = journal.last("alarm")
             report["last_entry"] = last_entry.as_dict() if last_entry else None
@@ -395,6 +412,12 @@ def _status(args: argparse.Namespace) -> int:
     if live:
         for key in ("pid", "updated", "branch", "fail_mode", "period", "lock", "door", "alarms", "library", "devices", "webhooks"):
             report[key] = live.get(key)
+    # The lockdown: the running service's (also one it could not record); else the one on
+    # record in the audit, which the next start takes back.
+    if running:
+        report["lockdown"] = live.get("lockdown_info") or ({"recorded": None} if live.get("lockdown") else None)
+    else:
+        report["lockdown"] = report.get("lockdown_on_record")
     if args.json:
         print(json.dumps(report, indent=1, ensure_ascii=False))
         return EXIT_ERROR if "audit_error" in report or problem else EXIT_OK
@@ -406,6 +429,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  period: {period.get('kind', '?')}" + (f" until {end[:16].replace('T', ' ')}" if end else ""))
         print(f"  lock: {report.get('lock')}   door: {report.get('door')}   alarms: {', '.join(report.get('alarms') or []) or 'none'}")
         print(f"  library system: {report.get('library')}")
+    if report.get("lockdown"):
+        print("  " + _lockdown_line(report["lockdown"], running))
+    if live:
         for label, detail in (report.get("devices") or {}).items():
             print(f"  device {label}: {detail}")
         if not running:

@@ -246,9 +246,9 @@ class DoorEntry:
 
     def _store_alarm(self, alarm: Alarm) -> None:
         now = self._clock()
-        log.critical("ALARM %s: %s", alarm.kind, alarm.detail)
         self._store_check.raised()  # cleared by housekeeping once state_dir is writable (_recheck_store_alarm)
-        self._state_alarm(now, alarm.kind, alarm.detail)
+        if self._state_alarm(now, alarm.kind, alarm.detail):  # raised once while it stands
+            log.critical("ALARM %s: %s", alarm.kind, alarm.detail)
 
     def _set_online_from(self, online: bool | None) -> None:
         if online is not None:

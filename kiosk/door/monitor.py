@@ -16,6 +16,12 @@ tested without sleeping.
   (not while the door is free in staffed hours).
 - An alarm clears when the door closes.  The alarm output is on while any
   alarm stands.
+- Each alarm is raised once while it stands (one ``AlarmRaised``, then one
+  ``AlarmCleared``).  After a restart the alarms that stood when the service
+  stopped are taken back (:meth:`DoorMonitor.restore`, from the audit): they
+  are not raised again; the first reading of the contact clears them (door
+  closed) or keeps them (door still open: the opening already alarmed, no
+  new ``forced_open``).
 """
 
 from __future__ import annotations
@@ -101,8 +107,25 @@ class DoorMonitor:
         self.release_reason: ReleaseReason | None = None
         self.opened_at: float | None = None
         self.alarms: dict[AlarmKind, float] = {}
+        #: Alarms taken back after a restart (:meth:`restore`), until the contact is first read.
+        self._restored = False
 
     # ---------------------------------------------------------------- inputs
+
+    def restore(self, now: float, standing: dict[AlarmKind, float]) -> list[Effect]:
+        """Alarms that stood when the service last stopped (kind -> since, on this clock).
+
+        They stand again without being raised again (the audit and the console
+        already have their "raised"); only the alarm output is switched back on.
+        Call before the door contact is first read.
+        """
+        fresh = {kind: min(since, now) for kind, since in standing.items() if kind not in self.alarms}
+        if not fresh:
+            return []
+        first = not self.alarms
+        self.alarms.update(fresh)
+        self._restored = self.door is DoorState.UNKNOWN
+        return [AlarmOutput(True)] if first else []
 
     def release(self, now: float, reason: ReleaseReason = ReleaseReason.ENTRY, seconds: float | None = None) -> list[Effect]:
         """Open a release window (entry granted or exit requested)."""
@@ -137,10 +160,12 @@ class DoorMonitor:
     def door_opened(self, now: float) -> list[Effect]:
         if self.door is DoorState.OPEN:
             return []
+        restored, self._restored = self._restored, False
         self.door = DoorState.OPEN
         self.opened_at = now
         out: list[Effect] = [DoorChanged(DoorState.OPEN)]
-        if self.lock is LockState.LOCKED:
+        if self.lock is LockState.LOCKED and not restored:
+            # (Still open at a restart while its alarm stood: that opening has been alarmed already.)
             out += self._raise(now, AlarmKind.FORCED_OPEN)
         return out
 
@@ -148,6 +173,7 @@ class DoorMonitor:
         if self.door is DoorState.CLOSED:
             return []
         was_open = self.door is DoorState.OPEN
+        self._restored = False
         self.door = DoorState.CLOSED
         self.opened_at = None
         out: list[Effect] = [DoorChanged(DoorState.CLOSED)]

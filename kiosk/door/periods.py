@@ -40,6 +40,8 @@ class DoorPeriods:
             try:
                 if self.state_fault is not None:
                     self._open_state()  # retried every tick until the files can be written again
+                    if self._lockdown is not None and self.monitor.lock is MonitorLock.FREE:
+                        await self._enforce_lockdown()  # a lockdown on record, read only now
                 self._recheck_store_alarm()
                 await self._schedule_tick()
                 now = self._clock()

@@ -45,12 +45,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from devices import Device, DoorSensor
-from kiosk.door.audit import AuditEvent, AuditJournal
+from kiosk.door.audit import AuditEvent, AuditJournal, Lockdown, lockdown_of_file
 from kiosk.door.errors import DoorConfigError, DoorError
 from kiosk.door.library import PatronLookup, library_from_config
 from kiosk.door.limits import RateLimiter
@@ -64,7 +65,7 @@ from kiosk.identify import (
     ScryptParams,
     StoreError,
 )
-from kiosk.door.monitor import DoorMonitor, ReleaseReason
+from kiosk.door.monitor import AlarmKind, DoorMonitor, ReleaseReason
 from kiosk.identify.core import Alarm
 from kiosk.identify.recheck import STORE_ALARM, StoreRecheck
 from kiosk.notify import Notifier, watchdog_loop
@@ -84,6 +85,27 @@ __all__ = ["DOOR_RULES", "DoorMessage", "DoorService", "EntryOutcome", "state_di
 
 def _local_now() -> datetime:
     return datetime.now().astimezone()
+
+
+#: The alarm when a lockdown may have stood but its record could not be read (docs/door.md,
+#: "Lockdown across a restart"): it stands until staff resume or lock down again.
+LOCKDOWN_ALARM = "lockdown_unconfirmed"
+
+
+@dataclass(frozen=True, slots=True)
+class LockdownState:
+    """The lockdown in force: who ordered it, why and when; ``recorded`` False when its audit row
+    could not be written (a full disk: it holds in memory only and ends at a restart)."""
+
+    staff: str
+    reason: str
+    since: datetime
+    recorded: bool
+    restored: bool = False  # taken back from the audit at a start
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"staff": self.staff, "reason": self.reason, "since": self.since.isoformat(),
+                "recorded": self.recorded, "restored": self.restored}
 
 
 class DoorService(DoorEntry, DoorHardware, DoorPeriods):
@@ -179,7 +201,11 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         #: Why the state files cannot be written (the door then refuses every entry), or None.
         self.state_fault: str | None = None
         #: Standing alarms about the state files (audit_corrupt, state_unwritable, patron_store_unwritable).
+        #: Each is raised (audit row, webhook, fleet event) once while it stands: :meth:`_state_alarm`.
         self.state_alarms: set[str] = set()
+        #: Door alarms (held_open, forced_open) that stood when the service last stopped (kind -> since),
+        #: taken back from the audit when the door contact is first read (:meth:`_take_back_door_alarms`).
+        self._taken_back: dict[str, datetime] = {}
         #: A standing patron_store_unwritable is looked at again now and then (as at the kiosk).
         self._store_check = StoreRecheck(self.state_dir, monotonic)
         #: False after a stop in which a lock did not take the fail-mode state.
@@ -190,7 +216,8 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         #: ``door_status(status)``, ``door_outcome(outcome)``; called on the loop, errors logged.
         self.observers: list[Any] = []
         #: Remote commands (kiosk.fleet): lockdown on, the unmanned period ended early (its start).
-        self._lockdown: str | None = None
+        #: A recorded lockdown is taken back from the audit at a start (:meth:`_take_back_lockdown`).
+        self._lockdown: LockdownState | None = None
         self._ended_unmanned: datetime | None = None
     # ================================================================ life cycle
 
@@ -243,9 +270,11 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             self._close_state()
             raise
         now = self._clock()
-        self._record(now, AuditEvent.SERVICE, result="started", detail=f"fail_mode={self.door.fail_mode.value}")
+        started = f"fail_mode={self.door.fail_mode.value}" + (" lockdown=standing" if self._lockdown is not None else "")
+        self._record(now, AuditEvent.SERVICE, result="started", detail=started)
         self._purge(now)
         sensor = self._first(DoorSensor)
+        await self._take_back_door_alarms(sensor)
         if sensor is not None and sensor.door_open is not None:
             await self._apply(self.monitor.door_opened(self._mono()) if sensor.door_open else self.monitor.door_closed(self._mono()))
         await self._schedule_tick()
@@ -285,6 +314,10 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             else:
                 if self.audit.moved_aside is not None:
                     self._state_alarm(now, "audit_corrupt", f"moved aside to {self.audit.moved_aside.name}")
+                    self._recover_lockdown(now, self.audit.moved_aside)
+                else:
+                    self._take_back(now)
+                    self._take_back_lockdown(now)
         if self.store is None:
             try:
                 self.store = PatronStore(
@@ -300,8 +333,122 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             self.ident.store = self.store
         if problems:
             self._set_state_fault(now, problems[0])
-        elif self.state_fault is not None:
-            self._clear_state_fault(now)
+        elif self.state_fault is not None or "state_unwritable" in self.state_alarms:
+            self._clear_state_fault(now)  # (also one that stood at the last stop: taken back above)
+
+    # ---------------------------------------------------------------- alarms across a restart
+
+    #: State alarms whose cause the door looks at again after a restart: taken back as standing
+    #: (not raised again) and cleared the usual way once the cause is gone.
+    _FOLLOWED = ("state_unwritable", STORE_ALARM)
+
+    def _take_back(self, now: datetime) -> None:
+        """The alarms that stood when the service last stopped (the audit: raised, never cleared).
+
+        Staff see one "raised" when an alarm starts and one "cleared" when it ends, across
+        restarts too: a standing alarm is not raised again (no audit row, webhook or fleet
+        event); it is in the status (the console's retained state) from the start.
+        ``state_unwritable`` and ``patron_store_unwritable`` stand until their cause is
+        gone (looked at again now, and by housekeeping), held_open / forced_open until the
+        door contact says closed (:meth:`_take_back_door_alarms`); any other
+        (``audit_corrupt``) stood until this restart: cleared now.
+        """
+        assert self.audit is not None
+        try:
+            standing = self.audit.standing_alarms()
+        except DoorError as exc:
+            log.error("cannot read the standing alarms from the audit: %s", exc)
+            return
+        door_kinds = {k.value for k in AlarmKind}
+        for kind, since in standing.items():
+            if kind in self._FOLLOWED:
+                log.warning("alarm %s stood at the last stop: standing (not raised again)", kind)
+                self.state_alarms.add(kind)
+                if kind == STORE_ALARM:
+                    self._store_check.raised()
+            elif kind in door_kinds:
+                self._taken_back[kind] = since
+            elif kind == LOCKDOWN_ALARM:
+                log.warning("alarm %s stood at the last stop: standing until staff resume or lock down", kind)
+                self.state_alarms.add(kind)
+            else:
+                self._alarm_ended(now, kind)
+
+    # ---------------------------------------------------------------- lockdown across a restart
+
+    def _take_back_lockdown(self, now: datetime) -> None:
+        """A lockdown on record (a ``remote`` ``lockdown`` row, no ``resume`` after it) stands
+        again: locked, every card refused LD, no free entry, until staff resume.  An audit that
+        opened but cannot be read: :meth:`_lockdown_unconfirmed`."""
+        assert self.audit is not None
+        try:
+            record = self.audit.lockdown()
+        except DoorError as exc:
+            self._lockdown_unconfirmed(now, f"the audit cannot be read: {exc}")
+            return
+        if record is not None:
+            self._restore_lockdown(record)
+
+    def _recover_lockdown(self, now: datetime, moved_aside: Path) -> None:
+        """The journal was corrupt and moved aside: its lockdown record is read from the copy
+        (as it is, read-only).  Read: a standing lockdown stands again and is written to the new
+        journal (so that the next restart finds it); none: nothing.  Unreadable: the door starts
+        in normal service with the standing alarm ``lockdown_unconfirmed``."""
+        try:
+            record = lockdown_of_file(moved_aside)
+        except DoorError as exc:
+            self._lockdown_unconfirmed(now, f"the corrupt audit {moved_aside.name} cannot be read: {exc}")
+            return
+        if record is None:
+            return
+        recorded = self._record(now, AuditEvent.REMOTE, result="lockdown", detail=record.detail[:500])
+        self._restore_lockdown(record, recorded=recorded)
+
+    def _restore_lockdown(self, record: Lockdown, *, recorded: bool = True) -> None:
+        self._lockdown = LockdownState(record.staff, record.reason, record.at.astimezone(), recorded, restored=True)
+        log.warning("LOCKDOWN stands (ordered %s, on record): the door stays locked, every card refused LD, until resume",
+                    record.at.astimezone().isoformat(timespec="seconds"))
+
+    def _lockdown_unconfirmed(self, now: datetime, why: str) -> None:
+        """Whether a lockdown stood cannot be read.  Corrupt state must not keep the door out of
+        service: it starts in normal service (locked, the schedule applies), and staff are told
+        until they decide (``resume`` or ``lockdown`` clears the alarm)."""
+        log.error("LOCKDOWN UNCONFIRMED: %s; the door is in normal service until staff resume or lock down", why)
+        self._state_alarm(now, LOCKDOWN_ALARM, why)
+
+    def _end_lockdown_alarm(self, now: datetime) -> None:
+        """Staff decided (resume, lockdown): a standing ``lockdown_unconfirmed`` is cleared."""
+        if LOCKDOWN_ALARM not in self.state_alarms:
+            return
+        if self._record(now, AuditEvent.ALARM, result=LOCKDOWN_ALARM, detail="cleared"):
+            self.state_alarms.discard(LOCKDOWN_ALARM)
+            self._webhook(now, "alarm", alarm=LOCKDOWN_ALARM, state="cleared")
+
+    async def _enforce_lockdown(self) -> None:
+        """Locked, free entry off (a lockdown ordered now or taken back)."""
+        self._free_until = None
+        await self._apply(self.monitor.set_free(self._mono(), False, 0))
+        await self._lock_all("lockdown")
+
+    async def _take_back_door_alarms(self, sensor: Any) -> None:
+        """held_open / forced_open that stood at the last stop stand again until the door closes
+        (:meth:`DoorMonitor.restore`); without a door contact to follow them: cleared now."""
+        taken, self._taken_back = self._taken_back, {}
+        if not taken:
+            return
+        if sensor is None or sensor.door_open is None:
+            for kind in taken:
+                self._alarm_ended(self._clock(), kind)
+            return
+        mono, wall = self._mono(), self._clock()
+        log.warning("alarms %s stood at the last stop: standing (not raised again)", ", ".join(sorted(taken)))
+        standing = {AlarmKind(k): mono - max(0.0, (wall - since).total_seconds()) for k, since in taken.items()}
+        await self._apply(self.monitor.restore(mono, standing))
+
+    def _alarm_ended(self, now: datetime, kind: str) -> None:
+        log.warning("alarm %s cleared (it stood at the last stop)", kind)
+        self._record(now, AuditEvent.ALARM, result=kind, detail="cleared")
+        self._webhook(now, "alarm", alarm=kind, state="cleared")
 
     def _set_state_fault(self, now: datetime, why: str) -> None:
         first = self.state_fault is None
@@ -314,8 +461,9 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         assert self.audit is not None
         try:
             self.audit.record(now, AuditEvent.ALARM, result="state_unwritable", detail="cleared")
-        except DoorError:
-            return  # still not writable: the fault stands
+        except DoorError as exc:
+            self.state_fault = self.state_fault or str(exc)  # still not writable: the fault stands
+            return
         self.state_fault = None
         self.state_alarms.discard("state_unwritable")
         log.warning("state files writable again: deciding entries again")
@@ -333,11 +481,17 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
         self._record(now, AuditEvent.ALARM, result=STORE_ALARM, detail="cleared")
         self._webhook(now, "alarm", alarm=STORE_ALARM, state="cleared")
 
-    def _state_alarm(self, now: datetime, kind: str, detail: str) -> None:
+    def _state_alarm(self, now: datetime, kind: str, detail: str) -> bool:
+        """Raise *kind*: an ``alarm`` ... ``raised`` and a ``state`` row (why), the webhook; the
+        observers (fleet) see both rows.  Once while it stands: False, and nothing written,
+        when it stands already (a full store fails every card the same way)."""
+        if kind in self.state_alarms:
+            return False
         self.state_alarms.add(kind)
         self._record(now, AuditEvent.ALARM, result=kind, detail="raised")
         self._record(now, AuditEvent.STATE, result=kind, detail=detail[:200])
         self._webhook(now, "alarm", alarm=kind, state="raised", detail=detail[:200])
+        return True
 
     async def stop(self) -> None:
         """Stop: the lock goes to the fail-mode state (see docs/door.md), state is closed.
@@ -429,15 +583,19 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
 
     # ================================================================ audit, webhooks, status
 
-    def _record(self, at: datetime, event: AuditEvent, **kw: Any) -> None:
+    def _record(self, at: datetime, event: AuditEvent, **kw: Any) -> bool:
+        """One audit row (and the observers); False when it was not written."""
+        written = False
         if self.audit is not None:
             try:
                 self.audit.record(at, event, **kw)
+                written = True
             except DoorError as exc:
                 log.error("AUDIT NOT WRITTEN: %s", exc)
                 # A full disk or a dying file: refuse from now on, until housekeeping finds it writable.
                 self._set_state_fault(at, str(exc))
         self._notify("door_event", at, str(event), kw)
+        return written
 
     def _notify(self, method: str, *args: Any) -> None:
         for obs in self.observers:
@@ -454,35 +612,53 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
     def _ended_early(self, period: Period) -> bool:
         return period.kind is PeriodKind.UNMANNED and self._ended_unmanned is not None and period.start == self._ended_unmanned
 
-    def _remote_audit(self, action: str, staff: str, reason: str, detail: str = "") -> None:
+    def _remote_audit(self, action: str, staff: str, reason: str, detail: str = "") -> bool:
+        """The ``remote`` audit row of a command; False when it could not be written (the
+        ``state_unwritable`` alarm is then raised, as for any row)."""
         text = f"staff={staff} reason={reason}" + (f" {detail}" if detail else "")
-        self._record(self._clock(), "remote", result=action, detail=text[:500])
+        return self._record(self._clock(), "remote", result=action, detail=text[:500])
+
+    def _remote_audit_or_refuse(self, action: str, staff: str, reason: str, detail: str = "") -> None:
+        """A command that grants or lifts a restriction is carried out only once it is on record."""
+        if not self._remote_audit(action, staff, reason, detail):
+            raise DoorError(f"state not writable: {action} not carried out, the door cannot record it ({self.state_fault or 'no audit'})")
 
     async def remote_release(self, seconds: float, *, staff: str, reason: str) -> dict[str, Any]:
-        """Release the door for *seconds* (staff at the console); refused while locked down."""
+        """Release the door for *seconds* (staff at the console); refused while locked down, and
+        when its audit row cannot be written."""
         if not self._started:
             raise DoorError("the door service is not running")
         if self._lockdown is not None:
             raise DoorError("the door is locked down; resume it first")
-        self._remote_audit("release", staff, reason, f"seconds={seconds:g}")
+        self._remote_audit_or_refuse("release", staff, reason, f"seconds={seconds:g}")
         effects = self.monitor.release(self._mono(), ReleaseReason.ENTRY, seconds=seconds)
         await self._apply(effects)
         return {"lock": self.monitor.lock.value, "seconds": seconds}
 
     async def remote_lockdown(self, *, staff: str, reason: str) -> dict[str, Any]:
-        """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`."""
-        self._remote_audit("lockdown", staff, reason)
-        self._lockdown = staff
-        self._free_until = None
-        await self._apply(self.monitor.set_free(self._mono(), False, 0))
-        await self._lock_all("lockdown")
+        """Lock the door and refuse every card (rule LD) until :meth:`remote_resume`; also when its
+        audit row cannot be written (fail secure)."""
+        now = self._clock()
+        recorded = self._remote_audit("lockdown", staff, reason)
+        if recorded or self._lockdown is None or not self._lockdown.recorded:
+            self._lockdown = LockdownState(staff, reason, now, recorded)
+        # (else: a lockdown on record stands already; this one, unrecorded, changes nothing on disk)
+        if recorded:
+            self._end_lockdown_alarm(now)
+        await self._enforce_lockdown()
         self._write_status()
+        if not recorded:
+            # In memory only: it ends at a restart (the fleet link answers "done, not recorded").
+            return {"lock": self.monitor.lock.value, "lockdown": True, "recorded": False,
+                    "unrecorded": f"the door's audit cannot be written: {self.state_fault or 'no audit'}"}
         return {"lock": self.monitor.lock.value, "lockdown": True}
 
     async def remote_resume(self, *, staff: str, reason: str) -> dict[str, Any]:
-        """End a lockdown and an early end of the unmanned period; the schedule applies again."""
-        self._remote_audit("resume", staff, reason)
+        """End a lockdown and an early end of the unmanned period; the schedule applies again.
+        Refused (the lockdown stands) when its audit row cannot be written."""
+        self._remote_audit_or_refuse("resume", staff, reason)
         self._lockdown = None
+        self._end_lockdown_alarm(self._clock())
         self._ended_unmanned = None
         if self._period is not None:
             await self._on_period(self._clock(), self._period)
@@ -530,6 +706,7 @@ class DoorService(DoorEntry, DoorHardware, DoorPeriods):
             "alarms": sorted([*(a.value for a in self.monitor.alarms), *self.state_alarms]),
             "state_fault": self.state_fault,
             "lockdown": self._lockdown is not None,
+            "lockdown_info": None if self._lockdown is None else self._lockdown.as_dict(),
             "ended_early": self._period is not None and self._ended_early(self._period),
             "library": {None: "unknown", True: "online", False: "offline"}[self._library_online],
             "devices": {dev.label: dev.status.detail for dev in self._devices},

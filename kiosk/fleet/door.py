@@ -54,11 +54,18 @@ def door_state(status: dict[str, Any]) -> dict[str, Any]:
         "occupancy": occ.get("estimate"),
         "entries_today": occ.get("entries"),
         "exits_today": occ.get("exits"),
+        # When the standing lockdown was ordered (also one a restart took back from the audit).
+        "lockdown_since": (status.get("lockdown_info") or {}).get("since") if status.get("lockdown") else None,
     }
 
 
 class DoorFleet:
     """Observer + command handler between a DoorService and a FleetLink."""
+
+    #: Carried out even when the fleet journal cannot record them (a full disk): restrictions
+    #: (fail secure: a lockdown still locks, an unmanned period still ends) and the question
+    #: ``check``; a ``release`` or ``resume`` that cannot be recorded is refused by the link.
+    unrecorded_actions = frozenset({"lockdown", "end_unmanned", "check"})
 
     def __init__(self, service: Any, link: Any = None, *, config_path: str | Path | None = None) -> None:
         self.service = service

@@ -102,15 +102,20 @@ class FleetJournal:
         except sqlite3.Error as exc:
             raise FleetStateError(f"fleet journal {self.path}: {exc}") from None
 
-    def pending(self, limit: int = 100) -> list[Pending]:
-        rows = self._exec("SELECT seq, id, topic, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+    def pending(self, limit: int = 100, *, after: int = 0) -> list[Pending]:
+        """The oldest *limit* rows of the outbox (those with ``seq`` above *after*)."""
+        rows = self._exec("SELECT seq, id, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                          (after, limit)).fetchall()
         return [Pending(int(s), i, t, bytes(p)) for s, i, t, p in rows]
 
     def delivered(self, seqs: list[int]) -> None:
+        """Delete acknowledged rows.  :class:`FleetStateError` when that cannot be written (a full
+        disk: SQLite needs room in its WAL to delete): the rows stay, nothing is lost."""
         if not seqs:
             return
-        marks = ",".join("?" * len(seqs))
-        self._exec(f"DELETE FROM outbox WHERE seq IN ({marks})", tuple(seqs))
+        for start in range(0, len(seqs), 500):
+            part = seqs[start:start + 500]
+            self._exec(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(part))})", tuple(part))
 
     def queue_length(self) -> int:
         return int(self._exec("SELECT COUNT(*) FROM outbox").fetchone()[0])

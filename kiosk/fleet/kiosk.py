@@ -33,6 +33,9 @@ ROLES = ("patron_reader", "item_reader", "scanner", "pinpad", "printer", "paymen
 
 
 class KioskReporter:
+    #: ``check`` is a question: answered even when the fleet journal cannot record it.
+    unrecorded_actions = frozenset({"check"})
+
     def __init__(self, flows: Any, *, link: Any = None, metrics: Any = None, config: Any = None, every: float = 2.0) -> None:
         self.flows = flows
         self.link = link

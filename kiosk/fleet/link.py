@@ -7,11 +7,28 @@ keeps reconnecting (backoff up to ``max_backoff``).  On every connection:
 1. ``status`` "online" (retained), with "offline" as the last will;
 2. the latest ``state`` (retained), and again whenever it changes;
 3. every event of the journal's outbox, oldest first, QoS 1, deleted from the
-   outbox only once the broker acknowledged it;
+   outbox only once the broker acknowledged it.  When that delete cannot be
+   written (a full disk), the link stays up: the acknowledged events stay in
+   the journal (nothing is lost), are not sent again by this process, and the
+   delete is retried until there is room; after a restart they are sent again
+   with the same ids, and the console keeps each id once;
 4. ``cmd`` subscribed; each command is validated, refused when expired,
    recorded in the journal (staff, reason), carried out by the handler once
    (a redelivered command gets the same reply), and answered on ``reply``
    (through the outbox too, so an answer is not lost either).
+
+A command that cannot be recorded (the journal cannot be written: a full
+disk) is still answered, never dropped: the handler's ``unrecorded_actions``
+(restrictions and questions: a door's ``lockdown``, ``end_unmanned``,
+``check``) are carried out and answered ``ok`` with ``recorded: false`` and a
+``warning`` (so is a command the handler carried out but could not record itself:
+its result says ``recorded: false``, e.g. a lockdown the door's audit could not
+take); every other command (a ``release``, a ``resume``: what grants or
+lifts a restriction) is refused, ``error`` "state not writable: …", and not
+carried out.  Both with a ``COMMAND NOT RECORDED`` error log line.  Such an
+answer (and the ``command`` event) goes out from memory when the outbox cannot
+take it; a redelivery in this process gets the same answer, not carried out
+again (after a restart a redelivered lockdown locks once more: idempotent).
 
 :meth:`event` and :meth:`set_state` never block on the network: they write
 the journal and wake the sender.
@@ -24,6 +41,7 @@ import contextlib
 import logging
 import ssl
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +53,11 @@ from kiosk.fleet.journal import FleetJournal
 from kiosk.fleet.topics import DEFAULT_PREFIX, Command, decode, encode, now_iso, topic
 
 log = logging.getLogger("kiosk.fleet")
+
+#: How many answers the link remembers for commands it could not record (redeliveries).
+MEMO_SIZE = 256
+#: How many replies and command events wait in memory when the outbox cannot take them.
+HELD_SIZE = 1000
 
 CommandHandler = Callable[[Command], Awaitable[dict[str, Any]]]
 
@@ -113,6 +136,15 @@ class FleetLink:
         self._stopping = False
         self.connections = 0
         self._handlers: set[asyncio.Task[Any]] = set()
+        #: Acknowledged by the broker, not yet deleted from the outbox (the delete failed: a full
+        #: disk); every outbox row up to ``_acked_through`` has been acknowledged.
+        self._unmarked: dict[int, str] = {}  # seq -> event id
+        self._acked_through = 0
+        #: Commands the journal could not record (or whose answer it could not keep): id -> the
+        #: answer given (None while being carried out), so a redelivery gets the same answer.
+        self._memo: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        #: Replies and command events the outbox could not take (a full disk): sent from memory.
+        self._held: deque[tuple[str, bytes]] = deque(maxlen=HELD_SIZE)
         s = settings
         self.t_status = topic(s.prefix, s.site, s.device, "status")
         self.t_state = topic(s.prefix, s.site, s.device, "state")
@@ -124,13 +156,17 @@ class FleetLink:
 
     def event(self, type_: str, at: datetime | None = None, **fields: Any) -> str:
         """Queue one event; returns its id.  Never blocks on the network."""
+        event_id, body = self._event_body(type_, at, fields)
+        self.journal.add(event_id, self.t_event, encode(body))
+        self._wake.set()
+        return event_id
+
+    def _event_body(self, type_: str, at: datetime | None, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         event_id = uuid.uuid4().hex
         body = {"id": event_id, "type": type_, "at": now_iso(at), "site": self.settings.site,
                 "device": self.settings.device, "kind": self.settings.kind}
         body.update({k: v for k, v in fields.items() if v is not None})
-        self.journal.add(event_id, self.t_event, encode(body))
-        self._wake.set()
-        return event_id
+        return event_id, body
 
     def events(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
         """Queue many events in one journal transaction (the benchmark's path)."""
@@ -153,7 +189,8 @@ class FleetLink:
 
     @property
     def queue_length(self) -> int:
-        return self.journal.queue_length()
+        """Events not yet acknowledged by the broker."""
+        return self.journal.queue_length() - len(self._unmarked)
 
     async def start(self) -> None:
         if self._task is None:
@@ -189,7 +226,7 @@ class FleetLink:
         (it stays journalled and goes out when the link is back)."""
         try:
             async with asyncio.timeout(timeout):
-                while self.journal.is_queued(event_id):
+                while self.journal.is_queued(event_id) and event_id not in self._unmarked.values():
                     await asyncio.sleep(0.02)
         except TimeoutError:
             return False
@@ -270,24 +307,56 @@ class FleetLink:
             except Exception:  # noqa: BLE001
                 log.exception("fleet: on_connected failed")
 
+    def _mark_delivered(self, acked: list[Any]) -> None:
+        """Delete acknowledged events (:class:`Pending`) from the outbox; kept in memory (and
+        retried) when the journal cannot be written, so the link goes on (a full disk is no
+        link failure)."""
+        first = not self._unmarked
+        for p in acked:
+            self._unmarked[p.seq] = p.id
+            self._acked_through = max(self._acked_through, p.seq)
+        if not self._unmarked:
+            return
+        try:
+            self.journal.delivered(list(self._unmarked))
+        except FleetError as exc:
+            if first:
+                log.warning("fleet: %d events acknowledged but not marked delivered (%s): kept in the journal, "
+                            "retried; a restart sends them again (the console keeps each id once)", len(acked), exc)
+            return
+        if not first:
+            log.info("fleet: %d acknowledged events marked delivered", len(self._unmarked))
+        self._unmarked = {}
+
     async def _sender(self, client: Any) -> None:
         while True:
             self._wake.clear()
-            batch = self.journal.pending(200)
+            self._mark_delivered([])  # acknowledged earlier, the mark failed: try again
+            if self._held:
+                # Answers (and command events) the outbox could not take: first, the console waits.
+                held = self._held.popleft()
+                try:
+                    await client.publish(held[0], held[1], qos=1)
+                except BaseException:
+                    self._held.appendleft(held)
+                    raise
+                continue
+            batch = self.journal.pending(200, after=self._acked_through)
             if batch:
                 # QoS 1: each publish returns once the broker acknowledged it.
                 await asyncio.gather(*(client.publish(p.topic, p.payload, qos=1) for p in batch))
-                self.journal.delivered([p.seq for p in batch])
+                self._mark_delivered(batch)
                 continue
             state = self._state
             if state and self._comparable(state) != self._comparable(self._state_sent or {}):
                 body = {**state, "site": self.settings.site, "device": self.settings.device,
-                        "kind": self.settings.kind, "queue": self.journal.queue_length(), "at": now_iso()}
+                        "kind": self.settings.kind, "queue": self.queue_length, "at": now_iso()}
                 await client.publish(self.t_state, encode(body), qos=1, retain=True)
                 self._state_sent = dict(state)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 5.0)
+                # (Sooner while acknowledged events wait for their mark: room comes back unannounced.)
+                await asyncio.wait_for(self._wake.wait(), 1.0 if self._unmarked else 5.0)
 
     async def _receiver(self, client: Any) -> None:
         async for message in client.messages:
@@ -303,7 +372,37 @@ class FleetLink:
             task.add_done_callback(self._handlers.discard)
 
     async def _handle(self, command: Command) -> None:
-        seen = self.journal.command_seen(command.id)
+        """Carry out and answer one command; never raises (a task nobody awaits)."""
+        try:
+            await self._handle_command(command)
+        except asyncio.CancelledError:
+            if command.id in self._memo and self._memo[command.id] is None:
+                del self._memo[command.id]  # not answered: a redelivery is carried out (and answered)
+            raise
+        except Exception:  # noqa: BLE001 - logged, never "Task exception was never retrieved"
+            log.exception("fleet: command %s %s not handled", command.id, command.action)
+
+    def _unrecorded_actions(self) -> frozenset[str]:
+        """The handler's actions that are carried out although they cannot be recorded (the safe ones)."""
+        return frozenset(getattr(self._on_command, "unrecorded_actions", ()) or ())
+
+    def _remember(self, command_id: str, reply: dict[str, Any] | None) -> None:
+        self._memo[command_id] = reply
+        self._memo.move_to_end(command_id)
+        while len(self._memo) > MEMO_SIZE:
+            self._memo.popitem(last=False)
+
+    async def _handle_command(self, command: Command) -> None:
+        if command.id in self._memo:
+            remembered = self._memo[command.id]
+            if remembered is not None:
+                self._reply(remembered)  # redelivered: the same answer, not carried out again
+            return  # (None: being carried out now)
+        unrecorded: str | None = None  # why the command cannot be recorded
+        try:
+            seen = self.journal.command_seen(command.id)
+        except FleetError as exc:
+            seen, unrecorded = None, str(exc)
         if seen:
             self._reply(seen)  # redelivered: the same answer, not carried out again
             return
@@ -312,7 +411,13 @@ class FleetLink:
         args = {k: v for k, v in command.args.items() if k != "card"}
         if "card" in command.args:
             args["card"] = "(given)"
-        self.journal.command_received(command.id, command.action, command.staff, command.reason, args)
+        if unrecorded is None:
+            try:
+                self.journal.command_received(command.id, command.action, command.staff, command.reason, args)
+            except FleetError as exc:
+                unrecorded = str(exc)
+        if unrecorded is not None:
+            self._remember(command.id, None)
         log.info("fleet: command %s %s from %s", command.id, command.action, command.staff)
         reply: dict[str, Any] = {"id": command.id, "action": command.action, "site": self.settings.site,
                                  "device": self.settings.device, "staff": command.staff}
@@ -320,22 +425,65 @@ class FleetLink:
             reply.update(ok=False, error="expired")
         elif self._on_command is None:
             reply.update(ok=False, error=f"this {self.settings.kind} takes no commands")
+        elif unrecorded is not None and command.action not in self._unrecorded_actions():
+            # Nothing is granted (nor a restriction lifted) that cannot be recorded.
+            reply.update(ok=False, error=f"state not writable: {command.action} not carried out, "
+                                         f"the {self.settings.kind} cannot record the command ({unrecorded})")
+            log.error("COMMAND NOT RECORDED: %s %s from %s refused (state not writable: %s)",
+                      command.id, command.action, command.staff, unrecorded)
         else:
             try:
                 result = await self._on_command(command)
                 reply.update(ok=True, result=result)
+                if unrecorded is None and isinstance(result, dict) and result.get("recorded") is False:
+                    # Taken by this journal, but the device itself could not record it (the door's
+                    # audit on another, full disk): carried out in memory only; staff are told.
+                    why = str(result.get("unrecorded") or "state not writable")
+                    reply["recorded"] = False
+                    reply["warning"] = f"state not writable: carried out, but not recorded on the {self.settings.kind} ({why})"
+                    log.error("COMMAND NOT RECORDED: %s %s from %s carried out, not recorded by the %s (%s)",
+                              command.id, command.action, command.staff, self.settings.kind, why)
             except CommandRefused as exc:
                 reply.update(ok=False, error=str(exc))
             except Exception as exc:  # noqa: BLE001 - answered, never a crash
                 log.exception("fleet: command %s failed", command.action)
                 reply.update(ok=False, error=f"{type(exc).__name__}")
+            if unrecorded is not None:
+                # A restriction (or a question): carried out; staff are told it is not on record here.
+                reply["warning"] = (f"state not writable: {'carried out' if reply['ok'] else 'answered'}, "
+                                    f"but not recorded on the {self.settings.kind} ({unrecorded})")
+                log.error("COMMAND NOT RECORDED: %s %s from %s %s, not recorded (state not writable: %s)",
+                          command.id, command.action, command.staff,
+                          "carried out" if reply["ok"] else "refused", unrecorded)
+        if unrecorded is not None:
+            reply["recorded"] = False
         reply["at"] = now_iso()
-        self.journal.command_answered(command.id, bool(reply.get("ok")), reply)
+        if unrecorded is None:
+            try:
+                self.journal.command_answered(command.id, bool(reply.get("ok")), reply)
+            except FleetError as exc:
+                # Carried out and recorded as received, its answer not kept: remembered here instead.
+                log.error("fleet: the answer to command %s %s is not recorded: %s", command.id, command.action, exc)
+                self._remember(command.id, reply)
+        else:
+            self._remember(command.id, reply)
         self._reply(reply)
         # The device-side audit goes to the console too.
-        self.event("command", action=command.action, command_id=command.id, staff=command.staff,
-                   reason=command.reason, ok=bool(reply.get("ok")), error=reply.get("error"))
+        event_id, body = self._event_body("command", None, dict(
+            action=command.action, command_id=command.id, staff=command.staff, reason=command.reason,
+            ok=bool(reply.get("ok")), error=reply.get("error"), recorded=False if reply.get("recorded") is False else None))
+        self._queue(event_id, self.t_event, encode(body))
 
     def _reply(self, reply: dict[str, Any]) -> None:
-        self.journal.add(f"reply-{reply['id']}-{uuid.uuid4().hex[:8]}", self.t_reply, encode(reply))
+        self._queue(f"reply-{reply['id']}-{uuid.uuid4().hex[:8]}", self.t_reply, encode(reply))
+
+    def _queue(self, row_id: str, topic_: str, payload: bytes) -> None:
+        """Into the outbox; when it cannot take it (a full disk), held in memory and sent from there
+        (lost only if the process ends before the link is up)."""
+        try:
+            self.journal.add(row_id, topic_, payload)
+        except FleetError as exc:
+            if not self._held:
+                log.warning("fleet: the outbox cannot be written (%s): replies are sent from memory", exc)
+            self._held.append((topic_, payload))
         self._wake.set()

@@ -39,6 +39,9 @@ class FakeLink:
         if action == "check":
             return {"id": command_id, "ok": True, "result": {"allowed": False, "rules": ["B1"], "evidence": ["B1: no badge"],
                     "message": "Geen badge", "language": "nl", "card_ref": "card:x", "period": "unmanned", "pin_checked": False}}
+        if reason == "disk full at the site":
+            return {"id": command_id, "ok": True, "result": {"lock": "locked", "lockdown": True}, "recorded": False,
+                    "warning": "state not writable: carried out, but not recorded on the door (database or disk is full)"}
         return {"id": command_id, "ok": True, "result": {}}
 
 
@@ -144,6 +147,20 @@ def test_roles_viewer_cannot_act_operator_can(env):
     assert link.sent == [("b1", "door", "release", "otto", "patron waiting", {"seconds": 5.0})]
     acts = store.staff_audit()
     assert acts[0]["action"] == "release" and acts[0]["staff"] == "otto" and acts[0]["reason"] == "patron waiting"
+
+
+def test_a_lockdown_done_but_not_recorded_at_the_site_is_shown_to_staff(env):
+    client, store, link = env
+    store.status("b1", "door", True)
+    store.state("b1", "door", {"kind": "door", "mode": "unmanned", "lock": "locked"})
+    login(client, "otto")
+    token = csrf_of(client.get("/site/b1/door/lockdown").text)
+    r = client.post("/site/b1/door/lockdown", data={"csrf": token, "reason": "disk full at the site", "confirm": "yes"})
+    assert r.status_code == 200 and 'id="action-result"' in r.text
+    assert 'id="action-not-recorded"' in r.text and "database or disk is full" in r.text
+    assert '"recorded": false' in store.staff_audit()[0]["detail"]
+    r = client.post("/site/b1/door/lockdown", data={"csrf": token, "reason": "incident", "confirm": "yes"})
+    assert 'id="action-result"' in r.text and 'id="action-not-recorded"' not in r.text
 
 
 def test_audit_search_by_card_hashes_with_the_site_key(env):
@@ -281,3 +298,48 @@ def test_metrics_and_bad_config(env, tmp_path):
     with pytest.raises(ConfigError, match="sites.b1.nmae"):
         parse_console_config({"broker": {"host": "h", "username": "c"}, "secrets": {"session_key": {"value": "s" * 20}},
                               "sites": {"b1": {"nmae": "x"}}})
+
+
+def test_metrics_bearer_token(tmp_path, monkeypatch):
+    """[console] metrics_token (here from the environment): /metrics answers 401 without the token, also to a
+    logged-in staff member's cookie; the token is read at start-up and must be long enough."""
+    token = "metrics-token-0123456789abcdef"
+    monkeypatch.setenv("BIBKIOSK_TEST_METRICS_TOKEN", token)
+    cfg = console_config(tmp_path, metrics_token={"env": "BIBKIOSK_TEST_METRICS_TOKEN"})
+    store = ConsoleStore(cfg.store_url())
+    add_staff(store, "vera", PW, "viewer", "en")
+    with TestClient(create_app(cfg, store=store, link=FakeLink()), base_url="http://127.0.0.1") as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"},
+                        {"Authorization": f"Bearer {token}x"}, {"Authorization": token}):
+            r = client.get("/metrics", headers=headers)
+            assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer"), headers
+            assert "bibkiosk_console" not in r.text
+        assert login(client, "vera").status_code == 303
+        assert client.get("/metrics").status_code == 401  # a staff session is not the scraper's token
+        r = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200 and "bibkiosk_console_sites 2.0" in r.text
+        assert client.get("/health").status_code == 200  # the load balancer's check stays open
+    store.close()
+    # From a file (chmod 600) too; a short token and an unset variable are start-up errors.
+    secret = tmp_path / "metrics.secret"
+    secret.write_text(token + "\n")
+    secret.chmod(0o600)
+    assert console_config(tmp_path, metrics_token={"file": str(secret)}).metrics_token() == token
+    with pytest.raises(ConfigError, match="console.metrics_token: at least 16"):
+        console_config(tmp_path, metrics_token={"value": "short"})
+    monkeypatch.delenv("BIBKIOSK_TEST_METRICS_TOKEN")
+    with pytest.raises(ConfigError, match="BIBKIOSK_TEST_METRICS_TOKEN is not set"):
+        console_config(tmp_path, metrics_token={"env": "BIBKIOSK_TEST_METRICS_TOKEN"})
+    with pytest.raises(ConfigError, match="metrics_tokn"):
+        console_config(tmp_path, metrics_tokn={"value": token})
+
+
+def test_a_lockdown_that_could_not_be_confirmed_is_shown_in_staff_words(env):
+    """A door whose audit was unreadable at a start raises lockdown_unconfirmed (docs/door.md,
+    "Lockdown across a restart"); the console showed it as "Alarm: lockdown_unconfirmed"."""
+    client, store, _ = env
+    store.add_events([{"id": "lu0", "site": "b1", "device": "door", "type": "alarm", "result": "lockdown_unconfirmed",
+                       "detail": "raised", "at": "2026-12-01T10:00:00+00:00"}])
+    login(client, "otto")  # Dutch
+    page = client.get("/site/b1?part=alarms").text
+    assert "Vergrendeling niet te bevestigen" in page and "lockdown_unconfirmed" not in page

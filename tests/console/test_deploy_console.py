@@ -25,6 +25,15 @@ def test_example_console_config_validates(tmp_path):
         text = text.replace(path, str(local))
     cfg = parse_console_config(tomllib.loads(text))
     assert set(cfg.sites) == {"centrum", "noord"} and cfg.console.secure_cookies
+    assert cfg.metrics_token() == "x" * 40
+
+
+def test_the_scrape_config_sends_the_console_metrics_token():
+    prom = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    job = prom[prom.index("job_name: bibkiosk-console"):]
+    job = job[:job.index("static_configs")]
+    assert re.search(r"\n    authorization:\n      type: Bearer\n      credentials_file: /etc/\S+\n", job), job
+    assert "metrics_token" in (DEPLOY / "console" / "console.toml").read_text()
 
 
 def test_alert_rules_use_real_metrics():

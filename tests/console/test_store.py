@@ -133,3 +133,39 @@ def test_unreachable_postgresql_is_one_line(tmp_path):
     with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as err:
         ConsoleStore(f"postgresql:///nodb?host={tmp_path}&port=1&user=postgres&connect_timeout=2")
     assert "\n" not in str(err.value)
+
+
+def test_sqlite_commits_are_on_disk_before_the_acknowledgement(tmp_path):
+    """The console acknowledges an event to the broker once stored: an SQLite commit must be synced (FULL),
+    not only written to the WAL (NORMAL: lost in a power cut after the broker forgot the event)."""
+    store = ConsoleStore(str(tmp_path / "console.sqlite"))
+    try:
+        assert store.db.execute("PRAGMA synchronous") == [(2,)]  # FULL
+        assert store.db.execute("PRAGMA journal_mode") == [("wal",)]
+    finally:
+        store.close()
+
+
+def test_an_event_redelivered_after_a_crash_mid_batch_still_raises_its_alarm(store, monkeypatch):
+    """The console acknowledges a batch once add_events returned; one that dies inside it gets the batch
+    again. Dying after the events were written but before their alarms were would leave the redelivered
+    events known and the alarm never raised; the alarms go first, and doing them twice changes nothing."""
+    batch = [ev("h1", "2026-12-01T10:00:00+00:00", type="help", result="call_staff", detail="screen=menu"),
+             ev("a1", "2026-12-01T10:00:01+00:00", type="alarm", result="held_open", detail="raised")]
+    real = ConsoleStore._alarm_from
+    calls = []
+
+    def dies_on_the_second(self, e):
+        calls.append(e["id"])
+        if len(calls) == 2:
+            raise StoreError("console killed here")
+        return real(self, e)
+
+    monkeypatch.setattr(ConsoleStore, "_alarm_from", dies_on_the_second)
+    with pytest.raises(StoreError):
+        store.add_events(batch)
+    monkeypatch.setattr(ConsoleStore, "_alarm_from", real)
+    assert [e["id"] for e in store.add_events(batch)] == ["h1", "a1"]  # the broker's redelivery
+    assert store.add_events(batch) == []
+    assert sorted(a["kind"] for a in store.alarms()) == ["held_open", "help"]  # each once
+    assert store.event_count() == 2

@@ -84,3 +84,19 @@ def test_garbage_file_is_a_clear_error_to_a_reader_and_moved_aside_by_the_writer
         AuditJournal(bad, readonly=True)
     with AuditJournal(bad) as j:  # the door: kept for staff, a new journal started
         assert j.moved_aside is not None and j.moved_aside.read_bytes().startswith(b"this is not")
+
+
+def test_standing_alarms_are_the_ones_raised_and_not_cleared(tmp_path):
+    from kiosk.door.audit import standing_alarms
+
+    t = [T0 + timedelta(minutes=i) for i in range(8)]
+    assert standing_alarms([]) == {}
+    rows = [("held_open", "raised", t[0]), ("held_open", "cleared", t[1]), ("forced_open", "raised", t[2]),
+            ("patron_store_unwritable", "raised", t[3]), ("patron_store_unwritable", "raised", t[4]),  # an old duplicate
+            ("held_open", "raised", t[5]), ("state_unwritable", "raised", t[6]), ("state_unwritable", "cleared", t[7])]
+    assert standing_alarms(rows) == {"forced_open": t[2], "patron_store_unwritable": t[3], "held_open": t[5]}
+    with AuditJournal(tmp_path / "a.sqlite") as j:
+        for kind, detail, at in rows:
+            j.record(at, AuditEvent.ALARM, result=kind, detail=detail)
+        j.record(t[7], AuditEvent.STATE, result="patron_store_unwritable", detail="database or disk is full")
+        assert j.standing_alarms() == {"forced_open": t[2], "patron_store_unwritable": t[3], "held_open": t[5]}

@@ -95,3 +95,33 @@ def test_free_mode_clears_standing_alarm():
     mon.door_opened(0)
     out = mon.set_free(1, True, 100)
     assert AlarmOutput(False) in out and not mon.alarms
+
+
+# --------------------------------------------------------------------------- alarms across a restart
+
+
+def test_restored_alarm_is_not_raised_again_when_the_door_is_still_open():
+    """A restart while held_open stood: it stands again (output on), no AlarmRaised, and the
+    open door read at start is the opening already alarmed (no new forced_open)."""
+    mon = DoorMonitor(release_seconds=8, held_open_seconds=30)
+    assert mon.restore(100, {AlarmKind.HELD_OPEN: 40}) == [AlarmOutput(True)]
+    assert mon.door_opened(100) == [DoorChanged(DoorState.OPEN)]
+    assert mon.tick(200) == []  # held_open stands: not raised again
+    assert mon.door_closed(210) == [DoorChanged(DoorState.CLOSED), AlarmCleared(AlarmKind.HELD_OPEN, 170), AlarmOutput(False)]
+    # A later forced opening is a new alarm.
+    assert mon.door_opened(220) == [DoorChanged(DoorState.OPEN), AlarmRaised(AlarmKind.FORCED_OPEN), AlarmOutput(True)]
+
+
+def test_restored_alarm_clears_when_the_door_is_found_closed():
+    mon = DoorMonitor(release_seconds=8, held_open_seconds=30)
+    mon.restore(50, {AlarmKind.FORCED_OPEN: 45})
+    out = mon.door_closed(50)
+    assert out == [DoorChanged(DoorState.CLOSED), AlarmCleared(AlarmKind.FORCED_OPEN, 5), AlarmOutput(False)]
+
+
+def test_restore_after_the_first_reading_changes_nothing_about_forced_open():
+    mon = m()  # contact read already
+    mon.restore(5, {AlarmKind.HELD_OPEN: 1})
+    out = mon.door_opened(6)
+    assert AlarmRaised(AlarmKind.FORCED_OPEN) in out and AlarmOutput(True) not in out  # the output is on already
+    assert mon.restore(7, {AlarmKind.FORCED_OPEN: 1}) == []  # stands already

@@ -160,3 +160,58 @@ async def test_command_redelivered_is_carried_out_once_and_expired_refused(fleet
         await device.stop()
         await console.stop()
         journal.close()
+
+
+class FailingSink(MemorySink):
+    """A store that cannot write (StoreError) while ``failing``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = True
+        self.attempts = 0
+
+    def add_events(self, batch):
+        self.attempts += 1
+        if self.failing:
+            raise RuntimeError("store down")
+        return super().add_events(batch)
+
+
+async def test_the_console_acknowledges_an_event_only_once_stored(fleet, tmp_path):
+    """Not stored: not acknowledged, so a console that stops then gets it again from its persistent session;
+    stored: acknowledged (the broker's in-flight window keeps moving, and a later session brings none back)."""
+    journal = FleetJournal(tmp_path / "ack.sqlite")
+    device = FleetLink(fleet.settings("b1-door"), journal)
+    broken = FailingSink()
+    console = await _console(fleet, broken, "console-ack")
+    await device.start()
+    await device.wait_connected()
+    try:
+        first = [device.event("entry", result="granted", rules=[], card_ref=f"card:{i:016x}") for i in range(30)]
+        await device.wait_drained()
+        async with asyncio.timeout(10):
+            while console.received < 30 or broken.attempts < 2:
+                await asyncio.sleep(0.05)
+        assert broken.events == {}
+        await console.stop()  # gone with 30 events received and none stored
+
+        sink = MemorySink()
+        console = await _console(fleet, sink, "console-ack")
+        await sink.wait(lambda: set(first) <= set(sink.events))
+        # More than the broker's in-flight window (max_inflight_messages 200): only moves when acknowledged.
+        more = [device.event("entry", result="refused", rules=["P1"], card_ref=f"card:{i:016x}") for i in range(250)]
+        await sink.wait(lambda: len(sink.events) == 280, timeout=20)
+        await device.wait_drained()
+        await console.drain()
+        await asyncio.sleep(0.3)
+        await console.stop()
+        assert sorted(sink.events) == sorted(first + more)
+
+        again = MemorySink()
+        console = await _console(fleet, again, "console-ack")
+        await asyncio.sleep(1.0)
+        assert again.raw == 0, "events stored and acknowledged came back"
+    finally:
+        await device.stop()
+        await console.stop()
+        journal.close()

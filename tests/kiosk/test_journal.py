@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import random
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from kiosk.journal import (
     TxnState,
     UnknownTransaction,
 )
+from tests.kiosk.killpoints import kill_until_done
 
 KEY = b"test-key"
 CARD = "29548000001003"
@@ -191,40 +188,25 @@ def test_corrupt_file_is_a_typed_error(tmp_path):
 
 
 def test_kill_minus_nine_at_random_points(tmp_path):
-    """Queue and replay in a child process, SIGKILL it at random moments, many
-    times; then every acknowledged transaction is in the journal, and every
+    """Queue and replay in a child process, SIGKILL it many times: at every
+    step of queueing, replaying and recovering (the named kill points of
+    journal_worker.py, each at least twice, the kill landing exactly there
+    however loaded the machine is) and at random moments just after them;
+    then every acknowledged transaction is in the journal, and every
     transaction reached the library system exactly once, in order."""
+    from tests.kiosk.journal_worker import CLASSES
+
     journal_path = tmp_path / "journal.sqlite"
     library_path = tmp_path / "library.sqlite"
     worker = [sys.executable, str(Path(__file__).with_name("journal_worker.py")), str(journal_path), str(library_path)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rng = random.Random(20250301)
-    total, kills = 1500, 70
-    acknowledged: list[str] = []
-    finished = False
-    killed = 0
-    for attempt in range(kills):
-        proc = subprocess.Popen(
-            [*worker, str(total), str(attempt)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
-        )
-        time.sleep(rng.uniform(0.04, 0.22))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        out, err = proc.communicate(timeout=30)
-        lines = out.split("\n")
-        complete = lines[:-1]  # the last piece may be cut by the kill
-        acknowledged += [ln.split()[1] for ln in complete if ln.startswith("REC ")]
-        if "DONE" in complete:
-            finished = True
-            break
-        assert proc.returncode == -signal.SIGKILL, err
-    if not finished:
-        out = subprocess.run([*worker, str(total), "999"], capture_output=True, text=True, env=env, timeout=120)
-        assert out.returncode == 0, out.stderr
-        acknowledged += [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("REC ")]
-        assert "DONE" in out.stdout
-    assert killed >= kills // 2, "the child finished too early to be killed often"
+    total, quota = 1500, 2
+    kills = kill_until_done(lambda run: [*worker, str(total), str(run)], classes=CLASSES, quota=quota, chance=0.006,
+                            stray=0.0015, stray_delay=0.005, max_kills=70, seed=20250301, workdir=tmp_path, env=env)
+    acknowledged = [ln.split()[1] for ln in kills.lines if ln.startswith("REC ")]
+    short = {c: kills.kills[c] for c in CLASSES if kills.kills[c] < quota}
+    assert not short, f"too few kills at {short}: {kills}"
+    assert kills.total >= 35, f"{kills}"
 
     with Journal(journal_path, pseudonym_key=KEY) as j:
         entries = j.entries()
@@ -237,4 +219,4 @@ def test_kill_minus_nine_at_random_points(tmp_path):
     assert len(applied) == len(set(applied)), "a transaction reached the library system twice"
     assert applied == ids, "lost or out of order at the library system"
     recovered = sum(1 for e in entries if e.message == "applied before an interruption")
-    print(f"kills={killed} acknowledged={len(acknowledged)} recovered-ambiguous={recovered}")
+    print(f"{kills} acknowledged={len(acknowledged)} recovered-ambiguous={recovered}")

@@ -1,26 +1,29 @@
 """Exactly once, nothing lost: a kiosk process taking payments on the Adyen
 driver (terminal emulator over HTTPS, in this process) and booking them is
-killed with SIGKILL at random moments, many times.  Afterwards no payment was
-charged twice, every payment the terminal took is booked with the library
-(each line once, by its BK transaction id) or reported refused, nothing
-charged is missing from the journal, and no payment is left open."""
+killed with SIGKILL many times: at every step of paying and of recovering
+(the named kill points of payment_worker.py, each at least twice, the kill
+landing exactly there however loaded the machine is), and at random moments
+just after them.  Afterwards no payment was charged twice, every payment the
+terminal took is booked with the library (each line once, by its BK
+transaction id) or reported refused, nothing charged is missing from the
+journal, and no payment is left open."""
 
 from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from kiosk.payments import PaymentJournal, PaymentState
 from tests.devices.adyen_emulator import AdyenEmulator
+from tests.kiosk.killpoints import kill_until_done
+from tests.kiosk.payment_worker import CLASSES
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = 80
+QUOTA = 2
 
 
 def test_payments_survive_kill_minus_nine(tmp_path):
@@ -29,27 +32,19 @@ def test_payments_survive_kill_minus_nine(tmp_path):
     rng = random.Random(1414)
     with AdyenEmulator(tmp_path / "tls") as emu:
         emu.script(*rng.choices(["approve", "decline", "lose", "busy", "cancel"], [12, 2, 2, 1, 1], k=COUNT + 80))
-        worker = [sys.executable, str(Path(__file__).with_name("payment_worker.py")), str(journal_path), str(ledger),
-                  emu.local_url(status_interval="0.05"), str(COUNT)]
-        killed, finished = 0, False
-        for _ in range(60):
-            proc = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(rng.uniform(0.5, 1.0))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                killed += 1
-            out, err = proc.communicate(timeout=60)
-            if "DONE" in out.split("\n"):
-                finished = True
-                break
-            assert proc.returncode == -signal.SIGKILL, err[-2000:]
-            if killed >= 25:
-                break
-        if not finished:
-            out = subprocess.run(worker, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-            assert out.returncode == 0 and "DONE" in out.stdout, out.stderr[-2000:]
+        url = emu.local_url(status_interval="0.05")
+
+        def worker(run: int) -> list[str]:
+            return [sys.executable, str(Path(__file__).with_name("payment_worker.py")), str(journal_path), str(ledger),
+                    url, str(COUNT), str(run)]
+
+        kills = kill_until_done(worker, classes=CLASSES, quota=QUOTA, chance=0.035, stray=0.012, max_kills=50,
+                                seed=1414, workdir=tmp_path, cwd=ROOT, env=env)
         charged = emu.approved()
-    assert killed >= 20, f"only {killed} kills landed"
+    # Killed at every step of paying and of recovering, each at least QUOTA times, however slow the machine.
+    short = {c: kills.kills[c] for c in CLASSES if kills.kills[c] < QUOTA}
+    assert not short, f"too few kills at {short}: {kills}"
+    assert kills.total >= 20, f"{kills}"
 
     with PaymentJournal(journal_path, pseudonym_key=b"payment-kill-test-key") as journal:
         records = {r.ref: r for r in journal.records()}
@@ -73,4 +68,4 @@ def test_payments_survive_kill_minus_nine(tmp_path):
             assert record.state is PaymentState.NOT_CHARGED, record
             assert not any(bk.startswith(ref + ".") for bk in booked), "booked without being charged"
     assert refused <= 1
-    print(f"kills={killed} payments={len(records)} charged={len(charged)} 37-sends={sends} booked-lines={len(booked)}")
+    print(f"{kills} payments={len(records)} charged={len(charged)} 37-sends={sends} booked-lines={len(booked)}")

@@ -1,27 +1,31 @@
 """Exactly once over real SIP2: a kiosk process replaying its offline queue to
 the embedded library system (`bibkiosk library serve`, another process) is
-killed with SIGKILL at random moments, many times.  Afterwards every queued
-checkout is a loan of the patron, none was applied twice (a repeated checkout
-would be a renewal or a refusal), and the journal is settled."""
+killed with SIGKILL many times: at every step of queueing, replaying and
+recovering (the named kill points of replay_worker.py, each at least twice,
+the kill landing exactly there however loaded the machine is) and at random
+moments just after them.  Afterwards every queued checkout is a loan of the
+patron, none was applied twice (a repeated checkout would be a renewal or a
+refusal), and the journal is settled."""
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from kiosk.journal import Journal, TxnState
+from tests.kiosk.killpoints import kill_until_done
+from tests.kiosk.replay_worker import CLASSES
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = "29999000000010"
 PATRON = "900001"
 ITEMS = [f"32000000000{n:03d}" for n in range(1, 201)]
+QUOTA = 2
 
 
 def data_file(tmp_path: Path) -> Path:
@@ -50,29 +54,12 @@ def test_replay_over_sip2_survives_kill_minus_nine(tmp_path):
         port = match.group(1)
         worker = [sys.executable, str(Path(__file__).with_name("replay_worker.py")), str(tmp_path / "journal.sqlite"),
                   port, CARD, ",".join(ITEMS)]
-        rng = random.Random(4242)
-        acknowledged: list[str] = []
-        killed = 0
-        finished = False
-        for _ in range(60):
-            proc = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True)
-            time.sleep(rng.uniform(0.2, 0.38))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                killed += 1
-            out, err = proc.communicate(timeout=60)
-            complete = out.split("\n")[:-1]
-            acknowledged += [ln.split()[1] for ln in complete if ln.startswith("REC ")]
-            if "DONE" in complete:
-                finished = True
-                break
-            assert proc.returncode == -signal.SIGKILL, err[-2000:]
-        if not finished:
-            out = subprocess.run(worker, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-            assert out.returncode == 0 and "DONE" in out.stdout, out.stderr[-2000:]
-            acknowledged += [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("REC ")]
-        assert killed >= 20, f"only {killed} kills landed"
+        kills = kill_until_done(lambda run: [*worker, str(run)], classes=CLASSES, quota=QUOTA, chance=0.03,
+                                stray=0.008, max_kills=45, seed=4242, workdir=tmp_path, cwd=ROOT, env=env)
+        acknowledged = [ln.split()[1] for ln in kills.lines if ln.startswith("REC ")]
+        short = {c: kills.kills[c] for c in CLASSES if kills.kills[c] < QUOTA}
+        assert not short, f"too few kills at {short}: {kills}"
+        assert kills.total >= 20, f"{kills}"
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -86,7 +73,7 @@ def test_replay_over_sip2_survives_kill_minus_nine(tmp_path):
     assert set(acknowledged) <= set(ITEMS)
     assert all(e.state is TxnState.REPLAYED for e in entries), [(e.item_id, e.state) for e in entries]
     recovered = sum(1 for e in entries if e.message == "applied before an interruption")
-    print(f"kills={killed} acknowledged={len(acknowledged)} recovered-ambiguous={recovered}")
+    print(f"{kills} acknowledged={len(acknowledged)} recovered-ambiguous={recovered}")
 
     from kiosk.library.store import Store
 
