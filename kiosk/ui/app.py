@@ -378,8 +378,8 @@ class KioskRoot(FloatLayout):
         walk(self.ids.topbar)
         walk(self.ids.notices)
         walk(self.ids.sm.current_screen)
-        for overlay in (self._busy, self._help.overlay, self._warning):
-            if overlay.parent is not None:
+        for overlay in (self._busy, self._help.built, self._warning):
+            if overlay is not None and overlay.parent is not None:
                 walk(overlay)
         return out
 
@@ -397,8 +397,8 @@ class KioskRoot(FloatLayout):
             for child in widget.children:
                 walk(child)
 
-        for overlay in (self._warning, self._help.overlay, self._busy):
-            if overlay.parent is not None:
+        for overlay in (self._warning, self._help.built, self._busy):
+            if overlay is not None and overlay.parent is not None:
                 walk(overlay)
                 if found:
                     return found[0]

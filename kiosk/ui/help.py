@@ -65,12 +65,27 @@ class HelpUi:
         self.kroot = kroot
         self.button = HelpButton(kroot=kroot)
         kroot.ids.topbar.add_widget(self.button)  # at the right end of the top bar
-        self.overlay = HelpOverlay(kroot=kroot)
+        self._overlay: HelpOverlay | None = None
+
+    @property
+    def overlay(self) -> HelpOverlay:
+        """The overlay, built when the help is first opened: most patrons never
+        open it, and a built overlay is ~0.5 MB of widgets for the kiosk's life."""
+        if self._overlay is None:
+            self._overlay = HelpOverlay(kroot=self.kroot)
+        return self._overlay
+
+    @property
+    def built(self) -> HelpOverlay | None:
+        """The overlay if it was ever built (for walks over what is shown)."""
+        return self._overlay
 
     def render(self, view: View, tr) -> None:
         self.button.text = tr(K("kiosk.help.button"))
         shown = view.help is not None
         self.button.active = shown
+        if not shown and self._overlay is None:
+            return
         # Sized and placed like the other overlays; opening it is a touch, which hides the idle
         # warning, so a warning that comes later lies over it.
         self.kroot._overlay(self.overlay, shown, view, tr)

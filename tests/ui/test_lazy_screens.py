@@ -127,3 +127,17 @@ class CollectAfterScreenChangeTest(KioskCase):
             assert app.COLLECTS["count"] == before + 1
 
         self.run_scenario(scenario)
+
+
+class LazyHelpTest(KioskCase):
+    def test_the_help_overlay_is_built_when_first_opened(self):
+        async def scenario():
+            await self.frames()
+            assert self.root._help.built is None  # ~0.5 MB of widgets most patrons never see
+            await self.touch(kio("kiosk.help.button"))
+            assert self.root._help.built is not None
+            assert kio("kiosk.help.title") in self.screen_text()
+            await self.touch(kio("kiosk.help.close"))
+            assert kio("kiosk.help.title") not in self.screen_text()
+
+        self.run_scenario(scenario)
