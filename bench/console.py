@@ -72,22 +72,33 @@ def console_config(tmp: Path, broker: LocalBroker, password: str, port: int, sit
     return private(tmp / "console.toml", "\n".join(lines) + "\n")
 
 
-def start_console(config: Path, port: int, log: Path) -> subprocess.Popen:
+def console_connected(proc: subprocess.Popen, port: int, seconds: float = 30.0) -> bool:
+    """Wait until the console process on ``port`` says on /health that it is connected to the
+    broker: False if it exited or did not within ``seconds`` (also used by tests/fleet)."""
     import urllib.request
 
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if b'"broker":true' in r.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def start_console(config: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BIBKIOSK_CONSOLE_PASSWORD": PW}
     subprocess.run([sys.executable, "-m", "kiosk", "console", "--config", str(config), "user", "bench", "--role", "operator"],
                    env=env, check=True, capture_output=True)
     proc = subprocess.Popen([sys.executable, "-m", "kiosk", "console", "--config", str(config)], env=env,
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                if b'"broker":true' in r.read():
-                    return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
+    if console_connected(proc, port):
+        return proc
     proc.kill()
     raise SystemExit("console did not start: " + log.read_text()[-2000:])
 

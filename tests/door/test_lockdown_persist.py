@@ -33,6 +33,16 @@ def door(tmp_path, clock, hook=None, **kw) -> tuple[DoorService, FakeLink]:
     return svc, link
 
 
+async def locked_down(tmp_path, clock, reason: str = "incident") -> None:
+    """A door locked down by anna (on record in its audit), then stopped."""
+    svc, _ = door(tmp_path, clock)
+    await svc.start()
+    try:
+        await svc.remote_lockdown(staff="anna", reason=reason)
+    finally:
+        await svc.stop()
+
+
 async def refused_ld(svc: DoorService) -> None:
     sim.tap_card(CARD, name="door")
     out = await svc.next_outcome(5)
@@ -88,12 +98,7 @@ async def test_purge_keeps_the_row_of_a_standing_lockdown(tmp_path):
     """A lockdown older than the audit retention still stands: its row is not purged (the
     rows around it are); once resumed, it goes with the others."""
     clock = Clock(UNMANNED)
-    svc, _ = door(tmp_path, clock)
-    await svc.start()
-    try:
-        await svc.remote_lockdown(staff="anna", reason="long works")
-    finally:
-        await svc.stop()
+    await locked_down(tmp_path, clock, reason="long works")
     path = tmp_path / "state" / "door-audit.sqlite"
     with AuditJournal(path) as j:
         later = clock() + timedelta(days=40)
@@ -130,12 +135,7 @@ async def test_a_corrupt_audit_whose_lockdown_can_be_read_locks_down_again(tmp_p
     """The journal is corrupt (moved aside) but its lockdown row reads: the door locks down again
     and writes the lockdown into the new journal, so the next restart finds it too."""
     clock = Clock(UNMANNED)
-    svc, _ = door(tmp_path, clock)
-    await svc.start()
-    try:
-        await svc.remote_lockdown(staff="anna", reason="incident")
-    finally:
-        await svc.stop()
+    await locked_down(tmp_path, clock)
     corrupt_but_readable(tmp_path / "state" / "door-audit.sqlite")
     for _ in range(2):
         svc, _ = door(tmp_path, clock)
@@ -156,12 +156,7 @@ async def test_an_unreadable_lockdown_record_normal_service_and_a_standing_alarm
     entry, locked; the alarm lockdown_unconfirmed stands (status, retained state, webhook), also
     across a restart, until staff resume (or lock down)."""
     clock = Clock(UNMANNED)
-    svc, _ = door(tmp_path, clock)
-    await svc.start()
-    try:
-        await svc.remote_lockdown(staff="anna", reason="incident")
-    finally:
-        await svc.stop()
+    await locked_down(tmp_path, clock)
     state = tmp_path / "state"
     for name in ("door-audit.sqlite", "door-audit.sqlite-wal", "door-audit.sqlite-shm"):
         if (state / name).exists():

@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from kiosk.fleet.broker import LocalBroker, mosquitto_path
 from kiosk.fleet.link import LinkSettings
 from kiosk.fleet.topics import mosquitto_acl
+
+if TYPE_CHECKING:
+    from kiosk.console.store import ConsoleStore
 
 #: (user, site, device) of the simulated fleet.
 DEVICES = [("b1-door", "b1", "door"), ("b1-kiosk", "b1", "kiosk"), ("b2-door", "b2", "door")]
@@ -85,3 +89,52 @@ class MemorySink:
                     await asyncio.wait_for(self.changed.wait(), 0.2)
                 except TimeoutError:
                     pass
+
+
+class StoreSink:
+    """The console's own store behind the console's link; keeps the states it was sent."""
+
+    def __init__(self, store: ConsoleStore) -> None:
+        self.store = store
+        self.states: list[dict] = []
+
+    def status(self, site, device, online):
+        self.store.status(site, device, online)
+
+    def state(self, site, device, state):
+        self.states.append(state)
+        self.store.state(site, device, state)
+
+    def add_events(self, batch):
+        return self.store.add_events(batch)
+
+
+async def until(pred, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.05)
+
+
+def b2_door_toml(tmp: Path, fleet: Fleet, *, device_url: str, roles: tuple[str, ...], door: list[str],
+                 metrics: list[str], pseudonym_key: str) -> Path:
+    """A ``bibkiosk door --config`` file for b2-door on the fleet's broker: the embedded demo
+    library, every role on ``device_url``, unmanned around the clock; 0600 in ``tmp``."""
+    secret = tmp / "fleet.secret"
+    secret.write_text(fleet.passwords["b2-door"])
+    secret.chmod(0o600)
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    lines = [f'state_dir = "{tmp / "state"}"', "[library]", 'kind = "embedded"', 'data = "demo"']
+    for role in roles:
+        lines += [f"[devices.{role}]", f'url = "{device_url}"']
+    lines += ["[door]", 'fail_mode = "fail_secure"', *door,
+              "[fleet]", 'broker = "127.0.0.1"', f"port = {fleet.broker.port}", f'ca_file = "{fleet.broker.ca_file}"',
+              'username = "b2-door"', 'site = "b2"', 'device = "door"',
+              *metrics,
+              "[secrets]", f'pseudonym_key = {{ value = "{pseudonym_key}" }}', 'fleet_password = { file = "fleet.secret" }',
+              "[schedule]"]
+    for day in days:
+        lines += [f"[[schedule.branches.default.{day}]]", 'kind = "unmanned"', 'from = "00:00"', 'until = "24:00"']
+    path = tmp / "door.toml"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path

@@ -15,11 +15,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.console import console_connected
 from kiosk.fleet.broker import free_port
 from kiosk.fleet.journal import FleetJournal
 from kiosk.fleet.link import FleetLink
@@ -58,16 +58,9 @@ def _start(args: list[str], log: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"console exited: {log.read_text(errors='replace')[-2000:]}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                if b'"broker":true' in r.read():
-                    return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
+    if console_connected(proc, port, 30):
+        return proc
+    assert proc.poll() is None, f"console exited: {log.read_text(errors='replace')[-2000:]}"
     proc.kill()
     raise AssertionError("console did not connect to the broker")
 

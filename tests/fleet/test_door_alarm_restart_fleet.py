@@ -23,7 +23,7 @@ from kiosk.identify import StoreError
 from tests.door.conftest import UNMANNED, Clock
 from tests.door.test_service_sim import CARD, FAST, PIN, StaticLibrary, patron
 
-from .conftest import CONSOLE
+from .conftest import CONSOLE, StoreSink, until
 from .test_door_fleet import door_toml
 
 pytestmark = pytest.mark.timeout(90)
@@ -36,28 +36,6 @@ class Mono:
 
     def __call__(self) -> float:
         return self.t
-
-
-class StoreSink:
-    def __init__(self, store: ConsoleStore) -> None:
-        self.store = store
-        self.states: list[dict] = []
-
-    def status(self, site, device, online):
-        self.store.status(site, device, online)
-
-    def state(self, site, device, state):
-        self.states.append(state)
-        self.store.state(site, device, state)
-
-    def add_events(self, batch):
-        return self.store.add_events(batch)
-
-
-async def until(pred, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.05)
 
 
 def store_fails(svc: DoorService) -> None:

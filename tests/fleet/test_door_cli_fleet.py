@@ -18,32 +18,16 @@ from kiosk.config import ConfigError, parse_config
 from kiosk.fleet.broker import free_port
 from kiosk.fleet.console_link import ConsoleLink
 
-from .conftest import CONSOLE, MemorySink
+from .conftest import CONSOLE, MemorySink, b2_door_toml
 
 pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def door_toml(tmp: Path, fleet, metrics_port: int) -> Path:
-    secret = tmp / "fleet.secret"
-    secret.write_text(fleet.passwords["b2-door"])
-    secret.chmod(0o600)
-    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    lines = [f'state_dir = "{tmp / "state"}"', "[library]", 'kind = "embedded"', 'data = "demo"']
-    for role in ("patron_reader", "pinpad", "lock", "door_contact"):
-        lines += [f"[devices.{role}]", 'url = "sim://door-controller?name=cli"']
-    lines += ["[door]", 'fail_mode = "fail_secure"',
-              "[fleet]", 'broker = "127.0.0.1"', f"port = {fleet.broker.port}", f'ca_file = "{fleet.broker.ca_file}"',
-              'username = "b2-door"', 'site = "b2"', 'device = "door"',
-              "[metrics]", f"port = {metrics_port}",
-              "[secrets]", 'pseudonym_key = { value = "door-cli-fleet-key-0123456789" }', 'fleet_password = { file = "fleet.secret" }',
-              "[schedule]"]
-    for day in days:
-        lines += [f"[[schedule.branches.default.{day}]]", 'kind = "unmanned"', 'from = "00:00"', 'until = "24:00"']
-    path = tmp / "door.toml"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
-    return path
+    return b2_door_toml(tmp, fleet, device_url="sim://door-controller?name=cli",
+                        roles=("patron_reader", "pinpad", "lock", "door_contact"), door=[],
+                        metrics=["[metrics]", f"port = {metrics_port}"], pseudonym_key="door-cli-fleet-key-0123456789")
 
 
 async def test_bibkiosk_door_with_fleet_and_metrics(fleet, tmp_path):

@@ -30,7 +30,7 @@ from kiosk.door.audit import AuditJournal
 from kiosk.fleet.console_link import ConsoleLink
 from tests.devices.conftest_osdp import osdp_bus, osdp_key, pd  # noqa: F401 - fixtures
 
-from .conftest import CONSOLE, MemorySink
+from .conftest import CONSOLE, MemorySink, b2_door_toml
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,29 +39,13 @@ DEVICE = ("b2", "door")
 
 
 def door_toml(tmp: Path, fleet, bus, key: bytes) -> Path:
-    secret = tmp / "fleet.secret"
-    secret.write_text(fleet.passwords["b2-door"])
-    secret.chmod(0o600)
     key_file = tmp / "osdp.key"
     key_file.write_text(key.hex())
     key_file.chmod(0o600)
     url = (f"osdp://{bus.url_path}?address=101&scbk_file={key_file}&card_format=decimal"
            "&strike_output=0&door_input=0&exit_input=1&name=entrance")
-    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    lines = [f'state_dir = "{tmp / "state"}"', "[library]", 'kind = "embedded"', 'data = "demo"']
-    for role in ("patron_reader", "pinpad", "lock", "door_contact", "indicator"):
-        lines += [f"[devices.{role}]", f'url = "{url}"']
-    lines += ["[door]", 'fail_mode = "fail_secure"', "pin_timeout_seconds = 10",
-              "[fleet]", 'broker = "127.0.0.1"', f"port = {fleet.broker.port}", f'ca_file = "{fleet.broker.ca_file}"',
-              'username = "b2-door"', 'site = "b2"', 'device = "door"',
-              "[secrets]", 'pseudonym_key = { value = "door-lockdown-key-0123456789" }', 'fleet_password = { file = "fleet.secret" }',
-              "[schedule]"]
-    for day in days:
-        lines += [f"[[schedule.branches.default.{day}]]", 'kind = "unmanned"', 'from = "00:00"', 'until = "24:00"']
-    path = tmp / "door.toml"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
-    return path
+    return b2_door_toml(tmp, fleet, device_url=url, roles=("patron_reader", "pinpad", "lock", "door_contact", "indicator"),
+                        door=["pin_timeout_seconds = 10"], metrics=[], pseudonym_key="door-lockdown-key-0123456789")
 
 
 class Door:

@@ -29,38 +29,24 @@ from kiosk.fleet.journal import FleetJournal
 from kiosk.fleet.link import FleetLink
 from tests.door.fsfaults import fill, small_fs  # noqa: F401 - the fixture
 
-from .conftest import CONSOLE
+from .conftest import CONSOLE, StoreSink, until
 
 pytestmark = pytest.mark.timeout(90)
 
 
-class CountingSink:
+class CountingSink(StoreSink):
     """The console's store, counting what the broker delivered (duplicates included)."""
 
     def __init__(self, store: ConsoleStore) -> None:
-        self.store = store
+        super().__init__(store)
         self.raw: list[str] = []
-        self.states: list[dict] = []
-
-    def status(self, site, device, online):
-        self.store.status(site, device, online)
-
-    def state(self, site, device, state):
-        self.states.append(state)
-        self.store.state(site, device, state)
 
     def add_events(self, batch):
         self.raw += [ev["id"] for ev in batch]
-        return self.store.add_events(batch)
+        return super().add_events(batch)
 
     def stored(self) -> list[str]:
         return [r[0] for r in self.store.db.execute("SELECT id FROM events WHERE device = ?", ("door",))]
-
-
-async def until(pred, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.05)
 
 
 def free(where) -> None:
