@@ -72,6 +72,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -146,6 +147,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("devices.sim")
+
+#: What a simulated device remembers for tests and the demo panel (lock moves,
+#: indicator patterns, receipts, payments): the newest this many.  A demo or a
+#: bench runs for days; an unbounded list would grow with every patron.
+HISTORY = 256
 
 ALIASES = {"door-controller": ("patron", "pinpad", "indicator", "lock", "door")}
 PIN_KEYS = set("0123456789#*")
@@ -427,7 +433,7 @@ class _SimLock(SimDevice, Lock):
     def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
         super().__init__(url, **extra)
         self._state = LockState.LOCKED
-        self._lock_history: list[tuple[str, float | None]] = []
+        self._lock_history: deque[tuple[str, float | None]] = deque(maxlen=HISTORY)
         self._relock: asyncio.TimerHandle | None = None
 
     @property
@@ -484,7 +490,7 @@ class _SimDoor(SimDevice, DoorSensor):
 class _SimIndicator(SimDevice, Indicator):
     def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
         super().__init__(url, **extra)
-        self._patterns: list[Pattern] = []
+        self._patterns: deque[Pattern] = deque(maxlen=HISTORY)
 
     async def show(self, pattern: Pattern) -> None:
         self._require_ok()
@@ -494,7 +500,7 @@ class _SimIndicator(SimDevice, Indicator):
 class _SimPrinter(SimDevice, ReceiptPrinter):
     def __init__(self, url: DeviceUrl | str, **extra: Any) -> None:
         super().__init__(url, **extra)
-        self._receipts: list[Receipt] = []
+        self._receipts: deque[Receipt] = deque(maxlen=HISTORY)
 
     async def print_receipt(self, lines: list[str], barcode: str | None = None, cut: bool = True) -> None:
         self._require_ok()
@@ -511,7 +517,7 @@ class _SimPayment(SimDevice, PaymentTerminal):
         self._script: collections.deque[str] = collections.deque()
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._known: dict[str, PaymentResult] = {}
-        self._history: list[PaymentResult] = []
+        self._history: deque[PaymentResult] = deque(maxlen=HISTORY)
         self._counter = 0
 
     def _answer(self, outcome: str) -> None:
@@ -622,7 +628,7 @@ class _SimSpeech(SimDevice, SpeechOutput):
             raise DeviceUrlError("speak_seconds must be 0 or more seconds")
         import collections
 
-        self._spoken: list[Utterance] = []
+        self._spoken: deque[Utterance] = deque(maxlen=4 * HISTORY)  # a screen says several
         self._queue: collections.deque[Utterance] = collections.deque()
         self._current: Utterance | None = None
         self._timer: asyncio.TimerHandle | None = None

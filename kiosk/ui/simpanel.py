@@ -113,7 +113,7 @@ class SimPanel(BoxLayout):
         self.receipt = KLabel(text="(nothing printed yet)", tone="topbar_text", font_size=sp(15),
                               font_name="RobotoMono-Regular")
         body.add_widget(self.receipt)
-        self._receipts_seen = 0
+        self._receipts_seen: Any = None
         from kivy.clock import Clock
 
         self._receipt_poll = Clock.schedule_interval(lambda _dt: self.show_receipt(), 0.5)
@@ -149,10 +149,10 @@ class SimPanel(BoxLayout):
             receipts = sim.printed()
         except Exception:  # noqa: BLE001 - no sim printer configured
             return False
-        if len(receipts) == self._receipts_seen:
+        last = receipts[-1] if receipts else None
+        if last is None or last is self._receipts_seen:  # the sim keeps only the newest: compare the receipt itself
             return False
-        self._receipts_seen = len(receipts)
-        last = receipts[-1]
+        self._receipts_seen = last
         self.receipt.text = "\n".join(last.lines) + (f"\n[{last.barcode}]" if last.barcode else "")
         return True
 

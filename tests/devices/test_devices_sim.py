@@ -24,6 +24,25 @@ async def test_sim_door_controller_all_kinds():
     assert {r.suite for r in report.results} >= {"patron", "pinpad", "lock", "door", "indicator"}
 
 
+async def test_sim_history_keeps_only_the_newest():
+    """Receipts, lock moves, indicator patterns, payments and speech are kept
+    for tests and the demo panel, the newest ``sim.HISTORY`` only: a bench or
+    a demo serves thousands of patrons and the lists grew with every one."""
+    lock = open_device("sim://lock?name=n-lock")
+    ind = open_device("sim://indicator?name=n-ind")
+    prn = open_device("sim://printer?name=n-prn")
+    async with lock, ind, prn:
+        for n in range(sim.HISTORY + 50):
+            await prn.print_receipt([f"receipt {n}"])
+            await ind.show("granted" if n % 2 else "idle")
+            await lock.lock()
+        receipts = sim.printed(name="n-prn")
+        assert len(receipts) == sim.HISTORY
+        assert receipts[0].lines == ("receipt 50",) and receipts[-1].lines == (f"receipt {sim.HISTORY + 49}",)
+        assert len(sim.indicator_history(name="n-ind")) == sim.HISTORY
+        assert len(sim.lock_history(name="n-lock")) == sim.HISTORY
+
+
 async def test_sim_control_surface_history():
     lock = open_device("sim://lock?name=h-lock")
     ind = open_device("sim://indicator?name=h-ind")
