@@ -344,6 +344,9 @@ class KioskRoot(FloatLayout):
     def _release(self, _dt: float) -> None:
         if self._view.state is State.IDLE:
             self.drop_screens()
+            menu = self._screens.get(State.MENU)
+            if menu is not None:
+                menu.forget()
             release_memory(background=True)
 
     def _overlay(self, overlay, show: bool, view: View, tr) -> None:

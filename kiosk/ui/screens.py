@@ -175,6 +175,14 @@ class MenuScreen(KScreen):
         ids.hint.text = tr(K("kiosk.menu.borrow_hint")) if not view.borrow_refusal else ""
         ids.finish.text = tr(K("kiosk.button.finish"))
 
+    def forget(self) -> None:
+        """At rest: drop what was the last patron's (their loan count, the
+        library's message for them, why they could not borrow); the next
+        patron's :meth:`update` sets it again.  Their pixels go with them."""
+        ids = self.ids
+        for name in ("info", "notifications", "refusal_text", "hint"):
+            ids[name].text = ""
+
 
 def item_row_props(line: ItemLine, tr: Tr, lang: str, kroot) -> dict:
     return {

@@ -141,3 +141,29 @@ class LazyHelpTest(KioskCase):
             assert kio("kiosk.help.title") not in self.screen_text()
 
         self.run_scenario(scenario)
+
+
+class MenuForgetsAtRestTest(KioskCase):
+    def test_the_menu_drops_the_last_patrons_texts_at_rest(self):
+        """The menu screen is kept between patrons; at rest it no longer holds the
+        last patron's loan count or the library's message for them (nor their
+        pixels); the next patron's menu shows their own."""
+        async def scenario():
+            await self.frames()
+            await self.login(OK_CARD)
+            menu = self.root.screen(State.MENU)
+            shown = menu.ids.info.text
+            assert shown
+            await self.touch(kio("kiosk.button.finish"))
+            await self.frames()
+            if self.flows.state is State.SUMMARY:
+                await self.touch(kio("kiosk.button.ok"))
+                await self.frames()
+            assert self.flows.state is State.IDLE
+            self.root._release(0)  # the kiosk came to rest (RELEASE_AFTER)
+            assert menu.ids.info.text == "" and menu.ids.notifications.text == ""
+            await self.login(OK_CARD)
+            assert menu.ids.info.text == shown
+            assert shown in self.screen_text()
+
+        self.run_scenario(scenario)
