@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +90,8 @@ def release_memory(*, background: bool = False) -> None:
 
 
 #: The collector's passes after a screen change (:meth:`KioskRoot._collect_after_frame`): how
-#: many so far, and the last ones' durations in ms (bench/kiosk.py reports them).
-COLLECTS: dict[str, Any] = {"count": 0, "ms": []}
+#: many so far, and the last 200 durations in ms (for tests and memory diagnostics).
+COLLECTS: dict[str, Any] = {"count": 0, "ms": deque(maxlen=200)}
 
 
 class KioskRoot(FloatLayout):
@@ -328,13 +330,11 @@ class KioskRoot(FloatLayout):
         Window.canvas.ask_update()  # a frame comes even if nothing else changed
 
     def _collect(self, _dt: float) -> None:
-        import time
-
         self._collect_pending = False
         t0 = time.perf_counter()
         gc.collect()
         COLLECTS["count"] += 1
-        COLLECTS["ms"] = [*COLLECTS["ms"][-199:], (time.perf_counter() - t0) * 1000]
+        COLLECTS["ms"].append((time.perf_counter() - t0) * 1000)
 
     def _busy_due(self, _dt: float) -> None:
         if self._view.busy is not None:
