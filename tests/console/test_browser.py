@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -161,7 +162,10 @@ def test_why_refused_answered_by_the_site(site, browser):
     # In the staff member's language: French.
     Select(browser.find_element(By.ID, "lang-select")).select_by_value("fr")
     browser.find_element(By.CSS_SELECTOR, "form[action='/language'] button").click()
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr")
+    # The click navigates: the old page's <html> may go stale between find and read.
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+    )
     assert "Pourquoi refusé" in browser.page_source
 
 
