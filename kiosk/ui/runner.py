@@ -32,8 +32,8 @@ def configure_kivy(*, width: int = 1280, height: int = 800, fullscreen: bool = F
     Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
     Config.set("graphics", "resizable", "1")
     # No multisampling: on a software renderer (llvmpipe) 2x MSAA costs about
-    # 30 MB of framebuffers at 1280x800; shapes are antialiased by Kivy's
-    # Smooth* instructions instead, text by its font renderer.
+    # 30 MB of framebuffers at 1280x800; rounded shapes are antialiased by
+    # their texture instead (widgets.RoundedBox), text by its font renderer.
     Config.set("graphics", "multisamples", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     Config.set("kivy", "exit_on_escape", "0")
