@@ -54,7 +54,6 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -602,10 +601,12 @@ def steps(runs: int, ui: bool) -> dict[str, list[float]]:
 
 
 def p95(values: list[float]) -> float:
+    import statistics  # in each function: the sessions child imports this module, and measures the kiosk only
     return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
 def steps_section(lines: list, runs: int = 30) -> None:
+    import statistics
     ours, peer = steps(runs, ui=True), steps(runs, ui=False)
     for name in STEPS:
         o, h = p95(ours[name]), p95(peer[name])
@@ -657,6 +658,7 @@ def main() -> int:
 
 
 def stack_section(lines: list) -> None:
+    import statistics
     ours, peer = asyncio.run(stack_checkout(rounds=15))
     m, p = statistics.median(ours) * 1000, statistics.median(peer) * 1000
     print(f"stack checkout, 10 RFID items, placed -> all done: median {m:.1f} ms (max {max(ours) * 1000:.1f}), "
@@ -666,6 +668,7 @@ def stack_section(lines: list) -> None:
 
 
 def cold_section(lines: list) -> None:
+    import statistics
     ours, peer = cold_start(runs=5)
     m, p = statistics.median(ours), statistics.median(peer)
     print(f"cold start bibkiosk kiosk -> first frame: median {m:.2f} s, bare Kivy app {p:.2f} s, ratio {m / p:.2f}"
@@ -881,6 +884,7 @@ def pay_steps(runs: int, ui: bool) -> dict[str, list[float]]:
 
 
 def pay_section(lines: list, runs: int = 40) -> None:
+    import statistics
     ours, peer = pay_steps(runs, ui=True), pay_steps(runs, ui=False)
     for name in ("tap_to_terminal", "approved_to_borrow"):
         o, h = p95(ours[name]), p95(peer[name])
