@@ -28,6 +28,7 @@ from kiosk.flows.model import K
 from .audio import CuePlayer
 from .display import DISPLAY
 from .help import HelpUi
+from .runner import release_frame_memory
 from .screens import SCREENS, BusyOverlay, KScreen, WarningOverlay
 from .widgets import KLabel, sync_children
 
@@ -61,6 +62,9 @@ BUSY_DELAY = 0.4
 #: Memory is handed back this long (s) after the kiosk came to rest, and not
 #: while a patron is at it.
 RELEASE_AFTER = 1.0
+#: ... and the renderer's memory of the last frame this long after that
+#: (kiosk.ui.runner.release_frame_memory), once any frame those changes draw is drawn.
+RELEASE_FRAME_AFTER = 0.1
 #: Screens built at start and kept: every patron passes them, and the
 #: first card -> PIN -> menu must not wait for a build.  The others are
 #: built when first shown and dropped again when the kiosk comes to rest
@@ -137,6 +141,7 @@ class KioskRoot(FloatLayout):
         self._busy_shown_for: Text | None = None
         self._busy_timer = Clock.create_trigger(self._busy_due, BUSY_DELAY)
         self._release_timer = Clock.create_trigger(self._release, RELEASE_AFTER)
+        self._release_frame_timer = Clock.create_trigger(self._release_frame, RELEASE_FRAME_AFTER)
         self._collect_pending = False
         self._collect_trigger = Clock.create_trigger(self._collect, 0)
         self._setup_speech()
@@ -284,11 +289,12 @@ class KioskRoot(FloatLayout):
                                          for n in view.notices])
         screen = self.screen(view.state)
         screen.update(view, tr)
-        if self.ids.sm.current != screen.name:
+        if self.ids.sm.current != screen.name or self.renders == 1:  # at start too: the kiosk waits idle
             if view.state is State.IDLE:
                 self._release_timer()
             else:
                 self._release_timer.cancel()
+        if self.ids.sm.current != screen.name:
             self.ids.sm.current = screen.name
             self._collect_after_frame()
         if view.busy is None:
@@ -347,6 +353,12 @@ class KioskRoot(FloatLayout):
             menu = self._screens.get(State.MENU)
             if menu is not None:
                 menu.forget()
+            # once a frame these changes may still draw is drawn: its binning is what goes
+            self._release_frame_timer()
+
+    def _release_frame(self, _dt: float) -> None:
+        if self._view.state is State.IDLE:
+            release_frame_memory()
             release_memory(background=True)
 
     def _overlay(self, overlay, show: bool, view: View, tr) -> None:

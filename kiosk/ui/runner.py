@@ -87,6 +87,33 @@ def finish_frames(*_a: Any) -> None:
     glFinish()
 
 
+_frame_release_fbo: Any = None
+
+
+def release_frame_memory() -> None:
+    """Have the software renderer let go of what it binned the last frame in.
+
+    Mesa llvmpipe keeps a frame's binned commands and state (64 KiB blocks,
+    ~40 of them for the idle screen's ~120 draws) until it starts its next
+    scene; on a kiosk at rest no next frame comes, so the memory of the
+    screen last drawn stays held.  A one-pixel offscreen clear starts a new,
+    tiny scene (the old one's blocks are freed as it is reused), and the
+    finish has it drawn.  Cheap; the window's own frame is not touched.
+    bench/kiosk.py: -2 MB at rest (bench/RESULTS.md, session 7)."""
+    global _frame_release_fbo
+    from kivy.graphics import ClearBuffers, ClearColor, Fbo
+    from kivy.graphics.opengl import glFinish
+
+    if _frame_release_fbo is None:
+        _frame_release_fbo = Fbo(size=(1, 1))
+        with _frame_release_fbo:
+            ClearColor(0, 0, 0, 0)
+            ClearBuffers()
+    _frame_release_fbo.ask_update()  # an Fbo draws only when asked to
+    _frame_release_fbo.draw()
+    glFinish()
+
+
 def make_app(flows: Any, *, title: Any = None, sounds: bool = True, panel_factory: Callable[[Any], Any] | None = None):
     """The Kivy App around *flows* (import Kivy lazily: after configure_kivy)."""
     from kivy.app import App

@@ -167,3 +167,42 @@ class MenuForgetsAtRestTest(KioskCase):
             assert shown in self.screen_text()
 
         self.run_scenario(scenario)
+
+
+class RendererAtRestTest(KioskCase):
+    borrow_one = LazyScreensTest.borrow_one
+
+    def test_at_rest_the_renderer_lets_go_of_the_last_frame_once_it_is_drawn(self):
+        """At start and after each patron, the kiosk at rest has the renderer
+        let go of the last frame's binning (kiosk.ui.runner.release_frame_memory,
+        tests/ui/test_renderer_memory.py), after the screens are dropped (a
+        frame that drop draws would bin anew); not while a patron is at it."""
+        import kiosk.ui.app as app_module
+
+        calls = []
+        real = app_module.release_frame_memory
+        app_module.release_frame_memory = lambda: calls.append(self.flows.state) or real()
+        try:
+            async def scenario():
+                await self.frames()
+                # at start: the kiosk waits idle (the release may have come already)
+                root = self.root
+                assert root._release_timer.is_triggered or root._release_frame_timer.is_triggered or calls
+                root._release_timer.cancel()
+                root._release_frame_timer.cancel()
+                calls.clear()
+                self.root._release(0)
+                assert self.root._release_frame_timer.is_triggered and calls == []
+                self.root._release_frame(0)
+                assert calls == [State.IDLE]
+                await self.borrow_one()
+                assert root._release_timer.is_triggered or root._release_frame_timer.is_triggered or len(calls) == 2
+                await self.login(OK_CARD)  # a patron comes (back)
+                assert not root._release_timer.is_triggered
+                before = list(calls)
+                root._release_frame(0)
+                assert calls == before  # nothing while a patron is at it
+
+            self.run_scenario(scenario)
+        finally:
+            app_module.release_frame_memory = real

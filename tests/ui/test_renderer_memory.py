@@ -94,3 +94,75 @@ def test_the_lowest_mmap_threshold_asked_for_holds(monkeypatch):
     assert heap.map_blocks_from(1 << 20) == 64 * 1024
     assert heap.map_blocks_from(32 * 1024) == 32 * 1024
     assert calls == [(-3, 64 * 1024), (-3, 32 * 1024)]
+
+
+LAST_FRAME_CHILD = textwrap.dedent("""
+    import asyncio
+    from kiosk.ui.runner import configure_kivy, make_app, software_renderer_memory
+    configure_kivy()
+    software_renderer_memory()  # as the kiosk does (run_ui): the renderer's blocks go back to the OS when freed
+
+    def anon_mb():
+        for line in open("/proc/self/status"):
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+
+    async def main():
+        app = make_app(None, sounds=False)
+        ui = asyncio.create_task(app.async_run(async_lib="asyncio"))
+        while getattr(app, "kroot", None) is None:
+            await asyncio.sleep(0.01)
+        from kivy.core.window import Window
+        from kivy.graphics import Color, Rectangle
+        from kiosk.ui.runner import release_frame_memory
+
+        async def frame():
+            done = asyncio.get_running_loop().create_future()
+            def flipped(*_a):
+                if not done.done():
+                    done.set_result(None)
+            Window.bind(on_flip=flipped)
+            Window.canvas.ask_update()
+            await asyncio.wait_for(done, 10)
+            Window.unbind(on_flip=flipped)
+
+        with app.kroot.canvas.after:
+            for n in range(200):  # a busy screen: 200 draws, each its own colour
+                Color(n / 200, 0, 0, 1)
+                Rectangle(pos=(n * 5 % 1200, n), size=(20, 20))
+        for _ in range(3):
+            await frame()
+        await asyncio.sleep(0.2)
+        drawn = anon_mb()
+        for n in range(3):  # at rest, again and again: each time the last frame's memory goes
+            release_frame_memory()
+            if n == 0:
+                released = anon_mb()
+            await frame()  # the next patron's frame bins anew
+        again = anon_mb()
+        release_frame_memory()
+        print("drawn", round(drawn, 1), "released", round(released, 1), "again", round(again, 1),
+              "released_again", round(anon_mb(), 1), flush=True)
+        app.stop()
+        await ui
+
+    asyncio.run(main())
+""")
+
+
+def test_at_rest_the_renderer_lets_go_of_the_last_frame():
+    """llvmpipe keeps the scene it binned the last frame in until it starts
+    the next one; at rest no next frame comes.  release_frame_memory (the
+    kiosk calls it at rest) starts a one-pixel offscreen one: a 200-draw
+    frame held ~2 MB here (the idle screen's ~40 blocks of 64 KiB in
+    bench/kiosk.py), and each time, not only the first (an Fbo draws only
+    when asked to)."""
+    env = os.environ | {"SDL_VIDEODRIVER": "offscreen", "SDL_AUDIODRIVER": "dummy", "KIVY_NO_CONSOLELOG": "1",
+                        "KIVY_NO_ARGS": "1"}
+    out = subprocess.run([sys.executable, "-c", LAST_FRAME_CHILD], capture_output=True, text=True, timeout=180,
+                         env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    fields = out.stdout.split()
+    figures = {fields[i]: float(fields[i + 1]) for i in range(fields.index("drawn"), len(fields) - 1, 2)}
+    assert figures["drawn"] - figures["released"] > 1.0, out.stdout
+    assert figures["again"] - figures["released_again"] > 1.0, out.stdout
