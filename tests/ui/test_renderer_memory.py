@@ -12,10 +12,33 @@ import textwrap
 
 from kiosk import heap
 
-FRAMES_CHILD = textwrap.dedent("""
-    import asyncio, ctypes, os
+#: Shared by the child scripts: start the kiosk app (no flows) and wait for drawn frames.
+APP_CHILD = textwrap.dedent("""
+    import asyncio
     from kiosk.ui.runner import configure_kivy, make_app
     configure_kivy()
+
+    async def start_app():
+        app = make_app(None, sounds=False)
+        ui = asyncio.create_task(app.async_run(async_lib="asyncio"))
+        while getattr(app, "kroot", None) is None:
+            await asyncio.sleep(0.01)
+        return app, ui
+
+    async def frame():
+        from kivy.core.window import Window
+        done = asyncio.get_running_loop().create_future()
+        def flipped(*_a):
+            if not done.done():
+                done.set_result(None)
+        Window.bind(on_flip=flipped)
+        Window.canvas.ask_update()
+        await asyncio.wait_for(done, 10)
+        Window.unbind(on_flip=flipped)
+""")
+
+FRAMES_CHILD = APP_CHILD + textwrap.dedent("""
+    import ctypes, os
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
@@ -28,25 +51,11 @@ FRAMES_CHILD = textwrap.dedent("""
         return (info.uordblks + info.hblkhd) / 2**20
 
     async def main():
-        app = make_app(None, sounds=False)
-        ui = asyncio.create_task(app.async_run(async_lib="asyncio"))
-        while getattr(app, "kroot", None) is None:
-            await asyncio.sleep(0.01)
-        from kivy.core.window import Window
+        app, ui = await start_app()
         from kivy.graphics import Color, Rectangle
         with app.kroot.canvas.after:
             Color(1, 0, 0, 1)
             box = Rectangle(pos=(10, 10), size=(20, 20))
-
-        async def frame():
-            done = asyncio.get_running_loop().create_future()
-            def flipped(*_a):
-                if not done.done():
-                    done.set_result(None)
-            Window.bind(on_flip=flipped)
-            Window.canvas.ask_update()
-            await asyncio.wait_for(done, 10)
-            Window.unbind(on_flip=flipped)
 
         for n in range(20):
             box.pos = (10 + n % 2, 10)
@@ -96,11 +105,7 @@ def test_the_lowest_mmap_threshold_asked_for_holds(monkeypatch):
     assert calls == [(-3, 64 * 1024), (-3, 32 * 1024)]
 
 
-LAST_FRAME_CHILD = textwrap.dedent("""
-    import asyncio
-    from kiosk.ui.runner import configure_kivy, make_app, software_renderer_memory
-    configure_kivy()
-    software_renderer_memory()  # as the kiosk does (run_ui): the renderer's blocks go back to the OS when freed
+LAST_FRAME_CHILD = APP_CHILD + textwrap.dedent("""
 
     def anon_mb():
         for line in open("/proc/self/status"):
@@ -108,23 +113,9 @@ LAST_FRAME_CHILD = textwrap.dedent("""
                 return int(line.split()[1]) / 1024
 
     async def main():
-        app = make_app(None, sounds=False)
-        ui = asyncio.create_task(app.async_run(async_lib="asyncio"))
-        while getattr(app, "kroot", None) is None:
-            await asyncio.sleep(0.01)
-        from kivy.core.window import Window
+        app, ui = await start_app()
         from kivy.graphics import Color, Rectangle
         from kiosk.ui.runner import release_frame_memory
-
-        async def frame():
-            done = asyncio.get_running_loop().create_future()
-            def flipped(*_a):
-                if not done.done():
-                    done.set_result(None)
-            Window.bind(on_flip=flipped)
-            Window.canvas.ask_update()
-            await asyncio.wait_for(done, 10)
-            Window.unbind(on_flip=flipped)
 
         with app.kroot.canvas.after:
             for n in range(200):  # a busy screen: 200 draws, each its own colour
