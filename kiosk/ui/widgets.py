@@ -134,6 +134,13 @@ class RoundedBox(BorderImage):
 
     _radius = 0.0
 
+    def __init__(self, **kwargs):
+        # a box smaller than its two corners (an empty badge is 0 x 0) draws
+        # them smaller, inside its size, as SmoothRoundedRectangle clamps its
+        # radius; unscaled they would spill out around it
+        kwargs.setdefault("auto_scale", "both_lower")
+        super().__init__(**kwargs)
+
     @property
     def radius(self) -> list[float]:
         return [self._radius]

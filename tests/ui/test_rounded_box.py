@@ -77,3 +77,27 @@ class RoundedBoxTest(KioskCase):
             assert box.radius == [14.0]
 
         self.run_scenario(scenario)
+
+    def test_a_box_smaller_than_its_corners_stays_inside_its_size(self):
+        """An empty badge is 0 x 0: its corners must not be drawn around it
+        (a 9-patch draws its borders at full size unless told to scale)."""
+        from kivy.graphics import ClearBuffers, ClearColor, Color, Fbo
+
+        async def scenario():
+            await self.frames()
+            fbo = Fbo(size=(100, 100))
+            with fbo:
+                ClearColor(0, 0, 0, 0)
+                ClearBuffers()
+                Color(1, 0, 0, 1)
+                empty = RoundedBox(pos=(70, 70), size=(0, 0))
+                empty.radius = [24]
+                small = RoundedBox(pos=(10, 10), size=(30, 20))
+                small.radius = [24]
+            fbo.draw()
+            pixels = fbo.pixels
+            red = {(i // 4 % 100, i // 400) for i in range(0, len(pixels), 4) if pixels[i] > 128 and pixels[i + 3] > 128}
+            assert red, "the small box is drawn"
+            assert all(10 <= x < 40 and 10 <= y < 30 for x, y in red), sorted(red)[:5]
+
+        self.run_scenario(scenario)
