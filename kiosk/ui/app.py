@@ -289,12 +289,13 @@ class KioskRoot(FloatLayout):
                                          for n in view.notices])
         screen = self.screen(view.state)
         screen.update(view, tr)
-        if self.ids.sm.current != screen.name or self.renders == 1:  # at start too: the kiosk waits idle
+        switched = self.ids.sm.current != screen.name
+        if switched or self.renders == 1:  # at start too: the kiosk waits idle
             if view.state is State.IDLE:
                 self._release_timer()
             else:
                 self._release_timer.cancel()
-        if self.ids.sm.current != screen.name:
+        if switched:
             self.ids.sm.current = screen.name
             self._collect_after_frame()
         if view.busy is None:
